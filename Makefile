@@ -1,0 +1,41 @@
+# faceprint: everything runs from a virtual environment at .venv in the checkout.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+FACEPRINT_DATA ?= ../shared/data
+export FACEPRINT_DATA
+
+.PHONY: install demo test bench clean calibration
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The stamp is rebuilt whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dlib,test]'
+	# face_recognition is only the baseline of benchmarks/throughput.py; --no-deps keeps pip from compiling dlib
+	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
+	touch $@
+
+install: $(VENV)/.installed
+
+## The main job: detect and verify faces in the sample photos and print a table.
+demo: install
+	$(BIN)/faceprint demo --data "$(FACEPRINT_DATA)"
+
+## The test suite (real models, real images from $(FACEPRINT_DATA)).
+test: install
+	$(BIN)/python -m pytest -q
+
+## Benchmarks at full size (minutes); CI runs them at smoke size from the tests.
+bench: install
+	$(BIN)/python benchmarks/verification.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/throughput.py --data "$(FACEPRINT_DATA)"
+
+## Recompute the shipped calibration table from all impostor pairs of lfw-dev.
+calibration: install
+	$(BIN)/python scripts/build_calibration.py --data "$(FACEPRINT_DATA)"
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,268 @@
+"""The ``faceprint`` command.  Every command calls the Engine and adds only I/O;
+``--json`` prints machine-readable output.  Exit codes: 0 ok, 1 unexpected error,
+2 bad input (unreadable image, no face, bad argument), 3 model problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from faceprint.errors import FaceprintError, InputError, NoFaceError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline face identity: detect, embed, verify at a stated false-match rate, evaluate.")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled data.")
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = typer.Option(False, "--json", help="Print JSON instead of tables.")
+CalOpt = typer.Option(None, "--calibration", help="Calibration table (JSON from `faceprint calibrate`); default: the one shipped for the model.")
+MinScoreOpt = typer.Option(None, "--min-score", help="Detector score threshold (default 0.85).")
+FaceOpt = typer.Option("largest", "--face", help="Which face to use when there are several: largest, center, single (error if several), or an index.")
+
+
+def _engine(**overrides: Any):
+    from faceprint.engine import Engine
+    from faceprint.settings import Settings
+
+    return Engine(Settings.load(**overrides))
+
+
+@contextmanager
+def _errors(as_json: bool) -> Iterator[None]:
+    """Named faceprint errors become one clear line (or a JSON error object) and an exit code."""
+    try:
+        yield
+    except FaceprintError as exc:
+        if as_json:
+            print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}))
+        else:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=1, default=float))
+
+
+@contextmanager
+def _progress(total: int, what: str, enabled: bool = True) -> Iterator[Any]:
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not enabled, transient=False)
+    with bar:
+        task = bar.add_task(what, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command()
+def detect(
+    image: Path = typer.Argument(..., help="Image file (JPEG, PNG, WebP, BMP, TIFF, GIF, PGM, HEIC)."),
+    draw: Optional[Path] = typer.Option(None, "--draw", help="Write a copy of the image with boxes and landmarks (PNG/JPEG)."),
+    min_score: Optional[float] = MinScoreOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Find every face: box, 5 landmarks, score."""
+    with _errors(as_json):
+        engine = _engine(min_face_score=min_score)
+        img = engine.load(image)
+        t0 = time.perf_counter()
+        faces = engine.detect(img)
+        ms = (time.perf_counter() - t0) * 1000
+        if draw:
+            from faceprint.drawing import draw_detections
+
+            draw_detections(img, faces, draw)
+        if as_json:
+            _print_json({"image": str(image), "width": img.width, "height": img.height, "faces": [f.to_dict() for f in faces], "ms": round(ms, 1), "drawn": str(draw) if draw else None})
+            return
+        table = Table(title=f"{image} — {img.width}x{img.height}, {len(faces)} face(s), {ms:.0f} ms")
+        for col in ("#", "x", "y", "w", "h", "score", "eye distance px"):
+            table.add_column(col, justify="right")
+        for i, f in enumerate(faces):
+            x, y, w, h = f.box
+            table.add_row(str(i), f"{x:.0f}", f"{y:.0f}", f"{w:.0f}", f"{h:.0f}", f"{f.score:.3f}", f"{f.interocular:.0f}")
+        out.print(table)
+        if draw:
+            out.print(f"drawn: {draw}")
+
+
+@app.command()
+def embed(
+    image: Path = typer.Argument(..., help="Image file."),
+    face: str = FaceOpt,
+    all_faces: bool = typer.Option(False, "--all", help="Embed every face in the image."),
+    no_flip: bool = typer.Option(False, "--no-flip", help="Turn off horizontal-flip fusion (a different model id)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Face template(s): unit-length vectors tagged with the model id."""
+    with _errors(as_json):
+        engine = _engine(flip=False if no_flip else None)
+        templates = engine.embed_all(image) if all_faces else [engine.embed(image, face=face)]
+        if all_faces and not templates:
+            raise NoFaceError("no face found", source=str(image))
+        if as_json:
+            _print_json({"image": str(image), "templates": [t.to_dict() for t in templates]})
+            return
+        for i, t in enumerate(templates):
+            vec = ", ".join(f"{v:+.3f}" for v in t.vector[:6])
+            out.print(f"face {i}: model [bold]{t.model_id}[/], {t.vector.size}-d, box {tuple(round(v) for v in t.detection.box)}  [{vec}, …]")
+
+
+@app.command()
+def verify(
+    a: Path = typer.Argument(..., help="First image."),
+    b: Path = typer.Argument(..., help="Second image."),
+    fmr: Optional[float] = typer.Option(None, "--fmr", help="False-match rate the decision threshold is chosen for (default 1e-3)."),
+    face: str = FaceOpt,
+    calibration: Optional[Path] = CalOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Are two faces the same person?  Reports score, threshold and the FMR it stands for."""
+    with _errors(as_json):
+        if fmr is not None and not 0 < fmr < 1:
+            raise InputError(f"--fmr must be between 0 and 1, got {fmr}")
+        engine = _engine(calibration=str(calibration) if calibration else None)
+        result = engine.verify(a, b, fmr=fmr, face=face)
+        d = result.decision
+        if as_json:
+            _print_json(result.to_dict())
+            return
+        verdict = "[bold green]SAME PERSON[/]" if d.match else "[bold red]DIFFERENT PEOPLE[/]"
+        out.print(f"{verdict}  score {d.score:.4f}  threshold {d.threshold:.4f} (FMR {d.fmr:g}, calibration {d.calibration})")
+        out.print(f"an impostor pair scores this high with probability ≈ {d.score_fmr:.2g}; model {d.model_id}")
+
+
+@app.command()
+def models(as_json: bool = JsonOpt) -> None:
+    """The models faceprint knows: id, version, file, sha256, licence, source package, availability."""
+    from faceprint.models.registry import list_models
+
+    rows = [s.to_dict() for s in list_models()]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="faceprint models")
+    for col in ("id", "kind", "version", "licence", "package", "available", "sha256"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"], r["kind"], r["version"], r["licence"], r["package"] + (f"  [extra {r['extra']}]" if r["extra"] else ""), "yes" if r["available"] else "[red]no[/]", (r["sha256"] or "—")[:16])
+    out.print(table)
+
+
+@app.command()
+def calibrate(
+    out_file: Path = typer.Option(..., "--out", help="Where to write the calibration table (JSON)."),
+    folders: Optional[Path] = typer.Option(None, "--folders", help="Root of <identity>/<images> folders: all same-identity pairs are genuine, all others impostors."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Labelled pairs: LFW pairs.txt (needs --root) or CSV a,b,same."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Image root for --pairs."),
+    name: Optional[str] = typer.Option(None, "--name", help="Name of the table (default: the input folder/file name)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Recompute the score↔FMR table from your own labelled data."""
+    from faceprint.evaluation.pairs import read_pairs
+    from faceprint.evaluation.protocol import calibrate_folders, calibrate_pairs
+
+    with _errors(as_json):
+        if (folders is None) == (pairs is None):
+            raise InputError("give exactly one of --folders DIR or --pairs FILE")
+        engine = _engine()
+        if folders is not None:
+            from faceprint.evaluation.pairs import identity_folders
+
+            total = len(identity_folders(folders)[0])
+            with _progress(total, "embedding", not as_json) as step:
+                table, stats = calibrate_folders(engine, folders, name=name or folders.name, progress=step)
+        else:
+            plist = read_pairs(pairs, root)
+            total = len({p.a for p in plist} | {p.b for p in plist})
+            with _progress(total, "embedding", not as_json) as step:
+                table, stats = calibrate_pairs(engine, plist, name=name or pairs.stem, source=f"labelled pairs {pairs}", progress=step)
+        table.save(out_file)
+        summary = {"out": str(out_file), "model_id": table.model_id, **stats, "thresholds": {f"{f:g}": t for f, t in zip(table.fmr_grid, table.thresholds) if f >= table.min_fmr}}
+        if as_json:
+            _print_json(summary)
+            return
+        t = Table(title=f"calibration {table.name} ({stats['impostor']:,} impostor / {stats['genuine']:,} genuine scores) → {out_file}")
+        for col in ("FMR", "threshold", "FNMR"):
+            t.add_column(col, justify="right")
+        for f, thr, fn in zip(table.fmr_grid, table.thresholds, table.fnmr):
+            if f >= table.min_fmr:
+                t.add_row(f"{f:g}", f"{thr:.4f}", "—" if fn != fn else f"{fn:.4f}")
+        out.print(t)
+
+
+@eval_app.command("pairs")
+def eval_pairs(
+    pairs: Path = typer.Option(..., "--pairs", help="LFW-format pairs.txt (or CSV a,b,same)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Folder with <Name>/<Name>_NNNN.jpg."),
+    out_dir: Path = typer.Option(Path("eval-results"), "--out", help="Folder for results.json, roc.png, scores.png."),
+    face: str = typer.Option("center", "--face", help="Face to use in each image (LFW labels the central face)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N pairs of each fold and class (smoke runs)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """k-fold accuracy, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3, ROC plot."""
+    from faceprint.evaluation.pairs import limit_pairs, read_pairs
+    from faceprint.evaluation.protocol import score_pairs, verification_report, write_report
+
+    with _errors(as_json):
+        plist = read_pairs(pairs, root)
+        if limit:
+            plist = limit_pairs(plist, limit)
+        engine = _engine()
+        total = len({p.a for p in plist} | {p.b for p in plist})
+        t0 = time.perf_counter()
+        with _progress(total, "embedding", not as_json) as step:
+            ps = score_pairs(engine, plist, face=face, progress=step)
+        report = verification_report(ps)
+        report["model_id"] = engine.model_id
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+        report["files"] = write_report(report, ps, out_dir, title=f"{pairs.name}: {engine.model_id}", label=engine.model_id)
+        if as_json:
+            _print_json(report)
+            return
+        t = Table(title=f"{pairs} — {report['pairs']} pairs, {report['folds']} folds, model {engine.model_id}")
+        t.add_column("metric")
+        t.add_column("value", justify="right")
+        t.add_row("accuracy (k-fold)", f"{100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}")
+        t.add_row("ROC AUC", f"{report['auc']:.5f}")
+        t.add_row("EER", f"{100 * report['eer']:.2f}%")
+        for k in ("1e-2", "1e-3"):
+            v = report.get(f"tar_at_far_{k}")
+            t.add_row(f"TAR @ FAR={k}", "n/a (too few impostor pairs)" if v is None else f"{100 * v:.2f}%")
+        t.add_row("failures to enrol", str(report["failures_to_enrol"]))
+        out.print(t)
+        out.print(f"ROC plot: {report['files']['roc']}   results: {report['files']['results']}")
+
+
+@app.command()
+def demo(
+    data: Path = typer.Option(Path(os.environ.get("FACEPRINT_DATA", "../shared/data")), "--data", help="The shared data folder (env FACEPRINT_DATA)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """End-to-end demo on the sample photos: detect faces, verify pairs, print tables."""
+    from faceprint.demo import run_demo
+
+    with _errors(as_json):
+        run_demo(_engine(), data, console=out, as_json=as_json)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""The engine: one object that holds the loaded models and settings.
+
+Every surface (Python API, CLI, REST, web UI) calls this and adds only I/O.
+
+    >>> from faceprint import Engine
+    >>> engine = Engine()
+    >>> decision = engine.verify("a.jpg", "b.jpg", fmr=1e-4)
+    >>> decision.match, decision.score, decision.threshold
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from faceprint.detection import Detector, DetectorSettings, YuNetDetector
+from faceprint.embedding import Embedder, SFaceEmbedder
+from faceprint.errors import CalibrationError, FaceprintError, InputError, ModelError, ModelMismatchError, MultipleFacesError, NoFaceError
+from faceprint.evaluation.metrics import CalibrationTable
+from faceprint.imaging import ImageLimits, load_image
+from faceprint.models.registry import get_spec
+from faceprint.settings import Settings
+from faceprint.types import Decision, Detection, FaceCrop, Image, Template
+
+FACE_POLICIES = ("largest", "center", "single")
+
+
+def shipped_calibration_path(model_id: str) -> Path:
+    """Where the calibration table shipped for ``model_id`` lives inside the package."""
+    name = model_id.replace("+", "_") + ".json"
+    return Path(str(resources.files("faceprint") / "calibration" / name))
+
+
+def select_face(detections: Sequence[Detection], image: Image, face: str | int) -> Detection:
+    """Pick one face: the largest, the one nearest the centre, the only one, or by index."""
+    if not detections:
+        raise NoFaceError("no face found", source=image.source)
+    if isinstance(face, int) or (isinstance(face, str) and face.isdigit()):
+        i = int(face)
+        if not 0 <= i < len(detections):
+            raise InputError(f"face index {i} is out of range: {len(detections)} face(s) found", source=image.source)
+        return detections[i]
+    if face == "largest":
+        return max(detections, key=lambda d: d.area)
+    if face == "center":
+        cx, cy = image.width / 2.0, image.height / 2.0
+        return min(detections, key=lambda d: (d.center[0] - cx) ** 2 + (d.center[1] - cy) ** 2)
+    if face == "single":
+        if len(detections) > 1:
+            raise MultipleFacesError(f"{len(detections)} faces found where one was expected; choose one by index", source=image.source)
+        return detections[0]
+    raise InputError(f"unknown face choice {face!r} (use one of {', '.join(FACE_POLICIES)} or an index)")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A verify answer: the decision plus which face of each input was used."""
+
+    decision: Decision
+    a: Template
+    b: Template
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.decision.to_dict(), "a": self.a.to_dict(with_vector=False), "b": self.b.to_dict(with_vector=False)}
+
+
+class Engine:
+    """Detect, align, embed and verify faces with one set of loaded models."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        detector: Detector | None = None,
+        embedder: Embedder | None = None,
+        calibration: CalibrationTable | None = None,
+    ) -> None:
+        self.settings = settings or Settings.load()
+        self._detector = detector
+        self._embedder = embedder
+        self._calibration = calibration
+        self._lock = threading.Lock()
+        self.limits = ImageLimits(max_bytes=self.settings.max_bytes, max_pixels=self.settings.max_pixels)
+
+    # -- models (loaded lazily, once) ------------------------------------
+    @property
+    def detector(self) -> Detector:
+        with self._lock:
+            if self._detector is None:
+                self._detector = build_detector(self.settings)
+            return self._detector
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = build_embedder(self.settings)
+            return self._embedder
+
+    @property
+    def model_id(self) -> str:
+        """Model id of the templates this engine makes."""
+        return self.embedder.model_id
+
+    @property
+    def calibration(self) -> CalibrationTable:
+        with self._lock:
+            if self._calibration is None:
+                self._calibration = load_calibration(self.settings.calibration, self._embedder_model_id())
+            return self._calibration
+
+    def _embedder_model_id(self) -> str:
+        if self._embedder is not None:
+            return self._embedder.model_id
+        get_spec(self.settings.embedder)
+        return self.settings.embedder + ("+flip" if self.settings.flip else "")
+
+    # -- pipeline ----------------------------------------------------------
+    def load(self, source: Any) -> Image:
+        """Decode any supported input (path, bytes, file object, array, Image) to an RGB Image."""
+        if isinstance(source, Image):
+            return source
+        return load_image(source, limits=self.limits)
+
+    def detect(self, source: Any) -> list[Detection]:
+        """Every face in the image, highest score first."""
+        return self.detector.detect(self.load(source))
+
+    def align(self, source: Any, detection: Detection) -> FaceCrop:
+        return self.embedder.crop(self.load(source), detection)
+
+    def embed_crops(self, crops: Sequence[FaceCrop]) -> np.ndarray:
+        """(N, dim) unit vectors for already aligned faces, in one batch."""
+        return self.embedder.embed(crops)
+
+    def embed(self, source: Any, *, face: str | int = "largest") -> Template:
+        """The template of one face of the image (see ``select_face``)."""
+        image = self.load(source)
+        det = select_face(self.detector.detect(image), image, face)
+        vec = self.embedder.embed([self.embedder.crop(image, det)])[0]
+        return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source)
+
+    def embed_all(self, source: Any) -> list[Template]:
+        """Templates of every face in the image, embedded in one batch."""
+        image = self.load(source)
+        dets = self.detector.detect(image)
+        vecs = self.embedder.embed([self.embedder.crop(image, d) for d in dets])
+        return [Template(vector=v, model_id=self.model_id, detection=d, source=image.source) for v, d in zip(vecs, dets)]
+
+    def embed_many(self, sources: Iterable[Any], *, face: str | int = "largest") -> list[Template | FaceprintError]:
+        """One template per source, faces of all images embedded in batches; a failing
+        input yields its error in place of a template instead of stopping the batch."""
+        out: list[Template | FaceprintError] = []
+        pending: list[tuple[int, Image, Detection, FaceCrop]] = []
+
+        def flush() -> None:
+            vecs = self.embedder.embed([p[3] for p in pending])
+            for (i, image, det, _), v in zip(pending, vecs):
+                out[i] = Template(vector=v, model_id=self.model_id, detection=det, source=image.source)
+            pending.clear()
+
+        for src in sources:
+            try:
+                image = self.load(src)
+                det = select_face(self.detector.detect(image), image, face)
+                out.append(None)  # type: ignore[arg-type]  # filled by flush()
+                pending.append((len(out) - 1, image, det, self.embedder.crop(image, det)))
+            except FaceprintError as exc:
+                out.append(exc)
+            if len(pending) >= 32:
+                flush()
+        if pending:
+            flush()
+        return out
+
+    # -- matching ------------------------------------------------------------
+    def similarity(self, a: Template, b: Template) -> float:
+        """Cosine similarity in [-1, 1]; templates of different models are refused."""
+        if a.model_id != b.model_id:
+            raise ModelMismatchError(f"templates of different models cannot be compared: {a.model_id!r} vs {b.model_id!r}")
+        return float(np.clip(np.dot(a.vector, b.vector), -1.0, 1.0))
+
+    def decide(self, score: float, *, fmr: float | None = None) -> Decision:
+        """A match decision for a similarity score at the threshold calibrated for ``fmr``."""
+        table = self.calibration
+        fmr = self.settings.fmr if fmr is None else float(fmr)
+        threshold = table.threshold_for(fmr)
+        return Decision(
+            score=float(score),
+            threshold=float(threshold),
+            fmr=fmr,
+            score_fmr=float(table.fmr_for(score)),
+            match=bool(score >= threshold),
+            model_id=table.model_id,
+            calibration=table.name,
+        )
+
+    def verify(self, a: Any, b: Any, *, fmr: float | None = None, face: str | int = "largest") -> Verification:
+        """Are the faces in ``a`` and ``b`` the same person?  Inputs are images or Templates."""
+        ta = a if isinstance(a, Template) else self.embed(a, face=face)
+        tb = b if isinstance(b, Template) else self.embed(b, face=face)
+        score = self.similarity(ta, tb)
+        if ta.model_id != self.calibration.model_id:
+            raise CalibrationError(
+                f"calibration {self.calibration.name!r} is for model {self.calibration.model_id!r}, "
+                f"but the templates are {ta.model_id!r}; run `faceprint calibrate` for this model"
+            )
+        return Verification(decision=self.decide(score, fmr=fmr), a=ta, b=tb)
+
+
+def build_detector(settings: Settings) -> Detector:
+    spec = get_spec(settings.detector)
+    if spec.kind != "detector":
+        raise ModelError(f"model {spec.id!r} is a {spec.kind}, not a detector")
+    if spec.id == YuNetDetector.model_id:
+        return YuNetDetector(DetectorSettings(score_threshold=settings.min_face_score, max_side=settings.detect_max_side))
+    from faceprint.backends.dlib import DlibHogDetector
+
+    return DlibHogDetector()
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    spec = get_spec(settings.embedder)
+    if spec.kind != "embedder":
+        raise ModelError(f"model {spec.id!r} is a {spec.kind}, not an embedder")
+    if spec.id == SFaceEmbedder.base_id:
+        return SFaceEmbedder(flip=settings.flip)
+    from faceprint.backends.dlib import DlibResNetEmbedder
+
+    return DlibResNetEmbedder(flip=settings.flip)
+
+
+def load_calibration(path: str | None, model_id: str) -> CalibrationTable:
+    """The user's calibration file if given, else the one shipped for ``model_id``."""
+    if path:
+        return CalibrationTable.load(path)
+    shipped = shipped_calibration_path(model_id)
+    if not shipped.is_file():
+        raise CalibrationError(
+            f"no calibration table ships for model {model_id!r}; "
+            "make one with `faceprint calibrate` and pass it with --calibration / FACEPRINT_CALIBRATION"
+        )
+    return CalibrationTable.load(shipped)

@@ -1,0 +1,83 @@
+"""One exception hierarchy for every stage.
+
+Every message names the input it is about and what is wrong with it, so a
+surface (CLI, REST, web UI) can show it to a person as it is.  Surfaces map
+the classes to exit codes / HTTP status codes through ``exit_code`` and
+``http_status``.
+"""
+
+from __future__ import annotations
+
+
+class FaceprintError(Exception):
+    """Base class of every error faceprint raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+    code = "faceprint_error"
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class InputError(FaceprintError):
+    """The caller gave something unusable (bad file, bad argument)."""
+
+    exit_code = 2
+    http_status = 422
+    code = "invalid_input"
+
+
+class ImageDecodeError(InputError):
+    """The bytes are not an image faceprint can decode (empty, truncated, not an image)."""
+
+    code = "image_decode_error"
+
+
+class ImageTooLargeError(InputError):
+    """The file or its declared pixel count is over the configured limit (decompression bombs)."""
+
+    http_status = 413
+    code = "image_too_large"
+
+
+class NoFaceError(InputError):
+    """No face was found where one was required."""
+
+    code = "no_face"
+
+
+class MultipleFacesError(InputError):
+    """Several faces were found where exactly one was required."""
+
+    code = "multiple_faces"
+
+
+class QualityRejected(InputError):
+    """A face was found but failed the quality gate."""
+
+    code = "quality_rejected"
+
+
+class ModelError(FaceprintError):
+    """A model file is missing, corrupt (checksum mismatch) or cannot be loaded."""
+
+    exit_code = 3
+    code = "model_error"
+
+
+class ModelMismatchError(FaceprintError):
+    """Two templates of different models were compared."""
+
+    exit_code = 2
+    http_status = 409
+    code = "model_mismatch"
+
+
+class CalibrationError(FaceprintError):
+    """A calibration table is missing, malformed, or cannot answer the request."""
+
+    exit_code = 2
+    http_status = 422
+    code = "calibration_error"

@@ -1,0 +1,188 @@
+"""ROC, DET and score-histogram figures as image files.
+
+Uses ``matplotlib.figure.Figure`` with the Agg canvas directly: no pyplot, no
+global backend switch, safe in servers and threads.  The file format follows
+the path's suffix (.png, .pdf, .svg).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from faceprint.errors import InputError
+from faceprint.evaluation.metrics import _scores
+
+__all__ = ["plot_det", "plot_roc", "plot_score_histogram"]
+
+Curves = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
+
+_MAX_POINTS = 5000  # curves with more points are thinned for drawing
+
+
+def _figure() -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(6.4, 4.8), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p)
+    return p
+
+
+def _curves(curves: Curves) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    if not curves:
+        raise InputError("no curves to plot")
+    out = []
+    for name, pair in curves.items():
+        try:
+            x, y = pair
+        except (TypeError, ValueError):
+            raise InputError(f"curve {name!r} must be a pair of arrays (x, y)") from None
+        x = np.asarray(x, dtype=np.float64).ravel()
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if x.size == 0 or x.size != y.size:
+            raise InputError(f"curve {name!r}: x and y must be non-empty and of equal length, got {x.size}, {y.size}")
+        out.append((str(name), x, y))
+    return out
+
+
+def _key(v: np.ndarray, log: bool) -> np.ndarray:
+    if log:
+        return np.floor(np.log10(np.maximum(v, 1e-300)) * 200.0)
+    return np.floor(v * 1000.0)
+
+
+def _thin(x: np.ndarray, y: np.ndarray, *, ylog: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Drop points that would land on the same pixel (keeps each run's ends)."""
+    if x.size <= _MAX_POINTS:
+        return x, y
+    kx, ky = _key(x, True), _key(y, ylog)
+    change = (kx[1:] != kx[:-1]) | (ky[1:] != ky[:-1])
+    keep = np.zeros(x.size, dtype=bool)
+    keep[0] = keep[-1] = True
+    keep[1:] |= change
+    keep[:-1] |= change
+    return x[keep], y[keep]
+
+
+def _decade_below(v: float) -> float:
+    return 10.0 ** math.floor(math.log10(v))
+
+
+def plot_roc(
+    curves: Curves,
+    path: str | os.PathLike[str],
+    *,
+    title: str = "ROC",
+    fmr_min: float | None = None,
+    mark_fmr: float | None = 1e-3,
+) -> Path:
+    """ROC curves, ``name -> (fmr, tar)``: log FMR on x, TAR on y.
+
+    The x axis starts at ``fmr_min``, by default 1e-6 or the decade of the
+    smallest positive FMR if lower.  A dotted line marks FMR = ``mark_fmr``.
+    """
+    data = _curves(curves)
+    fig, ax = _figure()
+    positive = [float(x[x > 0].min()) for _, x, _ in data if np.any(x > 0)]
+    lo = fmr_min if fmr_min is not None else min([1e-6] + [_decade_below(v) for v in positive])
+    for name, x, y in data:
+        keep = x > 0
+        xs, ys = _thin(x[keep], y[keep], ylog=False)
+        ax.plot(xs, ys, label=name, linewidth=1.5)
+    if mark_fmr is not None:
+        ax.axvline(mark_fmr, linestyle=":", color="0.3", linewidth=1.2, label=f"FMR = {mark_fmr:g}")
+    ax.set_xscale("log")
+    ax.set_xlim(lo, 1.0)
+    ax.set_ylim(0.0, 1.005)
+    ax.set_xlabel("False match rate (FMR)")
+    ax.set_ylabel("True accept rate (TAR = 1 - FNMR)")
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.5)
+    ax.grid(True, which="minor", alpha=0.15)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_det(
+    curves: Curves,
+    path: str | os.PathLike[str],
+    *,
+    title: str = "DET",
+    fmr_min: float | None = None,
+) -> Path:
+    """DET curves, ``name -> (fmr, fnmr)``, both axes logarithmic (zeros are not drawn)."""
+    data = _curves(curves)
+    fig, ax = _figure()
+    pos_x = [float(x[x > 0].min()) for _, x, _ in data if np.any(x > 0)]
+    pos_y = [float(y[y > 0].min()) for _, _, y in data if np.any(y > 0)]
+    lo_x = fmr_min if fmr_min is not None else min([1e-6] + [_decade_below(v) for v in pos_x])
+    lo_y = min([1e-3] + [_decade_below(v) for v in pos_y])
+    for name, x, y in data:
+        keep = (x > 0) & (y > 0)
+        xs, ys = _thin(x[keep], y[keep], ylog=True)
+        ax.plot(xs, ys, label=name, linewidth=1.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo_x, 1.0)
+    ax.set_ylim(lo_y, 1.0)
+    ax.set_xlabel("False match rate (FMR)")
+    ax.set_ylabel("False non-match rate (FNMR)")
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.5)
+    ax.grid(True, which="minor", alpha=0.15)
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+
+
+def plot_score_histogram(
+    genuine: npt.ArrayLike,
+    impostor: npt.ArrayLike,
+    path: str | os.PathLike[str],
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    title: str = "Score distributions",
+    bins: int = 100,
+    log_y: bool = False,
+) -> Path:
+    """Density histograms of genuine and impostor scores on shared bins,
+    with a vertical line per named threshold."""
+    gen = _scores(genuine, "genuine")
+    imp = _scores(impostor, "impostor")
+    if bins < 1:
+        raise InputError(f"bins must be at least 1, got {bins}")
+    lo = float(min(gen.min(), imp.min()))
+    hi = float(max(gen.max(), imp.max()))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    fig, ax = _figure()
+    for what, s, color in (("impostor", imp, "tab:red"), ("genuine", gen, "tab:blue")):
+        h, _ = np.histogram(s, bins=edges, density=True)
+        ax.stairs(h, edges, fill=True, alpha=0.35, color=color, label=f"{what} (n={s.size:,})")
+        ax.stairs(h, edges, color=color, linewidth=1.0)
+    styles = ["--", "-.", ":", (0, (5, 1, 1, 1))]
+    colors = ["tab:green", "black", "tab:purple", "tab:orange", "tab:brown", "tab:olive"]
+    for i, (name, t) in enumerate((thresholds or {}).items()):
+        ax.axvline(float(t), color=colors[i % len(colors)], linestyle=styles[i % len(styles)],
+                   linewidth=1.3, label=f"{name}: {float(t):.4g}")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel("Similarity score")
+    ax.set_ylabel("Density")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    return _save(fig, path)

@@ -1,0 +1,84 @@
+"""One typed settings object.  Defaults here; environment variables (FACEPRINT_*) and an
+optional TOML file (FACEPRINT_CONFIG, table ``[faceprint]``) override them, in that order:
+defaults < file < environment < explicit arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from faceprint.errors import InputError
+
+
+@dataclass(frozen=True)
+class Settings:
+    detector: str = "yunet-2023mar-int8bq"  # FACEPRINT_DETECTOR
+    embedder: str = "sface-2021dec-int8bq"  # FACEPRINT_EMBEDDER
+    flip: bool = True  # FACEPRINT_FLIP: horizontal-flip fusion of embeddings
+    fmr: float = 1e-3  # FACEPRINT_FMR: default false-match rate of verify decisions
+    calibration: str | None = None  # FACEPRINT_CALIBRATION: path of a calibration JSON (default: the shipped one)
+    min_face_score: float = 0.85  # FACEPRINT_MIN_FACE_SCORE: detector score threshold
+    detect_max_side: int = 640  # FACEPRINT_DETECT_MAX_SIDE: long side of the whole-image detection pass
+    max_bytes: int = 64 * 1024 * 1024  # FACEPRINT_MAX_BYTES: largest image file accepted
+    max_pixels: int = 120_000_000  # FACEPRINT_MAX_PIXELS: largest declared width x height accepted
+
+    @classmethod
+    def load(cls, config: str | os.PathLike | None = None, **overrides: Any) -> "Settings":
+        values: dict[str, Any] = {}
+        path = config or os.environ.get("FACEPRINT_CONFIG")
+        if path:
+            values.update(_read_toml(Path(path)))
+        for f in fields(cls):
+            env = os.environ.get("FACEPRINT_" + f.name.upper())
+            if env is not None and env != "":
+                values[f.name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("config file not found", source=str(path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML: {exc}", source=str(path)) from None
+    table = data.get("faceprint", data)
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InputError(f"unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})", source=str(path))
+    return dict(table)
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    if name not in known:
+        raise InputError(f"unknown setting {name!r}")
+    default = known[name].default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(value)
+                return low in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"setting {name}={value!r} is not a valid {type(default).__name__}") from None
+    return None if value is None else str(value)

@@ -1,0 +1,19 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared face data folder: ``$FACEPRINT_DATA`` or ``<repo>/../shared/data``; skips the test if absent."""
+    path = Path(os.environ.get("FACEPRINT_DATA", REPO / ".." / "shared" / "data")).resolve()
+    if not path.is_dir():
+        pytest.skip(f"shared face data not found at {path}; set FACEPRINT_DATA")
+    return path
