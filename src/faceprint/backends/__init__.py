@@ -1,0 +1,1 @@
+"""Optional model backends (installed through faceprint extras)."""
