@@ -28,11 +28,34 @@ from faceprint.evaluation.pairs import embed_paths, identity_folders  # noqa: E4
 from faceprint.evaluation.protocol import all_pairs_scores  # noqa: E402
 
 
+def read_errata(path: Path, names: list[str]) -> tuple[np.ndarray, set[str]]:
+    """(group per identity index, image file names to leave out) from lfw_errata.txt."""
+    group = np.arange(len(names))
+    where = {n: i for i, n in enumerate(names)}
+    skip: set[str] = set()
+    for line in path.read_text().splitlines():
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        if parts[0] == "same" and len(parts) == 3:
+            a, b = (where.get(n) for n in parts[1:])
+            if a is not None and b is not None:
+                group[group == group[b]] = group[a]
+        elif parts[0] == "image" and len(parts) == 2:
+            skip.add(parts[1])
+        else:
+            sys.exit(f"{path}: cannot read line {line!r}")
+    return group, skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("FACEPRINT_DATA", str(REPO.parent / "shared" / "data")))
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-flip", action="store_true")
+    ap.add_argument("--errata", default=str(REPO / "scripts" / "lfw_errata.txt"), help="known label errors to leave out ('' for none)")
+    ap.add_argument("--vectors", default=None, help="cache the templates in this .npz (reused when present)")
+    ap.add_argument("--review", type=int, default=0, help="print the N highest-scoring impostor pairs (to find label errors)")
     args = ap.parse_args()
     root = Path(args.data) / "lfw-dev" / "images"
     engine = Engine(Settings.load(flip=not args.no_flip))
@@ -45,10 +68,20 @@ def main() -> None:
         if done[0] % 640 < n:
             print(f"{done[0]}/{len(paths)} images, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
-    # LFW labels the face at the centre of each picture
-    vectors, errors = embed_paths(lambda ps: engine.embed_many(ps, face="center"), paths, progress=progress)
-    valid = np.array([e is None for e in errors])
-    gen, imp = all_pairs_scores(vectors, ids, valid)
+    cache = Path(args.vectors) if args.vectors else None
+    if cache and cache.is_file():
+        saved = np.load(cache, allow_pickle=False)
+        if str(saved["model_id"]) != engine.model_id or list(saved["paths"]) != [str(p) for p in paths]:
+            sys.exit(f"{cache} holds templates of another model or image list; delete it")
+        vectors, errors = saved["vectors"], [e or None for e in saved["errors"]]
+    else:
+        # LFW labels the face at the centre of each picture
+        vectors, errors = embed_paths(lambda ps: engine.embed_many(ps, face="center"), paths, progress=progress)
+        if cache:
+            np.savez(cache, vectors=vectors, errors=np.array([e or "" for e in errors]), paths=np.array([str(p) for p in paths]), model_id=engine.model_id)
+    group_of_identity, skip = read_errata(Path(args.errata), names) if args.errata else (np.arange(len(names)), set())
+    valid = np.array([e is None and p.name not in skip for p, e in zip(paths, errors)])
+    gen, imp = all_pairs_scores(vectors, ids, valid, groups=group_of_identity[ids])
     table = build_calibration(
         gen,
         imp,
@@ -56,17 +89,21 @@ def main() -> None:
         model_id=engine.model_id,
         source=(
             f"scripts/build_calibration.py: every pair of {int(valid.sum())} lfw-dev images ({len(names)} identities, "
-            f"{int((~valid).sum())} without a detected face left out), face nearest the centre; "
-            f"{len(imp):,} impostor and {len(gen):,} genuine pairs"
+            f"{sum(e is not None for e in errors)} without a detected face and {len(skip)} mislabelled left out), face nearest the centre; "
+            f"{len(imp):,} impostor and {len(gen):,} genuine pairs; cross pairs of identities listed as the same person in "
+            f"scripts/lfw_errata.txt left out"
         ),
     )
     out = Path(args.out) if args.out else shipped_calibration_path(engine.model_id)
     table.save(out)
+    if args.review:
+        review_pairs(vectors, ids, valid, group_of_identity[ids], paths, args.review)
     summary = {
         "out": str(out),
         "model_id": table.model_id,
         "images": len(paths),
-        "failed": int((~valid).sum()),
+        "no_face": sum(e is not None for e in errors),
+        "mislabelled_left_out": len(skip),
         "impostor_pairs": len(imp),
         "genuine_pairs": len(gen),
         "thresholds": {f"{f:g}": round(t, 5) for f, t in zip(table.fmr_grid, table.thresholds)},
@@ -74,6 +111,18 @@ def main() -> None:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(summary, indent=1))
+
+
+def review_pairs(vectors: np.ndarray, ids: np.ndarray, valid: np.ndarray, groups: np.ndarray, paths: list[Path], n: int) -> None:
+    """Print the n highest-scoring impostor pairs: label errors show up here first."""
+    keep = np.flatnonzero(valid)
+    sims = vectors[keep] @ vectors[keep].T
+    impostor = (groups[keep][:, None] != groups[keep][None, :]) & np.triu(np.ones_like(sims, bool), 1)
+    flat = np.flatnonzero(impostor)
+    top = flat[np.argsort(-sims.flat[flat])[:n]]
+    for k in top:
+        i, j = np.unravel_index(k, sims.shape)
+        print(f"{sims[i, j]:.3f}  {paths[keep[i]].name}  {paths[keep[j]].name}", file=sys.stderr)
 
 
 if __name__ == "__main__":

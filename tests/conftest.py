@@ -17,3 +17,19 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared face data not found at {path}; set FACEPRINT_DATA")
     return path
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """One Engine with the default models for the whole session (models load once)."""
+    from faceprint import Engine, Settings
+
+    return Engine(Settings())
+
+
+@pytest.fixture(scope="session")
+def lfw(data_dir: Path) -> Path:
+    path = data_dir / "lfw-dev" / "images"
+    if not path.is_dir():
+        pytest.skip(f"lfw-dev images not found at {path}")
+    return path

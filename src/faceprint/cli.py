@@ -14,6 +14,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -48,7 +49,7 @@ def _errors(as_json: bool) -> Iterator[None]:
         if as_json:
             print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}))
         else:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -85,7 +86,7 @@ def detect(
         if as_json:
             _print_json({"image": str(image), "width": img.width, "height": img.height, "faces": [f.to_dict() for f in faces], "ms": round(ms, 1), "drawn": str(draw) if draw else None})
             return
-        table = Table(title=f"{image} — {img.width}x{img.height}, {len(faces)} face(s), {ms:.0f} ms")
+        table = Table(title=f"{escape(str(image))} — {img.width}x{img.height}, {len(faces)} face(s), {ms:.0f} ms")
         for col in ("#", "x", "y", "w", "h", "score", "eye distance px"):
             table.add_column(col, justify="right")
         for i, f in enumerate(faces):
@@ -93,7 +94,7 @@ def detect(
             table.add_row(str(i), f"{x:.0f}", f"{y:.0f}", f"{w:.0f}", f"{h:.0f}", f"{f.score:.3f}", f"{f.interocular:.0f}")
         out.print(table)
         if draw:
-            out.print(f"drawn: {draw}")
+            out.print(f"drawn: {escape(str(draw))}")
 
 
 @app.command()
@@ -175,6 +176,8 @@ def calibrate(
     with _errors(as_json):
         if (folders is None) == (pairs is None):
             raise InputError("give exactly one of --folders DIR or --pairs FILE")
+        if not out_file.parent.is_dir():
+            raise InputError("the folder to write the calibration table into does not exist", source=str(out_file))
         engine = _engine()
         if folders is not None:
             from faceprint.evaluation.pairs import identity_folders
@@ -187,12 +190,15 @@ def calibrate(
             total = len({p.a for p in plist} | {p.b for p in plist})
             with _progress(total, "embedding", not as_json) as step:
                 table, stats = calibrate_pairs(engine, plist, name=name or pairs.stem, source=f"labelled pairs {pairs}", progress=step)
-        table.save(out_file)
+        try:
+            table.save(out_file)
+        except OSError as exc:
+            raise InputError(f"cannot write the calibration table: {exc.strerror or exc}", source=str(out_file)) from None
         summary = {"out": str(out_file), "model_id": table.model_id, **stats, "thresholds": {f"{f:g}": t for f, t in zip(table.fmr_grid, table.thresholds) if f >= table.min_fmr}}
         if as_json:
             _print_json(summary)
             return
-        t = Table(title=f"calibration {table.name} ({stats['impostor']:,} impostor / {stats['genuine']:,} genuine scores) → {out_file}")
+        t = Table(title=f"calibration {table.name} ({stats['impostor']:,} impostor / {stats['genuine']:,} genuine scores) → {escape(str(out_file))}")
         for col in ("FMR", "threshold", "FNMR"):
             t.add_column(col, justify="right")
         for f, thr, fn in zip(table.fmr_grid, table.thresholds, table.fnmr):
@@ -215,6 +221,8 @@ def eval_pairs(
     from faceprint.evaluation.protocol import score_pairs, verification_report, write_report
 
     with _errors(as_json):
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError("--out must be a folder, and a file of that name exists", source=str(out_dir))
         plist = read_pairs(pairs, root)
         if limit:
             plist = limit_pairs(plist, limit)
@@ -226,11 +234,14 @@ def eval_pairs(
         report = verification_report(ps)
         report["model_id"] = engine.model_id
         report["seconds"] = round(time.perf_counter() - t0, 1)
-        report["files"] = write_report(report, ps, out_dir, title=f"{pairs.name}: {engine.model_id}", label=engine.model_id)
+        try:
+            report["files"] = write_report(report, ps, out_dir, title=f"{pairs.name}: {engine.model_id}", label=engine.model_id)
+        except OSError as exc:
+            raise InputError(f"cannot write the results: {exc.strerror or exc}", source=str(out_dir)) from None
         if as_json:
             _print_json(report)
             return
-        t = Table(title=f"{pairs} — {report['pairs']} pairs, {report['folds']} folds, model {engine.model_id}")
+        t = Table(title=f"{escape(str(pairs))} — {report['pairs']} pairs, {report['folds']} folds, model {engine.model_id}")
         t.add_column("metric")
         t.add_column("value", justify="right")
         t.add_row("accuracy (k-fold)", f"{100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}")
@@ -241,7 +252,7 @@ def eval_pairs(
             t.add_row(f"TAR @ FAR={k}", "n/a (too few impostor pairs)" if v is None else f"{100 * v:.2f}%")
         t.add_row("failures to enrol", str(report["failures_to_enrol"]))
         out.print(t)
-        out.print(f"ROC plot: {report['files']['roc']}   results: {report['files']['results']}")
+        out.print(f"ROC plot: {escape(report['files']['roc'])}   results: {escape(report['files']['results'])}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from faceprint.errors import FaceprintError, InputError
@@ -80,7 +81,7 @@ def run_demo(engine: Any, data: Path, *, console: Console, as_json: bool = False
     if as_json:
         print(json.dumps(summary, indent=1))
         return summary
-    t = Table(title=f"Detection — {data / 'samples/group-photos'}")
+    t = Table(title=f"Detection — {escape(str(data / 'samples/group-photos'))}")
     for col in ("photo", "size", "annotated faces", "found", "ms"):
         t.add_column(col, justify="right")
     for r in det:

@@ -1,9 +1,10 @@
 """Face detection.  ``Detector`` protocol; YuNet (OpenCV) is the default.
 
 YuNet sees faces from about 10 px to the full frame at the size it runs at, so
-one pass over a downscaled copy finds medium and large faces, and for photos
-much larger than that working size a second pass over overlapping tiles at a
-finer scale recovers small faces (crowds, distant people).  Tiny images are
+one pass over a copy downscaled to ``max_side`` finds medium and large faces;
+for photos so large that a face of ``small_face`` pixels shrinks below that in
+the first pass, a second pass over overlapping tiles at a finer scale recovers
+small faces (crowds, distant people).  Tiny images are
 upscaled and framed with a border so a face that fills the whole picture
 (passport crops, ORL, thumbnails) is still found.
 """
@@ -11,14 +12,26 @@ upscaled and framed with a border so a face that fills the whole picture
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Iterator, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from faceprint.models.registry import verified_path
 from faceprint.types import Detection, Image
+
+
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's log below errors for the duration (model loading chatter)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 @runtime_checkable
@@ -35,7 +48,7 @@ class DetectorSettings:
     score_threshold: float = 0.85  # minimum YuNet score kept (CompreFace uses 0.8; lower it for faint/profile faces)
     nms_iou: float = 0.3  # overlap above which two boxes are the same face
     max_side: int = 640  # long side of the whole-image pass
-    tile_scale: float = 2.0  # extra pass at this much finer scale when the photo is larger than max_side
+    small_face: float = 40.0  # faces down to this box side (original pixels) are found in photos of any size
     min_side: int = 160  # short side below which the image is upscaled
     min_face: float = 8.0  # faces smaller than this (box side, original pixels) are dropped
 
@@ -84,6 +97,10 @@ def _tiles(length: int, tile: int) -> list[int]:
     return [int(round(i * (length - tile) / (n - 1))) for i in range(n)]
 
 
+#: Box side (pixels, at the scale YuNet runs) below which YuNet's scores fall under 0.85 (measured).
+YUNET_SMALLEST_FACE = 20.0
+
+
 class YuNetDetector:
     """YuNet through ``cv2.FaceDetectorYN`` (BGR 0-255 input)."""
 
@@ -92,9 +109,8 @@ class YuNetDetector:
     def __init__(self, settings: DetectorSettings | None = None) -> None:
         self.settings = settings or DetectorSettings()
         path = verified_path(self.model_id)
-        self._net = cv2.FaceDetectorYN.create(
-            str(path), "", (320, 320), self.settings.score_threshold, self.settings.nms_iou, 5000
-        )
+        with quiet_opencv():  # OpenCV 5 warns that its new graph engine ignores the (default) target
+            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), self.settings.score_threshold, self.settings.nms_iou, 5000)
         self._lock = threading.Lock()
 
     def _run(self, bgr: np.ndarray) -> np.ndarray:
@@ -149,9 +165,14 @@ class YuNetDetector:
         else:
             base = min(1.0, s.max_side / long_side)
         passes = [self._pass(bgr, base)]
-        if long_side * base < long_side / (s.tile_scale * 0.99):
-            # the photo is much larger than the working size: small faces need a finer look
-            passes.append(self._tiled_pass(bgr, min(1.0, base * s.tile_scale)))
+        fine = min(1.0, YUNET_SMALLEST_FACE / s.small_face)
+        if base < fine * 0.9:
+            # the photo is much larger than the working size: faces of `small_face` pixels
+            # shrank below what YuNet sees, so look again over tiles at a finer scale.  That
+            # pass only answers for faces too small for the first one (with some overlap);
+            # larger boxes from it are duplicates or parts of big faces cut by tile edges.
+            rows = self._tiled_pass(bgr, fine)
+            passes.append(rows[np.minimum(rows[:, 2], rows[:, 3]) < 1.5 * YUNET_SMALLEST_FACE / base])
         rows = np.concatenate(passes)
         if len(rows) == 0 and long_side < 4 * s.max_side:
             rows = self._framed_pass(bgr)

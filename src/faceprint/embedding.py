@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from faceprint.alignment import align
+from faceprint.detection import quiet_opencv
 from faceprint.models.registry import verified_path
 from faceprint.types import Detection, FaceCrop, Image
 
@@ -51,7 +52,8 @@ class SFaceEmbedder:
     def __init__(self, flip: bool = True) -> None:
         self.flip = flip
         self.model_id = self.base_id + ("+flip" if flip else "")
-        self._net = cv2.dnn.readNetFromONNX(str(verified_path(self.base_id)))
+        with quiet_opencv():
+            self._net = cv2.dnn.readNetFromONNX(str(verified_path(self.base_id)))
         self._lock = threading.Lock()
 
     def crop(self, image: Image, detection: Detection) -> FaceCrop:

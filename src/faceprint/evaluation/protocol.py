@@ -90,11 +90,17 @@ def write_report(report: dict[str, Any], ps: PairScores, out_dir: str | Path, *,
     return files
 
 
-def all_pairs_scores(vectors: np.ndarray, ids: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def all_pairs_scores(
+    vectors: np.ndarray, ids: np.ndarray, valid: np.ndarray | None = None, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Genuine and impostor cosine scores of every unordered pair of valid templates
-    (n*(n-1)/2 pairs: 19 million for the 6,165 LFW-dev images), computed blockwise."""
+    (n*(n-1)/2 pairs: 19 million for the 6,165 LFW-dev images), computed blockwise.
+
+    ``groups`` (optional, one value per image) marks identities known to be the same
+    person under different labels: pairs of different ids in one group are left out."""
+    groups = ids if groups is None else groups
     if valid is not None:
-        vectors, ids = vectors[valid], ids[valid]
+        vectors, ids, groups = vectors[valid], ids[valid], groups[valid]
     n = len(vectors)
     gen: list[np.ndarray] = []
     imp: list[np.ndarray] = []
@@ -104,17 +110,16 @@ def all_pairs_scores(vectors: np.ndarray, ids: np.ndarray, valid: np.ndarray | N
         rows = np.arange(s, min(s + block, n))
         upper = np.arange(n)[None, :] > rows[:, None]
         same = ids[rows][:, None] == ids[None, :]
+        other = groups[rows][:, None] != groups[None, :]
         gen.append(sims[upper & same])
-        imp.append(sims[upper & ~same])
+        imp.append(sims[upper & other])
     return np.concatenate(gen).astype(np.float32), np.concatenate(imp).astype(np.float32)
 
 
-def calibrate_folders(engine: Any, root: str | Path, *, name: str, progress: Progress | None = None, on_total: Callable[[int], None] | None = None) -> tuple[CalibrationTable, dict[str, Any]]:
+def calibrate_folders(engine: Any, root: str | Path, *, name: str, progress: Progress | None = None) -> tuple[CalibrationTable, dict[str, Any]]:
     """Calibration from ``root/<identity>/<images>``: every same-identity pair is genuine,
     every different-identity pair an impostor."""
     paths, ids, names = identity_folders(root)
-    if on_total:
-        on_total(len(paths))
     vectors, errors = embed_paths(lambda ps: engine.embed_many(ps, face="largest"), paths, progress=progress)
     valid = np.array([e is None for e in errors])
     gen, imp = all_pairs_scores(vectors, ids, valid)
