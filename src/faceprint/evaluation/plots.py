@@ -91,22 +91,28 @@ def plot_roc(
 ) -> Path:
     """ROC curves, ``name -> (fmr, tar)``: log FMR on x, TAR on y.
 
-    The x axis starts at ``fmr_min``, by default 1e-6 or the decade of the
-    smallest positive FMR if lower.  A dotted line marks FMR = ``mark_fmr``.
+    The x axis starts at ``fmr_min``, by default the decade of the smallest
+    positive FMR (what the impostor sample can state); the y axis starts just
+    below the lowest TAR shown.  A dotted line marks FMR = ``mark_fmr``.
     """
     data = _curves(curves)
     fig, ax = _figure()
     positive = [float(x[x > 0].min()) for _, x, _ in data if np.any(x > 0)]
-    lo = fmr_min if fmr_min is not None else min([1e-6] + [_decade_below(v) for v in positive])
+    lo = fmr_min if fmr_min is not None else min([_decade_below(v) for v in positive] or [1e-6])
+    y_lo = 1.0
     for name, x, y in data:
         keep = x > 0
         xs, ys = _thin(x[keep], y[keep], ylog=False)
         ax.plot(xs, ys, label=name, linewidth=1.5)
+        if len(ys):
+            y_lo = min(y_lo, float(np.min(ys)))
+    # zoom in on accurate models (a curve hugging TAR=1 tells nothing at full scale)
+    y_lo = max(0.0, np.floor((y_lo - 0.01) * 20) / 20)
     if mark_fmr is not None:
         ax.axvline(mark_fmr, linestyle=":", color="0.3", linewidth=1.2, label=f"FMR = {mark_fmr:g}")
     ax.set_xscale("log")
     ax.set_xlim(lo, 1.0)
-    ax.set_ylim(0.0, 1.005)
+    ax.set_ylim(y_lo, 1.0 + (1.0 - y_lo) * 0.005)
     ax.set_xlabel("False match rate (FMR)")
     ax.set_ylabel("True accept rate (TAR = 1 - FNMR)")
     ax.set_title(title)

@@ -74,8 +74,8 @@ def verification_report(ps: PairScores, *, fars: Sequence[float] = (1e-2, 1e-3))
 
 
 def write_report(report: dict[str, Any], ps: PairScores, out_dir: str | Path, *, title: str, label: str) -> dict[str, str]:
-    """results.json, roc.png and a score histogram in ``out_dir``; returns the paths."""
-    from faceprint.evaluation.plots import plot_roc, plot_score_histogram
+    """results.json, roc.png, det.png and a score histogram in ``out_dir``; returns the paths."""
+    from faceprint.evaluation.plots import plot_det, plot_roc, plot_score_histogram
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +83,7 @@ def write_report(report: dict[str, Any], ps: PairScores, out_dir: str | Path, *,
     fmr, tar, _ = metrics.roc(gen, imp)
     files = {
         "roc": str(plot_roc({f"{label} (AUC {report['auc']:.4f})": (fmr, tar)}, out / "roc.png", title=title)),
+        "det": str(plot_det({label: (fmr, 1.0 - tar)}, out / "det.png", title=title)),
         "histogram": str(plot_score_histogram(gen, imp, out / "scores.png", thresholds={"EER": report["eer_threshold"]}, title=title)),
         "results": str(out / "results.json"),
     }

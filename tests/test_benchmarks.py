@@ -1,0 +1,41 @@
+"""The benchmark scripts run end to end at smoke size and print the JSON they promise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str, data_dir: Path) -> dict:
+    env = {**os.environ, "FACEPRINT_DATA": str(data_dir)}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+def test_verification_benchmark_smoke(data_dir: Path, tmp_path: Path) -> None:
+    res = _run("verification.py", "--limit", "4", "--out", str(tmp_path), data_dir=data_dir)
+    assert res["pairs"] == 40 and res["failures_to_enrol"] == 0
+    assert res["accuracy_mean"] >= 0.9
+    assert 0 <= res["eer"] <= 0.2
+    assert "tar_at_far_1e-3" in res and res["model_id"] == "sface-2021dec-int8bq+flip"
+    assert (tmp_path / "roc.png").stat().st_size > 1000 and (tmp_path / "det.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("throughput.py", "--n", "4", "--runs", "1", data_dir=data_dir)
+    assert res["images"] == 4
+    assert res["faceprint"]["templates"] == 4 and res["faceprint"]["images_per_s"] > 0
+    baseline = res["face_recognition"]
+    if "error" in baseline:
+        pytest.skip(baseline["error"])
+    assert baseline["encodings"] >= 3 and res["ratio"] > 0
