@@ -27,14 +27,6 @@ from faceprint.types import Image  # noqa: E402
 ONE_FACE = ["Bill_Gates", "Abdullah_Gul", "Carlos_Menem"]
 
 
-@pytest.fixture(scope="module")
-def lfw(data_dir: Path) -> Path:
-    path = data_dir / "lfw-dev" / "images"
-    if not path.is_dir():
-        pytest.skip(f"LFW dev images not found at {path}")
-    return path
-
-
 def _photo(lfw: Path, name: str, n: int = 1) -> Image:
     path = lfw / name / f"{name}_{n:04d}.jpg"
     if not path.is_file():

@@ -152,11 +152,16 @@ def models(as_json: bool = JsonOpt) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(title="faceprint models")
-    for col in ("id", "kind", "version", "licence", "package", "available", "sha256"):
-        table.add_column(col)
+    table = Table(title="faceprint models (faceprint models --json for paths and full checksums)")
+    table.add_column("id", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("licence", no_wrap=True)
+    table.add_column("installed by", overflow="fold")
+    table.add_column("ok", no_wrap=True)
+    table.add_column("sha256", no_wrap=True)
     for r in rows:
-        table.add_row(r["id"], r["kind"], r["version"], r["licence"], r["package"] + (f"  [extra {r['extra']}]" if r["extra"] else ""), "yes" if r["available"] else "[red]no[/]", (r["sha256"] or "—")[:16])
+        pkg = escape(r["package"] + (f" [extra {r['extra']}]" if r["extra"] else ""))
+        table.add_row(r["id"], r["kind"], r["licence"], pkg, "yes" if r["available"] else "[red]no[/]", (r["sha256"] or "—")[:8])
     out.print(table)
 
 

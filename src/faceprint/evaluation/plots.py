@@ -81,6 +81,15 @@ def _decade_below(v: float) -> float:
     return 10.0 ** math.floor(math.log10(v))
 
 
+def _fmr_axis_min(data: list[tuple[str, np.ndarray, np.ndarray]], fmr_min: float | None) -> float:
+    """Left end of a log FMR axis: ``fmr_min`` if given, else the decade of the smallest
+    positive FMR in the curves (what the impostor sample can state)."""
+    if fmr_min is not None:
+        return fmr_min
+    positive = [float(x[x > 0].min()) for _, x, _ in data if np.any(x > 0)]
+    return min([_decade_below(v) for v in positive] or [1e-6])
+
+
 def plot_roc(
     curves: Curves,
     path: str | os.PathLike[str],
@@ -97,8 +106,7 @@ def plot_roc(
     """
     data = _curves(curves)
     fig, ax = _figure()
-    positive = [float(x[x > 0].min()) for _, x, _ in data if np.any(x > 0)]
-    lo = fmr_min if fmr_min is not None else min([_decade_below(v) for v in positive] or [1e-6])
+    lo = _fmr_axis_min(data, fmr_min)
     y_lo = 1.0
     for name, x, y in data:
         keep = x > 0
@@ -132,9 +140,8 @@ def plot_det(
     """DET curves, ``name -> (fmr, fnmr)``, both axes logarithmic (zeros are not drawn)."""
     data = _curves(curves)
     fig, ax = _figure()
-    pos_x = [float(x[x > 0].min()) for _, x, _ in data if np.any(x > 0)]
     pos_y = [float(y[y > 0].min()) for _, _, y in data if np.any(y > 0)]
-    lo_x = fmr_min if fmr_min is not None else min([1e-6] + [_decade_below(v) for v in pos_x])
+    lo_x = _fmr_axis_min(data, fmr_min)
     lo_y = min([1e-3] + [_decade_below(v) for v in pos_y])
     for name, x, y in data:
         keep = (x > 0) & (y > 0)
