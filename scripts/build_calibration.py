@@ -24,28 +24,8 @@ import numpy as np  # noqa: E402
 from faceprint import Engine, Settings  # noqa: E402
 from faceprint.engine import shipped_calibration_path  # noqa: E402
 from faceprint.evaluation.metrics import build_calibration  # noqa: E402
-from faceprint.evaluation.pairs import embed_paths, identity_folders  # noqa: E402
+from faceprint.evaluation.pairs import embed_paths, identity_folders, read_errata  # noqa: E402
 from faceprint.evaluation.protocol import all_pairs_scores  # noqa: E402
-
-
-def read_errata(path: Path, names: list[str]) -> tuple[np.ndarray, set[str]]:
-    """(group per identity index, image file names to leave out) from lfw_errata.txt."""
-    group = np.arange(len(names))
-    where = {n: i for i, n in enumerate(names)}
-    skip: set[str] = set()
-    for line in path.read_text().splitlines():
-        parts = line.split("#", 1)[0].split()
-        if not parts:
-            continue
-        if parts[0] == "same" and len(parts) == 3:
-            a, b = (where.get(n) for n in parts[1:])
-            if a is not None and b is not None:
-                group[group == group[b]] = group[a]
-        elif parts[0] == "image" and len(parts) == 2:
-            skip.add(parts[1])
-        else:
-            sys.exit(f"{path}: cannot read line {line!r}")
-    return group, skip
 
 
 def main() -> None:

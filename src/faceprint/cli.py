@@ -260,6 +260,124 @@ def eval_pairs(
         out.print(f"ROC plot: {escape(report['files']['roc'])}   results: {escape(report['files']['results'])}")
 
 
+# --- gallery ---------------------------------------------------------------------
+subjects_app = typer.Typer(no_args_is_help=True, help="List, show, rename and delete enrolled subjects.")
+app.add_typer(subjects_app, name="subjects")
+DbOpt = typer.Option(None, "--db", help="Gallery database (default $FACEPRINT_DB or gallery.db in your data directory).")
+
+
+def _gallery(db: Optional[Path]):
+    from faceprint.gallery import Gallery
+
+    return Gallery(db, _engine())
+
+
+@app.command()
+def enroll(
+    name: str = typer.Argument(..., help="Subject name (created if new)."),
+    images: list[Path] = typer.Argument(..., help="One or more photos of the subject."),
+    face: str = typer.Option("single", "--face", help="Photos with several faces are refused unless you choose: largest, center, or an index."),
+    db: Optional[Path] = DbOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Enrol a subject from photos (one template per photo)."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            res = gallery.enroll(name, list(images), face=face)
+        if as_json:
+            _print_json(res.to_dict())
+            return
+        out.print(f"enrolled [bold]{escape(res.subject.name)}[/]: {len(res.template_ids)} template(s) added, {res.subject.templates} in total")
+        for src, exc in res.rejected:
+            err.print(f"[yellow]skipped[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def identify(
+    image: Path = typer.Argument(..., help="Photo of the person to look up."),
+    k: int = typer.Option(5, "--k", help="How many candidates to list."),
+    fpir: float = typer.Option(1e-3, "--fpir", help="False-positive identification rate the open-set threshold is chosen for."),
+    face: str = FaceOpt,
+    db: Optional[Path] = DbOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Who is this?  Top-k enrolled subjects and an open-set decision at a stated FPIR."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            res = gallery.identify(image, k=k, fpir=fpir, face=face)
+        if as_json:
+            _print_json(res.to_dict())
+            return
+        if res.match:
+            out.print(f"[bold green]{escape(res.match.name)}[/]  score {res.match.score:.4f} ≥ threshold {res.threshold:.4f} (FPIR {fpir:g}, {res.gallery_templates:,} templates)")
+        else:
+            out.print(f"[bold red]not enrolled[/]: no subject reaches threshold {res.threshold:.4f} (FPIR {fpir:g}, {res.gallery_templates:,} templates)")
+        if res.note:
+            err.print(f"[yellow]note:[/] {escape(res.note)}", soft_wrap=True)
+        t = Table()
+        for col in ("rank", "subject", "score"):
+            t.add_column(col, justify="right")
+        for i, c in enumerate(res.candidates, 1):
+            t.add_row(str(i), escape(c.name), f"{c.score:.4f}")
+        out.print(t)
+
+
+@subjects_app.command("list")
+def subjects_list(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+    """Every enrolled subject with its template count."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            rows = gallery.subjects()
+        if as_json:
+            _print_json([s.to_dict() for s in rows])
+            return
+        t = Table(title=f"{len(rows)} subject(s)")
+        for col in ("name", "templates", "models", "updated"):
+            t.add_column(col)
+        for s in rows:
+            t.add_row(escape(s.name), str(s.templates), ", ".join(s.models), s.updated)
+        out.print(t)
+
+
+@subjects_app.command("show")
+def subjects_show(name: str, db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+    """One subject and its templates (where each came from)."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            subject = gallery.subject(name)
+            templates = gallery.store.templates(subject_id=subject.id)
+        if as_json:
+            _print_json({**subject.to_dict(), "template_list": [t.to_dict() for t in templates]})
+            return
+        out.print(f"[bold]{escape(subject.name)}[/]  id {subject.id}, {subject.templates} template(s), created {subject.created}")
+        for t in templates:
+            out.print(f"  #{t.id} {t.model_id}  {escape(t.source or '')}  face score {t.face_score or 0:.2f}")
+
+
+@subjects_app.command("rename")
+def subjects_rename(old: str, new: str, db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+    """Rename a subject."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            subject = gallery.rename(old, new)
+        if as_json:
+            _print_json(subject.to_dict())
+            return
+        out.print(f"renamed {escape(old)} → [bold]{escape(subject.name)}[/]")
+
+
+@subjects_app.command("delete")
+def subjects_delete(name: str, db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+    """Erase a subject: its templates leave the database and the index."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            n = gallery.delete(name)
+        if as_json:
+            _print_json({"deleted": name, "templates": n})
+            return
+        out.print(f"deleted {escape(name)} and {n} template(s)")
+
+
 @app.command()
 def demo(
     data: Path = typer.Option(Path(os.environ.get("FACEPRINT_DATA", "../shared/data")), "--data", help="The shared data folder (env FACEPRINT_DATA)."),
@@ -270,6 +388,15 @@ def demo(
 
     with _errors(as_json):
         run_demo(_engine(), data, console=out, as_json=as_json)
+
+
+def _register_service() -> None:
+    from faceprint.service.cli_commands import register
+
+    register(app)
+
+
+_register_service()
 
 
 def main() -> None:

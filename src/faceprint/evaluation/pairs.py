@@ -158,3 +158,24 @@ def pair_scores(pairs: Sequence[Pair], index: dict[Path, int], vectors: np.ndarr
     failed = np.array([errors[i] is not None or errors[j] is not None for i, j in zip(ia, ib)])
     scores[failed] = -1.0
     return scores
+
+
+def read_errata(path: Path, names: list[str]) -> tuple[np.ndarray, set[str]]:
+    """Known label errors of an identity-folder dataset (see scripts/lfw_errata.txt):
+    (alias group per identity index, image file names to leave out)."""
+    group = np.arange(len(names))
+    where = {n: i for i, n in enumerate(names)}
+    skip: set[str] = set()
+    for line in path.read_text().splitlines():
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        if parts[0] == "same" and len(parts) == 3:
+            a, b = (where.get(n) for n in parts[1:])
+            if a is not None and b is not None:
+                group[group == group[b]] = group[a]
+        elif parts[0] == "image" and len(parts) == 2:
+            skip.add(parts[1])
+        else:
+            raise InputError(f"cannot read line {line!r} (expected 'same A B' or 'image FILE')", source=str(path))
+    return group, skip

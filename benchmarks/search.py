@@ -1,0 +1,303 @@
+"""1:N vector search: exact vs HNSW (float32 and int8) at 10k, 100k and 1M templates.
+
+Gallery: real face templates (LFW-dev, from --templates, an .npz with
+``vectors`` (n, 128) float32 and optionally ``errors`` / ``paths`` / ``labels`` /
+``model_id``) filled up to each size with random unit vectors
+(``np.random.default_rng(0)``).  Without --templates (or $FACEPRINT_TEMPLATES) a
+synthetic face-like set stands in: 6,000 cluster centres with 3-5 members each,
+same-cluster cosine about 0.6-0.8.  Queries: held-out real templates, other
+images of identities that stay in the gallery (one per identity per round).
+
+For each size: build time, bytes per template, single-query latency p50/p99
+(one query at a time), batch-of-64 latency p50/p99, recall@1 / recall@10 of
+each index against exact float32 search on the same queries, and a sweep of
+HNSW ``expansion_search``.  The kind faceprint would choose is marked
+``chosen_kind``; int8 variants run at --quantized-sizes (default: sizes >= 1M,
+the largest size with --smoke).  Exact timings that would take longer than
+--exact-budget seconds are measured on a subset and marked ``estimated``.
+
+    .venv/bin/python benchmarks/search.py --templates /tmp/lfw_vectors.npz [--sizes 10000,100000,1000000] [--queries 1000] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from _common import emit, machine
+
+from faceprint.gallery.index import DEFAULT_HNSW, ExactIndex, HNSWIndex, make_index
+
+DIM = 128
+K = 10
+BATCH = 64
+TARGET = {"n": 1_000_000, "p99_single_ms": 5.0, "recall_at_1": 0.99}
+
+
+# -- data -----------------------------------------------------------------------------
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def load_templates(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    with np.load(path, allow_pickle=False) as z:
+        vecs = np.asarray(z["vectors"], np.float32)
+        ok = np.ones(len(vecs), bool)
+        if "errors" in z.files:
+            ok &= np.asarray(z["errors"]).astype(str) == ""
+        labels = None
+        if "labels" in z.files:
+            labels = np.asarray(z["labels"]).astype(str)
+        elif "paths" in z.files:
+            labels = np.array([Path(str(p)).parent.name for p in z["paths"]])
+        model_id = str(z["model_id"]) if "model_id" in z.files else None
+    norms = np.linalg.norm(vecs, axis=1)
+    ok &= np.isfinite(norms) & (norms > 0)
+    vecs = unit(vecs[ok])
+    labels = labels[ok] if labels is not None else None
+    info = {"source": str(path), "model_id": model_id, "rows": int(ok.size), "usable": int(ok.sum())}
+    return vecs, labels, info
+
+
+def synthetic_templates(seed: int = 1, centres: int = 6000) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Face-like stand-in: clusters whose members have cosine ~0.6-0.8 with each other."""
+    rng = np.random.default_rng(seed)
+    c = unit(rng.standard_normal((centres, DIM), dtype=np.float32))
+    sizes = rng.integers(3, 6, centres)
+    sigma = rng.uniform(0.05, 0.07, centres)  # E[cos(member, member)] ~ 1 / (1 + DIM * sigma^2)
+    owner = np.repeat(np.arange(centres), sizes)
+    vecs = unit(c[owner] + sigma[owner, None] * rng.standard_normal((len(owner), DIM), dtype=np.float32))
+    return vecs, owner.astype(str), {"source": "synthetic (6,000 clusters of 3-5, same-cluster cosine ~0.6-0.8)", "model_id": None, "rows": len(vecs), "usable": len(vecs)}
+
+
+def split_queries(labels: np.ndarray | None, n: int, q: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Query rows (one per identity per round, never an identity's last image) and gallery rows, mates first."""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        perm = rng.permutation(n)
+        return perm[:q], perm[q:]
+    groups: dict[str, list[int]] = {}
+    for i in rng.permutation(n).tolist():
+        groups.setdefault(labels[i], []).append(i)
+    names = sorted(groups)
+    order = [names[i] for i in rng.permutation(len(names))]
+    queries: list[int] = []
+    while len(queries) < q:
+        took = False
+        for name in order:
+            if len(groups[name]) >= 2 and len(queries) < q:
+                queries.append(groups[name].pop())
+                took = True
+        if not took:
+            break
+    qset = set(labels[queries].tolist())
+    mates = [i for name in order if name in qset for i in groups[name]]
+    others = [i for name in order if name not in qset for i in groups[name]]
+    return np.array(queries, np.int64), np.array(mates + others, np.int64)
+
+
+def make_gallery(real: np.ndarray, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` unit rows: real templates (as many as fit) + random unit vectors, in a seeded shuffled order.
+
+    Also returns where each real template that fits ended up (row numbers = ids).
+    """
+    n_real = min(len(real), size)
+    rng = np.random.default_rng(seed)
+    fill = rng.standard_normal((size - n_real, DIM), dtype=np.float32)
+    fill /= np.linalg.norm(fill, axis=1, keepdims=True)
+    gallery = np.concatenate([real[:n_real], fill])
+    del fill
+    perm = np.random.default_rng(seed + 1).permutation(size)
+    return np.ascontiguousarray(gallery[perm]), np.argsort(perm)[:n_real]
+
+
+# -- measurement ----------------------------------------------------------------------
+
+
+def pct(times_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(times_s) * 1e3
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 4), "p99_ms": round(float(np.percentile(ms, 99)), 4), "mean_ms": round(float(ms.mean()), 4)}
+
+
+def timed_calls(fn: Callable[[Any], Any], items: list[Any], budget_s: float | None, warmup: int = 3) -> dict[str, Any]:
+    """Time fn(item) for each item; if the projected total exceeds budget_s, time a subset and say so."""
+    for it in items[:warmup]:
+        fn(it)
+    probe: list[float] = []
+    for it in items[: min(5, len(items))]:
+        t0 = time.perf_counter()
+        fn(it)
+        probe.append(time.perf_counter() - t0)
+    projected = float(np.mean(probe)) * len(items)
+    use = items
+    estimated = budget_s is not None and projected > budget_s
+    if estimated:
+        use = items[: max(20, min(len(items), int(budget_s / 4 / max(np.mean(probe), 1e-9))))]
+    times = []
+    for it in use:
+        t0 = time.perf_counter()
+        fn(it)
+        times.append(time.perf_counter() - t0)
+    out: dict[str, Any] = {**pct(times), "calls": len(times)}
+    if estimated:
+        out["estimated"] = True
+        out["note"] = f"all {len(items)} calls would take ~{projected:.0f} s (> {budget_s:.0f} s budget); percentiles from the first {len(use)}"
+    return out
+
+
+def latency(index: Any, queries: np.ndarray, budget_s: float | None) -> dict[str, Any]:
+    singles = [queries[i] for i in range(len(queries))]
+    n_batches = max(1, len(queries) // BATCH)
+    batches = [queries[i * BATCH : (i + 1) * BATCH] for i in range(n_batches)]
+    rounds = max(1, math.ceil(64 / n_batches))  # >= 64 batch timings for a p99
+    return {
+        "single": timed_calls(lambda q: index.search(q, K), singles, budget_s),
+        f"batch{BATCH}": timed_calls(lambda b: index.search(b, K), batches * rounds, budget_s, warmup=1),
+    }
+
+
+def recall(found: np.ndarray, truth_ids: np.ndarray, truth_scores: np.ndarray, gallery: np.ndarray, queries: np.ndarray) -> dict[str, float]:
+    """recall@1: the index's top 1 is as good as exact float32 search's (ties count); recall@10: overlap of the top 10s."""
+    top = found[:, 0]
+    true_top = np.where(top >= 0, np.einsum("ij,ij->i", gallery[np.maximum(top, 0)], queries), -np.inf)
+    r1 = float(np.mean(true_top >= truth_scores[:, 0] - 1e-6))
+    r10 = float(np.mean([len(set(f[f >= 0].tolist()) & set(t.tolist())) / len(t) for f, t in zip(found[:, :K], truth_ids[:, :K])]))
+    return {"recall_at_1": round(r1, 5), "recall_at_10": round(r10, 5)}
+
+
+def build(index: Any, gallery: np.ndarray, chunk: int = 100_000) -> float:
+    ids = np.arange(len(gallery), dtype=np.int64)
+    t0 = time.perf_counter()
+    for lo in range(0, len(gallery), chunk):
+        index.add(ids[lo : lo + chunk], gallery[lo : lo + chunk])
+    return time.perf_counter() - t0
+
+
+def run_index(name: str, index: Any, gallery: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray, np.ndarray], budget_s: float | None, sweep: list[int]) -> dict[str, Any]:
+    build_s = build(index, gallery)
+    res: dict[str, Any] = {"kind": index.kind, "dtype": index.dtype, "params": index.params, "build_s": round(build_s, 3), "inserts_per_s": round(len(gallery) / max(build_s, 1e-9))}
+    res["bytes_per_template"] = round(index.nbytes / len(gallery), 1)
+    res["memory_mb"] = round(index.nbytes / 2**20, 1)
+    t0 = time.perf_counter()
+    found, _ = index.search(queries, K)
+    res["all_queries_one_batch_s"] = round(time.perf_counter() - t0, 3)
+    res.update(recall(found, *truth, gallery, queries))
+    res.update(latency(index, queries, budget_s))
+    if index.kind == "hnsw" and sweep:
+        default_ef = index.expansion_search
+        rows = []
+        for ef in sweep:
+            index.expansion_search = ef
+            found, _ = index.search(queries, K)
+            rows.append({"expansion_search": ef, **recall(found, *truth, gallery, queries), "single": timed_calls(lambda q: index.search(q, K), list(queries), None)})
+        index.expansion_search = default_ef
+        res["sweep_expansion_search"] = rows
+    print(f"# {name} n={len(gallery)}: build {build_s:.1f}s r@1 {res['recall_at_1']} p99 {res['single']['p99_ms']} ms", file=sys.stderr, flush=True)
+    return res
+
+
+# -- main -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--templates", default=os.environ.get("FACEPRINT_TEMPLATES"), help="real templates .npz (default $FACEPRINT_TEMPLATES; else synthetic)")
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="gallery sizes, comma separated")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--quantized-sizes", default=None, help="sizes that also run int8 (default: sizes >= 1M, or the largest with --smoke)")
+    ap.add_argument("--smoke", action="store_true", help="sizes 2000,5000 and 100 queries (CI)")
+    ap.add_argument("--exact-budget", type=float, default=60.0, help="seconds an exact latency measurement may take before it is estimated from a subset")
+    ap.add_argument("--sweep", default="16,32,64,128,256", help="HNSW expansion_search values to sweep (empty: none)")
+    ap.add_argument("--connectivity", type=int, default=DEFAULT_HNSW["connectivity"])
+    ap.add_argument("--expansion-add", type=int, default=DEFAULT_HNSW["expansion_add"])
+    ap.add_argument("--expansion-search", type=int, default=DEFAULT_HNSW["expansion_search"])
+    ap.add_argument("--threads", type=int, default=0, help="usearch threads for batch add/search (0: all cores)")
+    args = ap.parse_args()
+    if args.smoke:
+        args.sizes, args.queries = "2000,5000", min(args.queries, 100)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.quantized_sizes is not None:
+        qsizes = {int(s) for s in args.quantized_sizes.split(",") if s.strip()}
+    else:
+        qsizes = {s for s in sizes if s >= 1_000_000} or ({max(sizes)} if args.smoke else set())
+    sweep = [int(s) for s in args.sweep.split(",") if s.strip()]
+    hnsw_params = {"connectivity": args.connectivity, "expansion_add": args.expansion_add, "expansion_search": args.expansion_search, "threads": args.threads}
+
+    if args.templates and Path(args.templates).is_file():
+        vecs, labels, info = load_templates(Path(args.templates))
+    else:
+        vecs, labels, info = synthetic_templates()
+        if args.templates:
+            info["note"] = f"{args.templates} not found; synthetic stand-in used"
+    q_rows, g_rows = split_queries(labels, len(vecs), args.queries)
+    queries = vecs[q_rows]
+    real_gallery = vecs[g_rows]
+    info.update({"identities": None if labels is None else int(len(set(labels.tolist()))), "queries": int(len(q_rows)), "real_gallery_templates": int(len(g_rows))})
+
+    result: dict[str, Any] = {
+        "benchmark": "search",
+        "machine": machine(),
+        "templates": info,
+        "k": K,
+        "batch": BATCH,
+        "hnsw_params": hnsw_params,
+        "threads": args.threads,
+        "recall_reference": "exact float32 search on the same gallery and queries",
+        "sizes": [],
+    }
+    t_all = time.perf_counter()
+    for size in sizes:
+        gallery, real_pos = make_gallery(real_gallery, size)
+        n_real = len(real_pos)
+        chosen = make_index(DIM, size).kind
+        entry: dict[str, Any] = {"n": size, "real_templates": n_real, "random_templates": size - n_real, "chosen_kind": chosen, "indexes": {}}
+        exact = ExactIndex(DIM)
+        entry["indexes"]["exact"] = res = {"kind": "exact", "dtype": "f32", "build_s": round(build(exact, gallery), 3)}
+        t0 = time.perf_counter()
+        truth = exact.search(queries, K)
+        res["all_queries_one_batch_s"] = round(time.perf_counter() - t0, 3)
+        res["bytes_per_template"] = round(exact.nbytes / size, 1)
+        res["memory_mb"] = round(exact.nbytes / 2**20, 1)
+        res.update(recall(truth[0], *truth, gallery, queries))
+        res.update(latency(exact, queries, args.exact_budget))
+        if labels is not None:  # rank-1 identification of the real queries by exact search (context for the recall numbers)
+            g_labels = np.full(size, None, dtype=object)
+            g_labels[real_pos] = labels[g_rows][:n_real]
+            entry["rank1_identification_exact"] = round(float(np.mean(g_labels[truth[0][:, 0]] == labels[q_rows])), 4)
+        del exact
+        gc.collect()
+        variants = [("hnsw", HNSWIndex, {"quantize": False, **hnsw_params})]
+        if size in qsizes:
+            variants += [("hnsw_i8", HNSWIndex, {"quantize": True, **hnsw_params}), ("exact_i8", ExactIndex, {"quantize": True})]
+        for name, cls, kw in variants:
+            index = cls(DIM, **kw)
+            entry["indexes"][name] = run_index(name, index, gallery, queries, truth, args.exact_budget if cls is ExactIndex else None, sweep if name.startswith("hnsw") else [])
+            del index
+            gc.collect()
+        result["sizes"].append(entry)
+        del gallery
+        gc.collect()
+    result["total_s"] = round(time.perf_counter() - t_all, 1)
+    at_target = [e for e in result["sizes"] if e["n"] == TARGET["n"]]
+    if at_target:
+        e = at_target[0]
+        summary = {"target": TARGET}
+        for name in ("hnsw", "hnsw_i8"):
+            r = e["indexes"].get(name)
+            if r:
+                summary[name] = {"p99_single_ms": r["single"]["p99_ms"], "recall_at_1": r["recall_at_1"], "met": r["single"]["p99_ms"] <= TARGET["p99_single_ms"] and r["recall_at_1"] >= TARGET["recall_at_1"]}
+        result["target_1m"] = summary
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""Identity gallery: enrol subjects, identify (1:N, open set) and verify against a subject.
+
+The SQLite store is the source of truth; the vector index beside it
+(``<db>.index`` + ``<db>.index.json``) is a cache that is rebuilt whenever its
+recorded generation differs from the store's (missing, stale after a crash, or
+written by another process).  Only templates of the engine's model id are
+indexed or compared; templates of other models are reported as needing
+re-enrolment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from faceprint.engine import Engine, select_face
+from faceprint.errors import FaceprintError, InputError
+from faceprint.gallery.index import VectorIndex, index_for, make_index, read_header
+from faceprint.gallery.store import NewTemplate, Store, Subject
+from faceprint.types import Decision, Image, Template
+
+
+#: Galleries up to this many templates are searched exactly (one BLAS product, ~1 ms at 20k);
+#: larger ones through HNSW.
+EXACT_LIMIT = 20_000
+
+
+def default_db_path() -> Path:
+    """``$FACEPRINT_DB``, else ``gallery.db`` in the user's data directory."""
+    env = os.environ.get("FACEPRINT_DB")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("faceprint", appauthor=False)) / "gallery.db"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    subject_id: int
+    name: str
+    score: float
+    template_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subject_id": self.subject_id, "name": self.name, "score": round(self.score, 6), "template_id": self.template_id}
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Top-k candidates and the open-set decision at a threshold chosen for a stated FPIR."""
+
+    candidates: list[Candidate]
+    match: Candidate | None
+    threshold: float
+    fpir: float  # false-positive identification rate the threshold was chosen for
+    gallery_templates: int
+    model_id: str
+    note: str = ""
+    probe: Template | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "name": self.match.name if self.match else None,
+            "match": self.match is not None,
+            "score": round(self.candidates[0].score, 6) if self.candidates else None,
+            "threshold": round(self.threshold, 6),
+            "fpir": self.fpir,
+            "gallery_templates": self.gallery_templates,
+            "model_id": self.model_id,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+        if self.note:
+            out["note"] = self.note
+        if self.probe is not None and self.probe.detection is not None:
+            out["face"] = self.probe.detection.to_dict()
+        return out
+
+
+@dataclass
+class EnrollResult:
+    subject: Subject
+    template_ids: list[int]
+    rejected: list[tuple[str, FaceprintError]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject.to_dict(),
+            "added": len(self.template_ids),
+            "template_ids": self.template_ids,
+            "rejected": [{"source": s, "code": e.code, "message": str(e)} for s, e in self.rejected],
+        }
+
+
+def fmr_for_fpir(fpir: float, n: int) -> float:
+    """Per-comparison FMR such that an impostor probe searched against n independent
+    templates passes the threshold with probability ``fpir``: 1 - (1 - fpir)^(1/n)."""
+    if not 0 < fpir < 1:
+        raise InputError(f"FPIR must be between 0 and 1, got {fpir}")
+    return float(-np.expm1(np.log1p(-fpir) / max(1, n)))
+
+
+class Gallery:
+    """Subjects and their templates in one SQLite file, searched through a vector index."""
+
+    def __init__(self, path: str | Path | None = None, engine: Engine | None = None, *, quantize: bool = False, save_interval: float = 2.0) -> None:
+        self.path = Path(path) if path else default_db_path()
+        self.store = Store(self.path)
+        self.engine = engine or Engine()
+        self.quantize = quantize
+        self.index_path = self.path.with_name(self.path.name + ".index")
+        self.save_interval = save_interval
+        self._index: VectorIndex | None = None
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._last_save = time.monotonic()
+
+    # -- index -------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        return self.engine.model_id
+
+    @property
+    def index(self) -> VectorIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = self._load_or_rebuild()
+            return self._index
+
+    def _load_or_rebuild(self) -> VectorIndex:
+        generation = self.store.generation
+        header = read_header(self.index_path)
+        if header and header.get("generation") == f"{generation}:{self.model_id}" and header.get("quantize", False) == self.quantize:
+            try:
+                return index_for(self.index_path, int(header["dim"]))
+            except FaceprintError:
+                pass  # corrupt: rebuild from the store below
+        return self.rebuild_index()
+
+    def rebuild_index(self) -> VectorIndex:
+        """Build the index from the store's templates of this model and save it."""
+        with self._lock:
+            ids, _, vecs = self.store.vectors(self.model_id)
+            dim = vecs.shape[1] if len(vecs) else self.engine.embedder.dim
+            index = make_index(dim, len(ids), quantize=self.quantize, exact_limit=EXACT_LIMIT)
+            if len(ids):
+                index.add(ids, vecs)
+            self._index = index
+            self._save(force=True)
+            return index
+
+    def _save(self, force: bool = False) -> None:
+        if self._index is None:
+            return
+        if force or (self._dirty and time.monotonic() - self._last_save >= self.save_interval):
+            self._index.save(self.index_path, generation=f"{self.store.generation}:{self.model_id}")
+            self._dirty = False
+            self._last_save = time.monotonic()
+
+    def flush(self) -> None:
+        """Write the index to disk now if it changed since the last save."""
+        with self._lock:
+            if self._dirty:
+                self._save(force=True)
+
+    def close(self) -> None:
+        self.flush()
+        self.store.close()
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- enrolment ---------------------------------------------------------------
+    def enroll(
+        self,
+        name: str,
+        sources: Sequence[Any],
+        *,
+        face: str | int = "single",
+        metadata: dict[str, Any] | None = None,
+        create: bool = True,
+        actor: str = "local",
+    ) -> EnrollResult:
+        """Add one template per photo to subject ``name`` (created if needed).
+
+        ``face="single"`` rejects photos with several faces (choose one by index, or
+        ``"largest"``).  Photos that fail are listed in ``rejected``; if none succeeds
+        nothing is written and the first error is raised."""
+        if not sources:
+            raise InputError("enrolment needs at least one photo")
+        crops, picked, rejected = [], [], []
+        for src in sources:
+            label = _label(src)
+            try:
+                image = self.engine.load(src)
+                det = select_face(self.engine.detector.detect(image), image, face)
+                crops.append(self.engine.embedder.crop(image, det))
+                picked.append((image, det, _sha256(src, image)))
+            except FaceprintError as exc:
+                rejected.append((label, exc))
+        if not crops:
+            raise rejected[0][1]
+        vecs = self.engine.embed_crops(crops)
+        new = [
+            NewTemplate(vector=v, model_id=self.model_id, face_score=det.score, image_sha256=sha, source=image.source, box=[round(float(x), 1) for x in det.box])
+            for v, (image, det, sha) in zip(vecs, picked)
+        ]
+        subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor)
+        return EnrollResult(subject, ids, rejected)
+
+    def add_templates(self, name: str, templates: Sequence[Template], *, create: bool = True, metadata: dict[str, Any] | None = None, actor: str = "local") -> EnrollResult:
+        """Enrol already computed templates (of this gallery's model)."""
+        for t in templates:
+            if t.model_id != self.model_id:
+                raise InputError(f"template of model {t.model_id!r} cannot join a gallery of {self.model_id!r}", source=t.source or None)
+        new = [
+            NewTemplate(vector=t.vector, model_id=t.model_id, face_score=t.detection.score if t.detection else None, source=t.source or None, box=[round(float(x), 1) for x in t.detection.box] if t.detection else None)
+            for t in templates
+        ]
+        subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor)
+        return EnrollResult(subject, ids)
+
+    def _add(self, name: str, new: list[NewTemplate], **kw: Any) -> tuple[Subject, list[int]]:
+        """Commit templates to the store, then put them in the index."""
+        with self._lock:
+            index = self.index
+            subject, ids = self.store.add_templates(name, new, **kw)
+            index.add(np.array(ids, np.int64), np.stack([t.vector for t in new]).astype(np.float32))
+            self._dirty = True
+            if index.kind == "exact" and len(index) > EXACT_LIMIT:
+                self.rebuild_index()  # grown past exact search: switch to HNSW
+            else:
+                self._save()
+        return subject, ids
+
+    # -- search --------------------------------------------------------------------
+    def _probe(self, source: Any, face: str | int) -> Template:
+        if isinstance(source, Template):
+            if source.model_id != self.model_id:
+                raise InputError(f"probe template is of model {source.model_id!r}; this gallery searches {self.model_id!r}")
+            return source
+        return self.engine.embed(source, face=face)
+
+    def threshold_for_fpir(self, fpir: float) -> tuple[float, str]:
+        """Open-set threshold for a stated FPIR at the current gallery size, and a note
+        when the calibration cannot state so small a per-comparison FMR."""
+        n = max(1, len(self.index))
+        fmr = fmr_for_fpir(fpir, n)
+        table = self.engine.calibration
+        if fmr < table.min_fmr:
+            bound = -np.expm1(n * np.log1p(-table.min_fmr))
+            return table.threshold_for(table.min_fmr), (
+                f"FPIR {fpir:g} over {n:,} templates needs a per-comparison FMR of {fmr:.2g}, below what calibration "
+                f"{table.name!r} can state ({table.min_fmr:.2g}); its strictest threshold is used (FPIR up to {bound:.2g})"
+            )
+        return table.threshold_for(fmr), ""
+
+    def identify(self, source: Any, *, k: int = 5, fpir: float = 1e-3, face: str | int = "largest") -> Identification:
+        """Top-k subjects for the face in ``source`` and the open-set decision at ``fpir``."""
+        if k < 1:
+            raise InputError(f"k must be at least 1, got {k}")
+        probe = self._probe(source, face)
+        return self.identify_vectors(probe.vector[None, :], k=k, fpir=fpir, probes=[probe])[0]
+
+    def identify_vectors(self, vectors: np.ndarray, *, k: int = 5, fpir: float = 1e-3, probes: Sequence[Template] | None = None) -> list[Identification]:
+        """Batch identification of unit vectors of this gallery's model."""
+        with self._lock:
+            index = self.index
+            n = len(index)
+            threshold, note = self.threshold_for_fpir(fpir)
+            if n == 0:
+                return [Identification([], None, threshold, fpir, 0, self.model_id, "the gallery has no templates of this model", p) for p in (probes or [None] * len(vectors))]
+            # ask for more templates than k: several may belong to one subject
+            tids, scores = index.search(np.asarray(vectors, np.float32), min(n, max(4 * k, k + 16)))
+            owner = self.store.subject_ids_of(sorted({int(t) for t in tids.ravel() if t >= 0}))
+            names = {s.id: s.name for s in self.store.subjects_by_ids(sorted(set(owner.values())))}
+        out = []
+        for row in range(len(vectors)):
+            best: dict[int, Candidate] = {}
+            for tid, score in zip(tids[row], scores[row]):
+                sid = owner.get(int(tid))
+                if tid < 0 or sid is None or sid in best:
+                    continue  # padding, or deleted meanwhile, or a weaker template of a subject already listed
+                best[sid] = Candidate(sid, names[sid], float(score), int(tid))
+            cands = sorted(best.values(), key=lambda c: -c.score)[:k]
+            match = cands[0] if cands and cands[0].score >= threshold else None
+            out.append(Identification(cands, match, threshold, fpir, n, self.model_id, note, probes[row] if probes else None))
+        return out
+
+    def verify(self, source: Any, name: str, *, fmr: float | None = None, face: str | int = "largest") -> Decision:
+        """1:1 against an enrolled subject: the best score over the subject's templates."""
+        subject = self.store.subject(name)
+        templates = self.store.templates(subject_id=subject.id, model_id=self.model_id)
+        if not templates:
+            other = ", ".join(subject.models) or "none"
+            raise InputError(f"subject {name!r} has no templates of model {self.model_id!r} (has: {other}); enrol new photos")
+        probe = self._probe(source, face)
+        score = float(max(probe.vector @ t.vector for t in templates))
+        return self.engine.decide(score, fmr=fmr)
+
+    # -- subjects --------------------------------------------------------------------
+    def subjects(self, **kw: Any) -> list[Subject]:
+        return self.store.subjects(**kw)
+
+    def subject(self, name: str) -> Subject:
+        return self.store.subject(name)
+
+    def rename(self, old: str, new: str, *, actor: str = "local") -> Subject:
+        return self.store.rename_subject(old, new, actor=actor)
+
+    def delete(self, name: str, *, actor: str = "local") -> int:
+        """Erase a subject: its templates leave the database and the index. Returns how many."""
+        with self._lock:
+            index = self.index
+            _, tids = self.store.delete_subject(name, actor=actor)
+            index.remove(np.array(tids, np.int64))
+            self._dirty = True
+            self._save()
+        return len(tids)
+
+    def stale_subjects(self) -> list[Subject]:
+        """Subjects with no template of the current model (need new photos or re-embedding)."""
+        return [s for s in self.store.subjects() if self.model_id not in s.models]
+
+
+def _label(src: Any) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return str(src)
+    if isinstance(src, Image):
+        return src.source
+    return getattr(src, "name", None) or "<upload>"
+
+
+def _sha256(src: Any, image: Image) -> str:
+    """SHA-256 of the file bytes when the input is a file or bytes, else of the pixels."""
+    try:
+        if isinstance(src, (str, os.PathLike)):
+            h = hashlib.sha256()
+            with open(src, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            return h.hexdigest()
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            return hashlib.sha256(src).hexdigest()
+    except OSError:
+        pass
+    return hashlib.sha256(np.ascontiguousarray(image.pixels).tobytes()).hexdigest()
+
+
+__all__ = ["Candidate", "EnrollResult", "Gallery", "Identification", "default_db_path", "fmr_for_fpir"]

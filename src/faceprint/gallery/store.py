@@ -1,0 +1,366 @@
+"""The embedded gallery store: one SQLite file (WAL, transactions, versioned migrations).
+
+Tables: subjects, templates (vector bytes + model id + provenance), audit (every change,
+who and when), api_keys (hashed keys and scopes for the REST service), meta (a
+``generation`` counter bumped by every template change, so an index saved beside the
+database can tell whether it is current).  A write is acknowledged only after its
+transaction commits; with WAL and ``synchronous=FULL`` a crash loses nothing acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from faceprint.errors import FaceprintError, InputError
+
+
+class StoreError(FaceprintError):
+    """The database file cannot be opened or is not a faceprint gallery."""
+
+    exit_code = 2
+    http_status = 500
+    code = "store_error"
+
+
+class SubjectNotFound(InputError):
+    http_status = 404
+    code = "subject_not_found"
+
+
+class SubjectExists(InputError):
+    http_status = 409
+    code = "subject_exists"
+
+
+# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE subjects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE TABLE templates (
+        id INTEGER PRIMARY KEY,
+        subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        quality REAL,
+        face_score REAL,
+        image_sha256 TEXT,
+        source TEXT,
+        box TEXT,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX templates_subject ON templates(subject_id);
+    CREATE INDEX templates_model ON templates(model_id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject_id INTEGER,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created TEXT NOT NULL,
+        revoked TEXT
+    );
+    INSERT INTO meta(key, value) VALUES ('generation', '0');
+    """,
+]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Subject:
+    id: int
+    name: str
+    metadata: dict[str, Any]
+    created: str
+    updated: str
+    templates: int = 0
+    models: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "metadata": self.metadata, "created": self.created, "updated": self.updated, "templates": self.templates, "models": list(self.models)}
+
+
+@dataclass(frozen=True)
+class StoredTemplate:
+    id: int
+    subject_id: int
+    model_id: str
+    vector: np.ndarray
+    quality: float | None = None
+    face_score: float | None = None
+    image_sha256: str | None = None
+    source: str | None = None
+    box: list[float] | None = None
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "model_id": self.model_id, "face_score": self.face_score, "quality": self.quality, "image_sha256": self.image_sha256, "source": self.source, "box": self.box, "created": self.created}
+
+
+@dataclass
+class NewTemplate:
+    vector: np.ndarray
+    model_id: str
+    face_score: float | None = None
+    quality: float | None = None
+    image_sha256: str | None = None
+    source: str | None = None
+    box: list[float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Store:
+    """Thread-safe access to one gallery database (one connection, serialised by a lock)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError("is a directory, not a database file", source=str(self.path))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._lock = threading.RLock()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"not a usable faceprint database ({exc})", source=str(self.path)) from None
+        except OSError as exc:
+            raise StoreError(f"cannot open the database: {exc.strerror or exc}", source=str(self.path)) from None
+
+    # -- plumbing ------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"database schema version {version} is newer than this faceprint understands ({len(MIGRATIONS)}); upgrade faceprint", source=str(self.path))
+        for target in range(version + 1, len(MIGRATIONS) + 1):
+            with self.transaction() as db:
+                for stmt in _statements(MIGRATIONS[target - 1]):
+                    db.execute(stmt)
+                db.execute(f"PRAGMA user_version = {target}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the store lock; rolls back on any error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.read("PRAGMA user_version")[0][0])
+
+    @property
+    def generation(self) -> str:
+        """Changes whenever templates change (index freshness check)."""
+        return self.read("SELECT value FROM meta WHERE key='generation'")[0][0]
+
+    def _bump(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+
+    def _audit(self, db: sqlite3.Connection, actor: str, action: str, subject_id: int | None, detail: dict[str, Any]) -> None:
+        db.execute("INSERT INTO audit(at, actor, action, subject_id, detail) VALUES (?,?,?,?,?)", (now(), actor, action, subject_id, json.dumps(detail)))
+
+    # -- subjects --------------------------------------------------------------
+    def _subject_row(self, db: sqlite3.Connection, name: str) -> sqlite3.Row:
+        row = db.execute("SELECT * FROM subjects WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise SubjectNotFound(f"no subject named {name!r}")
+        return row
+
+    def subject(self, name: str) -> Subject:
+        rows = self.subjects(name=name)
+        if not rows:
+            raise SubjectNotFound(f"no subject named {name!r}")
+        return rows[0]
+
+    def subject_by_id(self, subject_id: int) -> Subject:
+        rows = self.subjects(subject_id=subject_id)
+        if not rows:
+            raise SubjectNotFound(f"no subject with id {subject_id}")
+        return rows[0]
+
+    def subjects(self, *, name: str | None = None, subject_id: int | None = None, limit: int | None = None, offset: int = 0) -> list[Subject]:
+        where, params = [], []
+        if name is not None:
+            where.append("s.name = ?")
+            params.append(name)
+        if subject_id is not None:
+            where.append("s.id = ?")
+            params.append(subject_id)
+        sql = (
+            "SELECT s.*, COUNT(t.id) AS n, GROUP_CONCAT(DISTINCT t.model_id) AS models FROM subjects s "
+            "LEFT JOIN templates t ON t.subject_id = s.id "
+            + ("WHERE " + " AND ".join(where) + " " if where else "")
+            + "GROUP BY s.id ORDER BY s.name"
+            + (f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else "")
+        )
+        return [
+            Subject(r["id"], r["name"], json.loads(r["metadata"]), r["created"], r["updated"], r["n"], tuple(sorted((r["models"] or "").split(","))) if r["models"] else ())
+            for r in self.read(sql, params)
+        ]
+
+    def subjects_by_ids(self, ids: Sequence[int]) -> list[Subject]:
+        """Subjects (without template counts) for a set of ids, in one query."""
+        if len(ids) == 0:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.read(f"SELECT * FROM subjects WHERE id IN ({marks})", [int(i) for i in ids])
+        return [Subject(r["id"], r["name"], json.loads(r["metadata"]), r["created"], r["updated"]) for r in rows]
+
+    def count_subjects(self) -> int:
+        return int(self.read("SELECT COUNT(*) FROM subjects")[0][0])
+
+    def create_subject(self, name: str, metadata: dict[str, Any] | None = None, *, actor: str = "local") -> Subject:
+        name = validate_name(name)
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM subjects WHERE name=?", (name,)).fetchone():
+                raise SubjectExists(f"a subject named {name!r} already exists")
+            ts = now()
+            cur = db.execute("INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?)", (name, json.dumps(metadata or {}), ts, ts))
+            self._audit(db, actor, "create_subject", cur.lastrowid, {"name": name})
+        return self.subject(name)
+
+    def add_templates(self, name: str, templates: Sequence[NewTemplate], *, create: bool = True, metadata: dict[str, Any] | None = None, actor: str = "local") -> tuple[Subject, list[int]]:
+        """Add templates to a subject (created if missing and ``create``), in one transaction."""
+        name = validate_name(name)
+        ids: list[int] = []
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM subjects WHERE name=?", (name,)).fetchone()
+            ts = now()
+            if row is None:
+                if not create:
+                    raise SubjectNotFound(f"no subject named {name!r}")
+                sid = db.execute("INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?)", (name, json.dumps(metadata or {}), ts, ts)).lastrowid
+                self._audit(db, actor, "create_subject", sid, {"name": name})
+            else:
+                sid = row["id"]
+                if metadata:
+                    db.execute("UPDATE subjects SET metadata=?, updated=? WHERE id=?", (json.dumps(metadata), ts, sid))
+            for t in templates:
+                vec = np.ascontiguousarray(t.vector, dtype=np.float32)
+                cur = db.execute(
+                    "INSERT INTO templates(subject_id, model_id, dim, vector, quality, face_score, image_sha256, source, box, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (sid, t.model_id, int(vec.size), vec.tobytes(), t.quality, t.face_score, t.image_sha256, t.source, json.dumps(t.box) if t.box is not None else None, ts),
+                )
+                ids.append(int(cur.lastrowid))
+            db.execute("UPDATE subjects SET updated=? WHERE id=?", (ts, sid))
+            self._audit(db, actor, "add_templates", sid, {"templates": ids, "sources": [t.source for t in templates]})
+            self._bump(db)
+        return self.subject_by_id(sid), ids
+
+    def rename_subject(self, old: str, new: str, *, actor: str = "local") -> Subject:
+        new = validate_name(new)
+        with self.transaction() as db:
+            row = self._subject_row(db, old)
+            if new != old and db.execute("SELECT 1 FROM subjects WHERE name=?", (new,)).fetchone():
+                raise SubjectExists(f"a subject named {new!r} already exists")
+            db.execute("UPDATE subjects SET name=?, updated=? WHERE id=?", (new, now(), row["id"]))
+            self._audit(db, actor, "rename_subject", row["id"], {"from": old, "to": new})
+        return self.subject(new)
+
+    def delete_subject(self, name: str, *, actor: str = "local") -> tuple[int, list[int]]:
+        """Erase a subject and all its templates; returns (subject id, template ids removed)."""
+        with self.transaction() as db:
+            row = self._subject_row(db, name)
+            tids = [r[0] for r in db.execute("SELECT id FROM templates WHERE subject_id=?", (row["id"],))]
+            db.execute("DELETE FROM templates WHERE subject_id=?", (row["id"],))
+            db.execute("DELETE FROM subjects WHERE id=?", (row["id"],))
+            self._audit(db, actor, "delete_subject", row["id"], {"name": name, "templates": len(tids)})
+            self._bump(db)
+        return int(row["id"]), tids
+
+    # -- templates -------------------------------------------------------------
+    def templates(self, *, subject_id: int | None = None, model_id: str | None = None) -> list[StoredTemplate]:
+        where, params = [], []
+        if subject_id is not None:
+            where.append("subject_id=?")
+            params.append(subject_id)
+        if model_id is not None:
+            where.append("model_id=?")
+            params.append(model_id)
+        rows = self.read("SELECT * FROM templates" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id", params)
+        return [
+            StoredTemplate(r["id"], r["subject_id"], r["model_id"], np.frombuffer(r["vector"], np.float32).copy(), r["quality"], r["face_score"], r["image_sha256"], r["source"], json.loads(r["box"]) if r["box"] else None, r["created"])
+            for r in rows
+        ]
+
+    def vectors(self, model_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(template ids, subject ids, (n, dim) vectors) of every template of ``model_id``."""
+        rows = self.read("SELECT id, subject_id, dim, vector FROM templates WHERE model_id=? ORDER BY id", (model_id,))
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        dim = rows[0]["dim"]
+        vecs = np.frombuffer(b"".join(r["vector"] for r in rows), np.float32).reshape(len(rows), dim)
+        return np.array([r["id"] for r in rows], np.int64), np.array([r["subject_id"] for r in rows], np.int64), vecs.copy()
+
+    def subject_ids_of(self, template_ids: Sequence[int]) -> dict[int, int]:
+        if len(template_ids) == 0:
+            return {}
+        marks = ",".join("?" * len(template_ids))
+        return {r[0]: r[1] for r in self.read(f"SELECT id, subject_id FROM templates WHERE id IN ({marks})", [int(t) for t in template_ids])}
+
+    def model_counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.read("SELECT model_id, COUNT(*) FROM templates GROUP BY model_id")}
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [dict(r) | {"detail": json.loads(r["detail"])} for r in self.read("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("a subject name must be a non-empty string")
+    name = name.strip()
+    if len(name) > 200:
+        raise InputError("a subject name may have at most 200 characters")
+    if any(ord(c) < 32 for c in name):
+        raise InputError("a subject name may not contain control characters")
+    return name
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+

@@ -1,0 +1,144 @@
+"""``faceprint serve`` and ``faceprint keys ...``: added to the main command by
+:func:`register` (``faceprint.cli`` calls it), so this module never imports
+``faceprint.cli`` at import time; the shared helpers are imported inside the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+_DB_HELP = "Gallery database (default $FACEPRINT_DB or gallery.db in your data directory)."
+
+
+def _store(db: Optional[Path]):
+    from faceprint.gallery.gallery import default_db_path
+    from faceprint.gallery.store import Store
+
+    return Store(db or default_db_path())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``keys`` group to ``app``."""
+    keys_app = typer.Typer(no_args_is_help=True, help="API keys of the REST service: create, list, revoke.")
+    app.add_typer(keys_app, name="keys")
+
+    @app.command()
+    def serve(
+        db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+        port: int = typer.Option(8000, "--port", help="TCP port."),
+        max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted upload per file, in MiB."),
+        no_auth: bool = typer.Option(False, "--no-auth", help="Serve without API keys (only allowed on a loopback address)."),
+        log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    ) -> None:
+        """Run the REST service (OpenAPI at /openapi.json, endpoints under /v1/)."""
+        from faceprint.cli import _errors, err, escape, out
+        from faceprint.errors import InputError
+        from faceprint.gallery.gallery import default_db_path
+        from faceprint.service.auth import has_active_keys
+        from faceprint.service.server import is_loopback, serve as run_server
+
+        with _errors(False):
+            if no_auth and not is_loopback(host):
+                raise InputError(f"--no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost), not {host!r}")
+            if max_upload_mb <= 0:
+                raise InputError(f"--max-upload-mb must be positive, got {max_upload_mb:g}")
+            if not 0 <= port <= 65535:
+                raise InputError(f"--port must be between 0 and 65535, got {port}")
+            path = db or default_db_path()
+            shown = f"[{host}]" if ":" in host else host
+            out.print(f"faceprint REST service on [bold]http://{escape(shown)}:{port}[/]  (gallery {escape(str(path))}; OpenAPI: /openapi.json, endpoints under /v1/)")
+            if no_auth:
+                err.print("[yellow]warning:[/] API keys are off: every local process may read and change the gallery")
+            else:
+                store = _store(path)
+                try:
+                    missing = not has_active_keys(store)
+                finally:
+                    store.close()
+                if missing:
+                    err.print(
+                        f"[yellow]no API key exists yet[/]: create one with  faceprint keys create NAME --scope enroll --db {escape(str(path))}",
+                        soft_wrap=True,
+                    )
+            run_server(path, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), require_keys=not no_auth, log_level=log_level)
+
+    @keys_app.command("create")
+    def keys_create(
+        name: str = typer.Argument(..., help="What the key is for (e.g. the client's name)."),
+        scope: list[str] = typer.Option(["read"], "--scope", help="read, enroll (implies read) or admin (implies all); repeat for several."),
+        db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    ) -> None:
+        """Create a key and print it.  It is shown only this once: store it now."""
+        from faceprint.cli import _errors, _print_json, err, escape, out
+        from faceprint.service.auth import check_key, create_key
+
+        with _errors(as_json):
+            store = _store(db)
+            try:
+                secret = create_key(store, name, scope, actor="cli")
+                info = check_key(store, secret)
+            finally:
+                store.close()
+            assert info is not None
+            if as_json:
+                _print_json({**info.to_dict(), "key": secret})
+                return
+            out.print(f"created key [bold]{escape(info.name)}[/]  prefix {info.prefix}  scopes {', '.join(info.scopes)}")
+            print(secret)
+            err.print("store this key now: it is not shown again (send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`)")
+
+    @keys_app.command("list")
+    def keys_list(
+        db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        """Every key: name, prefix, scopes, created, revoked (never the secret)."""
+        from rich.table import Table
+
+        from faceprint.cli import _errors, _print_json, escape, out
+        from faceprint.service.auth import list_keys
+
+        with _errors(as_json):
+            store = _store(db)
+            try:
+                rows = list_keys(store)
+            finally:
+                store.close()
+            if as_json:
+                _print_json([k.to_dict() for k in rows])
+                return
+            t = Table(title=f"{len(rows)} key(s)")
+            for col in ("name", "prefix", "scopes", "created", "revoked"):
+                t.add_column(col)
+            for k in rows:
+                t.add_row(escape(k.name), k.prefix, ", ".join(k.scopes), k.created, k.revoked or "—")
+            out.print(t)
+
+    @keys_app.command("revoke")
+    def keys_revoke(
+        prefix_or_name: str = typer.Argument(..., help="The key's prefix (from `faceprint keys list`) or its name."),
+        db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    ) -> None:
+        """Revoke a key: refused from the next request on, by every server on this database."""
+        from faceprint.cli import _errors, _print_json, escape, out
+        from faceprint.service.auth import revoke_key
+
+        with _errors(as_json):
+            store = _store(db)
+            try:
+                revoked = revoke_key(store, prefix_or_name, actor="cli")
+            finally:
+                store.close()
+            if as_json:
+                _print_json([k.to_dict() for k in revoked])
+                return
+            for k in revoked:
+                out.print(f"revoked key [bold]{escape(k.name)}[/]  prefix {k.prefix}  at {k.revoked}")
+
+
+__all__ = ["register"]

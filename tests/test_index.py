@@ -1,0 +1,388 @@
+"""Vector indexes (faceprint.gallery.index): exact and HNSW on seeded unit vectors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint.errors import FaceprintError, InputError
+from faceprint.gallery.index import (
+    ExactIndex,
+    HNSWIndex,
+    IndexCorruptError,
+    VectorIndex,
+    header_path,
+    index_for,
+    make_index,
+    read_header,
+)
+
+DIM = 128
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def random_unit(n: int, seed: int, dim: int = DIM) -> np.ndarray:
+    return unit(np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32))
+
+
+def clustered(n_centres: int, per: int, seed: int, sigma: float = 0.06) -> np.ndarray:
+    """Face-like templates: members of a cluster have cosine ~0.7 with each other."""
+    rng = np.random.default_rng(seed)
+    c = random_unit(n_centres, seed + 100)
+    return unit(np.repeat(c, per, axis=0) + sigma * rng.standard_normal((n_centres * per, DIM), dtype=np.float32))
+
+
+def brute(gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    s = queries @ gallery.T
+    order = np.argsort(-s, axis=1)[:, :k]
+    return order, np.take_along_axis(s, order, axis=1)
+
+
+def recall_at_1(found: np.ndarray, gallery: np.ndarray, queries: np.ndarray) -> float:
+    """Share of queries whose returned top 1 scores (in float32) as high as the true best (ties count)."""
+    _, best = brute(gallery, queries, 1)
+    got = np.einsum("ij,ij->i", gallery[found[:, 0]], queries)
+    return float(np.mean(got >= best[:, 0] - 1e-5))
+
+
+KINDS = [
+    pytest.param(lambda **kw: ExactIndex(DIM, **kw), id="exact"),
+    pytest.param(lambda **kw: HNSWIndex(DIM, **kw), id="hnsw"),
+]
+
+
+@pytest.fixture(scope="module")
+def big() -> dict[str, np.ndarray]:
+    """20k gallery (12k clustered + 8k random) and 1,000 queries: other members of gallery clusters plus random probes."""
+    rng = np.random.default_rng(7)
+    cl = clustered(2000, 7, seed=1)  # 2k identities x 7 images
+    members = cl.reshape(2000, 7, DIM)
+    queries_cl = members[:800, 6]  # one held-out image of 800 identities
+    gallery = np.concatenate([members[:, :6].reshape(-1, DIM), random_unit(8000, seed=2)])
+    gallery = gallery[rng.permutation(len(gallery))]
+    queries = np.concatenate([queries_cl, random_unit(200, seed=3)])
+    return {"gallery": np.ascontiguousarray(gallery), "queries": np.ascontiguousarray(queries)}
+
+
+@pytest.fixture(scope="module")
+def hnsw_big(big: dict[str, np.ndarray]) -> HNSWIndex:
+    ix = HNSWIndex(DIM)
+    ix.add(np.arange(len(big["gallery"])), big["gallery"])
+    return ix
+
+
+# -- exact ---------------------------------------------------------------------------
+
+
+def test_exact_top1_equals_brute_force_argmax() -> None:
+    g, q = random_unit(3000, 1), random_unit(200, 2)
+    ix = ExactIndex(DIM)
+    ids = np.arange(3000, dtype=np.int64) * 7 + 3  # ids are not row numbers
+    ix.add(ids, g)
+    found, scores = ix.search(q, 5)
+    order, best = brute(g, q, 5)
+    assert found.dtype == np.int64 and scores.dtype == np.float32 and found.shape == (200, 5)
+    np.testing.assert_array_equal(found[:, 0], ids[np.argmax(q @ g.T, axis=1)])
+    np.testing.assert_array_equal(found, ids[order])
+    np.testing.assert_allclose(scores, best, atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_exact_blocked_search_matches_one_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searching in row blocks (large galleries) merges to the same top k as one product."""
+    import faceprint.gallery.index as mod
+
+    g, q = random_unit(5000, 11), random_unit(300, 12)
+    ix = ExactIndex(DIM)
+    ix.add(np.arange(5000), g)
+    whole = ix.search(q, 10)
+    monkeypatch.setattr(mod, "_BLOCK_ELEMS", 300 * 700)  # ~700 rows per block
+    monkeypatch.setattr(mod, "_QUERY_CHUNK", 128)
+    blocked = ix.search(q, 10)
+    np.testing.assert_array_equal(whole[0], blocked[0])
+    np.testing.assert_allclose(whole[1], blocked[1], atol=1e-6)
+
+
+def test_exact_growth_is_amortised_and_removal_swaps_with_last() -> None:
+    ix = ExactIndex(DIM)
+    g = random_unit(1000, 5)
+    for i in range(1000):
+        ix.add(np.array([i]), g[i])
+    assert len(ix) == 1000 and len(ix._ids) < 4000  # doubling, not one row at a time
+    assert ix.remove(np.array([0, 500, 999, 12345])) == 3
+    assert len(ix) == 997
+    np.testing.assert_array_equal(ix.ids(), np.setdiff1d(np.arange(1000), [0, 500, 999]))
+    found, _ = ix.search(g, 1)
+    keep = np.setdiff1d(np.arange(1000), [0, 500, 999])
+    np.testing.assert_array_equal(found[keep, 0], keep)  # every moved row is still found under its own id
+
+
+# -- both kinds ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", KINDS)
+def test_add_existing_id_replaces(make) -> None:
+    ix: VectorIndex = make()
+    g = random_unit(500, 21)
+    ix.add(np.arange(500), g)
+    new = random_unit(3, 22)
+    ix.add(np.array([10, 20, 1000]), new)
+    assert len(ix) == 501
+    found, scores = ix.search(new, 1)
+    np.testing.assert_array_equal(found[:, 0], [10, 20, 1000])
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)
+    found, scores = ix.search(g[10], 3)  # the old vector of id 10 no longer scores 1 anywhere
+    assert scores[0, 0] < 0.9
+    assert 10 not in found[0] or scores[0, list(found[0]).index(10)] < 0.9
+
+
+@pytest.mark.parametrize("make", KINDS)
+def test_removed_ids_are_never_returned(make) -> None:
+    ix: VectorIndex = make()
+    g = random_unit(3000, 31)
+    ix.add(np.arange(3000), g)
+    gone = np.arange(0, 3000, 3)
+    assert ix.remove(gone) == len(gone)
+    assert ix.remove(gone) == 0  # already gone
+    assert len(ix) == 2000
+    found, _ = ix.search(g, 20)  # queries sit exactly on removed vectors too
+    assert not np.isin(found, gone).any()
+    assert (found >= 0).all()
+    np.testing.assert_array_equal(ix.ids(), np.setdiff1d(np.arange(3000), gone))
+    keep = np.setdiff1d(np.arange(3000), gone)
+    assert np.mean(found[keep, 0] == keep) >= 0.99
+
+
+@pytest.mark.parametrize("make", KINDS)
+def test_k_larger_than_index_pads_with_minus_one(make) -> None:
+    ix: VectorIndex = make()
+    g = random_unit(3, 41)
+    ix.add(np.array([5, 6, 7]), g)
+    found, scores = ix.search(g, 5)
+    assert found.shape == scores.shape == (3, 5)
+    np.testing.assert_array_equal(np.sort(found[:, :3], axis=1), np.tile([5, 6, 7], (3, 1)))
+    assert (found[:, 3:] == -1).all() and np.isneginf(scores[:, 3:]).all()
+    np.testing.assert_array_equal(found[:, 0], [5, 6, 7])
+    single, _ = ix.search(g[0], 5)  # a (dim,) query gives a (1, k) answer
+    assert single.shape == (1, 5) and single[0, 0] == 5 and (single[0, 3:] == -1).all()
+
+
+@pytest.mark.parametrize("make", KINDS)
+def test_empty_index_search_returns_all_minus_one(make) -> None:
+    ix: VectorIndex = make()
+    found, scores = ix.search(random_unit(4, 51), 3)
+    assert found.shape == (4, 3) and (found == -1).all() and np.isneginf(scores).all()
+    assert len(ix) == 0 and ix.ids().shape == (0,) and ix.remove(np.array([1, 2])) == 0
+    ix.add(np.array([1]), random_unit(1, 52))
+    ix.remove(np.array([1]))
+    found, _ = ix.search(random_unit(1, 53), 2)
+    assert (found == -1).all()
+
+
+@pytest.mark.parametrize("make", KINDS)
+def test_bad_arguments_raise_input_error(make) -> None:
+    ix: VectorIndex = make()
+    g = random_unit(2, 61)
+    with pytest.raises(InputError):
+        ix.add(np.array([1, 1]), g)  # repeated ids
+    with pytest.raises(InputError):
+        ix.add(np.array([-1, 2]), g)
+    with pytest.raises(InputError):
+        ix.add(np.array([1]), g)  # count mismatch
+    with pytest.raises(InputError):
+        ix.add(np.array([1, 2]), g[:, :64])  # wrong dimension
+    with pytest.raises(InputError):
+        ix.add(np.array([1, 2]), g * 3)  # not unit rows
+    with pytest.raises(InputError):
+        ix.add(np.array([1, 2]), np.full((2, DIM), np.nan, np.float32))
+    with pytest.raises(InputError):
+        ix.search(g, 0)
+    with pytest.raises(InputError):
+        ix.search(g[:, :10], 1)
+    assert len(ix) == 0  # nothing half-added
+
+
+def test_hnsw_recall_at_1_on_20k(big: dict[str, np.ndarray], hnsw_big: HNSWIndex) -> None:
+    found, scores = hnsw_big.search(big["queries"], 10)
+    assert recall_at_1(found, big["gallery"], big["queries"]) >= 0.99
+    # scores are cosine similarities: they equal the float dot products of the returned ids
+    g = big["gallery"]
+    np.testing.assert_allclose(scores[:, 0], np.einsum("ij,ij->i", g[found[:, 0]], big["queries"]), atol=1e-5)
+    clustered_part = found[:800]  # held-out cluster members find a cluster mate first
+    assert recall_at_1(clustered_part, g, big["queries"][:800]) >= 0.995
+
+
+def test_hnsw_distance_is_one_minus_dot() -> None:
+    """usearch's ip distance for unit vectors is 1 - dot; the index turns it back into the cosine."""
+    g = random_unit(50, 71)
+    ix = HNSWIndex(DIM)
+    ix.add(np.arange(50), g)
+    q = random_unit(5, 72)
+    found, scores = ix.search(q, 50)
+    expected = np.take_along_axis(q @ g.T, found, axis=1)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [ExactIndex, HNSWIndex], ids=["exact", "hnsw"])
+def test_int8_quantised_recall(cls, big: dict[str, np.ndarray]) -> None:
+    g, q = big["gallery"], big["queries"]
+    ix = cls(DIM, quantize=True)
+    assert ix.dtype == "i8"
+    ix.add(np.arange(len(g)), g)
+    found, scores = ix.search(q, 10)
+    assert recall_at_1(found, g, q) >= 0.98
+    true = np.einsum("ij,ij->i", g[found[:, 0]], q)
+    assert np.max(np.abs(scores[:, 0] - true)) < 0.03  # the documented small quantisation error
+    assert ix.nbytes < 0.5 * len(g) * DIM * 4 or cls is HNSWIndex
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", KINDS + [pytest.param(lambda **kw: ExactIndex(DIM, quantize=True), id="exact-i8"), pytest.param(lambda **kw: HNSWIndex(DIM, quantize=True), id="hnsw-i8")])
+def test_save_load_round_trip(make, tmp_path: Path) -> None:
+    ix = make()
+    g = random_unit(2000, 81)
+    ix.add(np.arange(2000) * 2, g)
+    ix.remove(np.arange(0, 200, 2))
+    q = random_unit(50, 82)
+    before = ix.search(q, 10)
+    path = tmp_path / "gallery.index"
+    ix.save(path, generation="gen-42:sface")
+    assert path.is_file() and header_path(path).is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temp files left behind
+    header = read_header(path)
+    assert header is not None
+    assert header["generation"] == "gen-42:sface" and header["kind"] == ix.kind and header["dim"] == DIM
+    assert header["count"] == len(ix) == 1900 and header["file_bytes"] == path.stat().st_size
+    assert header["quantize"] == (ix.dtype != "f32")
+    loaded = index_for(path, DIM)
+    assert type(loaded) is type(ix) and len(loaded) == len(ix) and loaded.dtype == ix.dtype
+    after = loaded.search(q, 10)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_allclose(before[1], after[1], atol=1e-6)
+    np.testing.assert_array_equal(loaded.ids(), ix.ids())
+    direct = type(ix).load(path, DIM)
+    np.testing.assert_array_equal(direct.search(q, 10)[0], before[0])
+    loaded.add(np.array([99_999]), random_unit(1, 83))  # a loaded index stays writable
+    assert len(loaded) == 1901
+
+
+def test_hnsw_params_survive_save_load(tmp_path: Path) -> None:
+    ix = HNSWIndex(DIM, connectivity=8, expansion_add=40, expansion_search=77)
+    ix.add(np.arange(100), random_unit(100, 91))
+    ix.save(tmp_path / "x.index")
+    loaded = index_for(tmp_path / "x.index", DIM)
+    assert loaded.params == {"connectivity": 8, "expansion_add": 40, "expansion_search": 77, "metric": "ip"}
+
+
+def test_generation_round_trip_and_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "g.index"
+    assert read_header(path) is None
+    ix = ExactIndex(DIM)
+    ix.add(np.arange(10), random_unit(10, 101))
+    ix.save(path, generation="1")
+    assert read_header(path)["generation"] == "1"
+    ix.add(np.arange(10, 20), random_unit(10, 102))
+    ix.save(path, generation="2")
+    h = read_header(path)
+    assert h["generation"] == "2" and h["count"] == 20
+    assert json.loads(header_path(path).read_text())["generation"] == "2"
+
+
+@pytest.mark.parametrize("make", KINDS)
+def test_truncated_index_file_raises_index_corrupt(make, tmp_path: Path) -> None:
+    ix = make()
+    ix.add(np.arange(500), random_unit(500, 111))
+    path = tmp_path / "t.index"
+    ix.save(path, generation="g")
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 7, 5, 0):
+        path.write_bytes(data[:cut])
+        with pytest.raises(IndexCorruptError) as err:
+            type(ix).load(path, DIM)
+        assert err.value.code == "index_corrupt" and isinstance(err.value, FaceprintError)
+        with pytest.raises(IndexCorruptError):
+            index_for(path, DIM)  # also: size no longer matches the header
+
+
+@pytest.mark.parametrize("make", KINDS)
+def test_missing_mismatched_or_garbled_files_raise_index_corrupt(make, tmp_path: Path) -> None:
+    path = tmp_path / "m.index"
+    with pytest.raises(IndexCorruptError):
+        index_for(path, DIM)  # nothing there
+    with pytest.raises(IndexCorruptError):
+        make().load(path, DIM)
+    ix = make()
+    ix.add(np.arange(20), random_unit(20, 121))
+    ix.save(path)
+    with pytest.raises(IndexCorruptError):
+        index_for(path, 64)  # another model's dimension
+    with pytest.raises(IndexCorruptError):
+        type(ix).load(path, 64)
+    header_path(path).write_text("{not json")
+    assert read_header(path) is None
+    with pytest.raises(IndexCorruptError):
+        index_for(path, DIM)
+    ix.save(path)
+    path.write_bytes(os.urandom(path.stat().st_size))  # same size, garbage inside
+    with pytest.raises(IndexCorruptError):
+        index_for(path, DIM)
+    other = ExactIndex if ix.kind == "hnsw" else HNSWIndex
+    ix.save(path)
+    with pytest.raises(IndexCorruptError):
+        other.load(path, DIM)  # the other kind's file
+
+
+def test_crash_between_index_and_header_looks_stale(tmp_path: Path) -> None:
+    """The header is written last: an index written without its header is not taken for the new generation."""
+    path = tmp_path / "c.index"
+    small = ExactIndex(DIM)
+    small.add(np.arange(10), random_unit(10, 131))
+    small.save(path, generation="old")
+    big = ExactIndex(DIM)
+    big.add(np.arange(50), random_unit(50, 132))
+    import faceprint.gallery.index as mod
+
+    def crash(*a, **k):
+        raise OSError("disk gone")
+
+    orig = mod._write_header
+    mod._write_header = crash
+    try:
+        with pytest.raises(OSError):
+            big.save(path, generation="new")
+    finally:
+        mod._write_header = orig
+    assert read_header(path)["generation"] == "old"
+    with pytest.raises(IndexCorruptError):
+        index_for(path, DIM)  # file and header disagree: the caller rebuilds
+
+
+# -- choosing ------------------------------------------------------------------------
+
+
+def test_make_index_switches_kind_at_exact_limit() -> None:
+    assert make_index(DIM).kind == "exact"
+    assert make_index(DIM, 19_999).kind == "exact"
+    assert make_index(DIM, 20_000).kind == "hnsw"
+    assert make_index(DIM, 99, exact_limit=100).kind == "exact"
+    assert make_index(DIM, 100, exact_limit=100).kind == "hnsw"
+    h = make_index(DIM, 10**6, quantize=True, expansion_search=99, threads=1)
+    assert isinstance(h, HNSWIndex) and h.dtype == "i8" and h.params["expansion_search"] == 99 and h.threads == 1
+    e = make_index(DIM, 10, quantize=True)
+    assert isinstance(e, ExactIndex) and e.dtype == "i8"
+    assert isinstance(e, VectorIndex) and isinstance(h, VectorIndex)
+    with pytest.raises(InputError):
+        make_index(DIM, 10, bogus=1)
+    with pytest.raises(InputError):
+        make_index(0)
+    with pytest.raises(InputError):
+        make_index(DIM, quantize="i4")
