@@ -32,6 +32,8 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/verification.py --data "$(FACEPRINT_DATA)"
 	$(BIN)/python benchmarks/throughput.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/identification.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/search.py
 
 ## Recompute the shipped calibration table from all impostor pairs of lfw-dev.
 calibration: install

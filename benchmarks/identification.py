@@ -21,6 +21,7 @@ import numpy as np
 from _common import data_dir, emit, machine
 
 from faceprint import Engine, Template
+from faceprint.errors import CalibrationError
 from faceprint.evaluation.metrics import threshold_at_fmr
 from faceprint.evaluation.pairs import embed_paths, identity_folders, read_errata
 from faceprint.gallery import Gallery
@@ -104,10 +105,14 @@ def main() -> None:
     }
     for fpir in (1e-2, 1e-3):
         key = f"{fpir:.0e}".replace("e-0", "e-")
-        t_emp = threshold_at_fmr(nonmate_top, fpir)
-        out[f"fnir_at_fpir_{key}"] = fnir_at(t_emp)
-        out[f"threshold_at_fpir_{key}"] = t_emp
-        out[f"fnir_at_fpir_{key}_without_errata"] = fnir_at(threshold_at_fmr(nonmate_raw, fpir))
+        try:
+            t_emp = threshold_at_fmr(nonmate_top, fpir)
+            out[f"fnir_at_fpir_{key}"] = fnir_at(t_emp)
+            out[f"threshold_at_fpir_{key}"] = t_emp
+            out[f"fnir_at_fpir_{key}_without_errata"] = fnir_at(threshold_at_fmr(nonmate_raw, fpir))
+        except CalibrationError as exc:  # too few non-mated searches to state this FPIR
+            out[f"fnir_at_fpir_{key}"] = None
+            out[f"note_fpir_{key}"] = str(exc)
         t_cal = calibrated[fpir]
         out[f"calibrated_fpir_{key}"] = {
             "threshold": t_cal,

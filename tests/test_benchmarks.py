@@ -39,3 +39,11 @@ def test_throughput_benchmark_smoke(data_dir: Path) -> None:
     if "error" in baseline:
         pytest.skip(baseline["error"])
     assert baseline["encodings"] >= 3 and res["ratio"] > 0
+
+
+@pytest.mark.slow
+def test_identification_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("identification.py", "--identities", "40", data_dir=data_dir)
+    assert res["gallery_subjects"] == 40 and res["mated_probes"] > 20
+    assert 0.8 <= res["rank1"] <= res["rank5"] <= 1.0
+    assert "fnir_at_fpir_1e-2" in res and "calibrated_fpir_1e-3" in res

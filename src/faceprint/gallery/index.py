@@ -607,7 +607,8 @@ class HNSWIndex:
         width = min(k, keys.shape[1])
         valid = np.arange(width)[None, :] < counts[:, None]
         out_ids[:, :width] = np.where(valid, keys[:, :width].astype(np.int64), -1)
-        out_scores[:, :width] = np.where(valid, np.float32(1.0) - dist[:, :width], -np.inf)
+        with np.errstate(invalid="ignore"):  # padding slots hold NaN distances
+            out_scores[:, :width] = np.where(valid, np.float32(1.0) - dist[:, :width], -np.inf)
         return out_ids, out_scores
 
     def save(self, path: str | os.PathLike[str], *, generation: str = "") -> None:
