@@ -186,3 +186,42 @@ def test_sigkill_mid_enrolment_loses_nothing_acknowledged(tmp_path: Path) -> Non
             sid = g.subject(name).id
             vec = g.store.templates(subject_id=sid)[0].vector
             assert g.identify(Template(vector=vec, model_id=g.model_id)).match.name == name
+
+
+def test_reembed_after_model_change(tmp_path: Path, engine: Engine, lfw: Path) -> None:
+    from faceprint import Settings
+
+    db = tmp_path / "g.db"
+    with Gallery(db, engine) as g:
+        g.enroll("Kept", _photos(lfw, "Abel_Pacheco")[:2], keep_images=True)
+        g.enroll("Lost", _photos(lfw, "Amelia_Vega")[:1])
+        assert g.store.read("SELECT COUNT(*) FROM images")[0][0] == 2
+    with Gallery(db, Engine(Settings(flip=False))) as g:  # "the default model changed"
+        assert {s.name for s in g.stale_subjects()} == {"Kept", "Lost"}
+        res = g.reembed()
+        assert res == {"reembedded": ["Kept"], "need_new_photos": ["Lost"]}
+        assert g.identify(_photos(lfw, "Abel_Pacheco")[2]).match.name == "Kept"
+        g.delete("Kept")
+        assert g.store.read("SELECT COUNT(*) FROM images")[0][0] == 0  # erasure removes kept photos
+
+
+def test_two_writers_on_one_database(tmp_path: Path, engine: Engine, lfw: Path) -> None:
+    """A server's gallery sees templates another process enrolled, and never stamps its
+    saved index with a generation it does not reflect."""
+    db = tmp_path / "g.db"
+    server, other = Gallery(db, engine), Gallery(db, engine)
+    try:
+        server.enroll("Abel_Pacheco", _photos(lfw, "Abel_Pacheco")[:1])
+        assert len(server.index) == 1
+        other.enroll("Amelia_Vega", _photos(lfw, "Amelia_Vega")[:1])  # behind the server's back
+        server.enroll("Albert_Costa", _photos(lfw, "Albert_Costa")[:1])
+        assert server.identify(_photos(lfw, "Amelia_Vega")[1]).match.name == "Amelia_Vega"
+        other.delete("Abel_Pacheco")
+        assert all(c.name != "Abel_Pacheco" for c in server.identify(_photos(lfw, "Abel_Pacheco")[1]).candidates)
+        server.flush()
+    finally:
+        server.close()
+        other.close()
+    with Gallery(db, engine) as g:
+        ids, _, _ = g.store.vectors(g.model_id)
+        assert sorted(g.index.ids().tolist()) == sorted(ids.tolist()) and len(ids) == 2

@@ -277,13 +277,14 @@ def enroll(
     name: str = typer.Argument(..., help="Subject name (created if new)."),
     images: list[Path] = typer.Argument(..., help="One or more photos of the subject."),
     face: str = typer.Option("single", "--face", help="Photos with several faces are refused unless you choose: largest, center, or an index."),
+    keep_images: bool = typer.Option(False, "--keep-images", help="Also store the photos, so `subjects reembed` can remake templates for a new model."),
     db: Optional[Path] = DbOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Enrol a subject from photos (one template per photo)."""
     with _errors(as_json):
         with _gallery(db) as gallery:
-            res = gallery.enroll(name, list(images), face=face)
+            res = gallery.enroll(name, list(images), face=face, keep_images=keep_images)
         if as_json:
             _print_json(res.to_dict())
             return
@@ -364,6 +365,21 @@ def subjects_rename(old: str, new: str, db: Optional[Path] = DbOpt, as_json: boo
             _print_json(subject.to_dict())
             return
         out.print(f"renamed {escape(old)} → [bold]{escape(subject.name)}[/]")
+
+
+@subjects_app.command("reembed")
+def subjects_reembed(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
+    """After a model change: remake templates from kept photos; list subjects that need new photos."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            res = gallery.reembed()
+            model = gallery.model_id
+        if as_json:
+            _print_json({**res, "model_id": model})
+            return
+        out.print(f"model {model}: re-embedded {len(res['reembedded'])} subject(s) from kept photos")
+        if res["need_new_photos"]:
+            out.print("need new photos (enrolled without --keep-images): " + ", ".join(escape(n) for n in res["need_new_photos"]))
 
 
 @subjects_app.command("delete")

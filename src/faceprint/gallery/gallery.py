@@ -118,6 +118,7 @@ class Gallery:
         self.index_path = self.path.with_name(self.path.name + ".index")
         self.save_interval = save_interval
         self._index: VectorIndex | None = None
+        self._index_generation = ""  # the store generation the in-memory index reflects
         self._lock = threading.RLock()
         self._dirty = False
         self._last_save = time.monotonic()
@@ -129,9 +130,14 @@ class Gallery:
 
     @property
     def index(self) -> VectorIndex:
+        """The vector index, current with the store: loaded or rebuilt on first use, and
+        rebuilt whenever another process (or connection) has changed the templates."""
         with self._lock:
             if self._index is None:
                 self._index = self._load_or_rebuild()
+            elif self.store.generation != self._index_generation:
+                self.rebuild_index()
+            assert self._index is not None
             return self._index
 
     def _load_or_rebuild(self) -> VectorIndex:
@@ -139,7 +145,9 @@ class Gallery:
         header = read_header(self.index_path)
         if header and header.get("generation") == f"{generation}:{self.model_id}" and header.get("quantize", False) == self.quantize:
             try:
-                return index_for(self.index_path, int(header["dim"]))
+                index = index_for(self.index_path, int(header["dim"]))
+                self._index_generation = generation
+                return index
             except FaceprintError:
                 pass  # corrupt: rebuild from the store below
         return self.rebuild_index()
@@ -147,20 +155,33 @@ class Gallery:
     def rebuild_index(self) -> VectorIndex:
         """Build the index from the store's templates of this model and save it."""
         with self._lock:
+            generation = self.store.generation
             ids, _, vecs = self.store.vectors(self.model_id)
             dim = vecs.shape[1] if len(vecs) else self.engine.embedder.dim
             index = make_index(dim, len(ids), quantize=self.quantize, exact_limit=EXACT_LIMIT)
             if len(ids):
                 index.add(ids, vecs)
             self._index = index
+            self._index_generation = generation
             self._save(force=True)
             return index
+
+    def _applied(self, generations: tuple[str, str]) -> None:
+        """Record that a write of ours (store generation before -> after) is in the index.
+        If someone else wrote in between, rebuild: the index must not claim their change."""
+        before, after = generations
+        if before == self._index_generation:
+            self._index_generation = after
+            self._dirty = True
+            self._save()
+        else:
+            self.rebuild_index()
 
     def _save(self, force: bool = False) -> None:
         if self._index is None:
             return
         if force or (self._dirty and time.monotonic() - self._last_save >= self.save_interval):
-            self._index.save(self.index_path, generation=f"{self.store.generation}:{self.model_id}")
+            self._index.save(self.index_path, generation=f"{self._index_generation}:{self.model_id}")
             self._dirty = False
             self._last_save = time.monotonic()
 
@@ -190,12 +211,15 @@ class Gallery:
         metadata: dict[str, Any] | None = None,
         create: bool = True,
         actor: str = "local",
+        keep_images: bool = False,
     ) -> EnrollResult:
         """Add one template per photo to subject ``name`` (created if needed).
 
         ``face="single"`` rejects photos with several faces (choose one by index, or
         ``"largest"``).  Photos that fail are listed in ``rejected``; if none succeeds
-        nothing is written and the first error is raised."""
+        nothing is written and the first error is raised.  ``keep_images`` stores the
+        photo files in the database so ``reembed`` can remake templates for a new model
+        (off by default: only templates are stored)."""
         if not sources:
             raise InputError("enrolment needs at least one photo")
         crops, picked, rejected = [], [], []
@@ -205,7 +229,7 @@ class Gallery:
                 image = self.engine.load(src)
                 det = select_face(self.engine.detector.detect(image), image, face)
                 crops.append(self.engine.embedder.crop(image, det))
-                picked.append((image, det, _sha256(src, image)))
+                picked.append((image, det, _sha256(src, image), _file_bytes(src) if keep_images else None))
             except FaceprintError as exc:
                 rejected.append((label, exc))
         if not crops:
@@ -213,9 +237,10 @@ class Gallery:
         vecs = self.engine.embed_crops(crops)
         new = [
             NewTemplate(vector=v, model_id=self.model_id, face_score=det.score, image_sha256=sha, source=image.source, box=[round(float(x), 1) for x in det.box])
-            for v, (image, det, sha) in zip(vecs, picked)
+            for v, (image, det, sha, _) in zip(vecs, picked)
         ]
-        subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor)
+        kept = {sha: data for _, _, sha, data in picked if data is not None}
+        subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor, images=kept)
         return EnrollResult(subject, ids, rejected)
 
     def add_templates(self, name: str, templates: Sequence[Template], *, create: bool = True, metadata: dict[str, Any] | None = None, actor: str = "local") -> EnrollResult:
@@ -234,13 +259,12 @@ class Gallery:
         """Commit templates to the store, then put them in the index."""
         with self._lock:
             index = self.index
-            subject, ids = self.store.add_templates(name, new, **kw)
+            subject, ids, generations = self.store.add_templates(name, new, **kw)
             index.add(np.array(ids, np.int64), np.stack([t.vector for t in new]).astype(np.float32))
-            self._dirty = True
             if index.kind == "exact" and len(index) > EXACT_LIMIT:
                 self.rebuild_index()  # grown past exact search: switch to HNSW
             else:
-                self._save()
+                self._applied(generations)
         return subject, ids
 
     # -- search --------------------------------------------------------------------
@@ -322,15 +346,41 @@ class Gallery:
         """Erase a subject: its templates leave the database and the index. Returns how many."""
         with self._lock:
             index = self.index
-            _, tids = self.store.delete_subject(name, actor=actor)
+            _, tids, generations = self.store.delete_subject(name, actor=actor)
             index.remove(np.array(tids, np.int64))
-            self._dirty = True
-            self._save()
+            self._applied(generations)
         return len(tids)
 
     def stale_subjects(self) -> list[Subject]:
         """Subjects with no template of the current model (need new photos or re-embedding)."""
         return [s for s in self.store.subjects() if self.model_id not in s.models]
+
+    def reembed(self, *, actor: str = "local") -> dict[str, list[str]]:
+        """Make templates of the current model for every stale subject from its kept photos
+        (enrolled with ``keep_images``); the rest are listed as needing new photos."""
+        done: list[str] = []
+        need: list[str] = []
+        for subject in self.stale_subjects():
+            crops, new = [], []
+            for old in self.store.templates(subject_id=subject.id):
+                data = self.store.image(old.image_sha256) if old.image_sha256 else None
+                if data is None:
+                    continue
+                image = self.engine.load(data)
+                dets = self.engine.detector.detect(image)
+                if not dets:
+                    continue
+                det = max(dets, key=lambda d: _overlap(d.box, old.box)) if old.box else max(dets, key=lambda d: d.area)
+                crops.append(self.engine.embedder.crop(image, det))
+                new.append(NewTemplate(vector=np.zeros(0), model_id=self.model_id, face_score=det.score, image_sha256=old.image_sha256, source=old.source, box=[round(float(x), 1) for x in det.box]))
+            if not crops:
+                need.append(subject.name)
+                continue
+            for t, v in zip(new, self.engine.embed_crops(crops)):
+                t.vector = v
+            self._add(subject.name, new, create=False, actor=actor)
+            done.append(subject.name)
+        return {"reembedded": done, "need_new_photos": need}
 
 
 def _label(src: Any) -> str:
@@ -339,6 +389,23 @@ def _label(src: Any) -> str:
     if isinstance(src, Image):
         return src.source
     return getattr(src, "name", None) or "<upload>"
+
+
+def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
+
+
+def _file_bytes(src: Any) -> bytes | None:
+    """The original file's bytes for a path or bytes input (what --keep-images stores)."""
+    if isinstance(src, (str, os.PathLike)):
+        return Path(src).read_bytes()
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    return None
 
 
 def _sha256(src: Any, image: Image) -> str:

@@ -86,6 +86,15 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO meta(key, value) VALUES ('generation', '0');
     """,
+    # 2: photos kept at the user's request (enrol --keep-images), so templates can be
+    # re-made when the default model changes; erased with the last template using them
+    """
+    CREATE TABLE images (
+        sha256 TEXT PRIMARY KEY,
+        bytes BLOB NOT NULL,
+        created TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -198,8 +207,12 @@ class Store:
         """Changes whenever templates change (index freshness check)."""
         return self.read("SELECT value FROM meta WHERE key='generation'")[0][0]
 
-    def _bump(self, db: sqlite3.Connection) -> None:
-        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+    def _bump(self, db: sqlite3.Connection) -> tuple[str, str]:
+        """Advance the generation inside a write transaction: (before, after)."""
+        before = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+        after = str(int(before) + 1)
+        db.execute("UPDATE meta SET value=? WHERE key='generation'", (after,))
+        return str(before), after
 
     def _audit(self, db: sqlite3.Connection, actor: str, action: str, subject_id: int | None, detail: dict[str, Any]) -> None:
         db.execute("INSERT INTO audit(at, actor, action, subject_id, detail) VALUES (?,?,?,?,?)", (now(), actor, action, subject_id, json.dumps(detail)))
@@ -264,8 +277,19 @@ class Store:
             self._audit(db, actor, "create_subject", cur.lastrowid, {"name": name})
         return self.subject(name)
 
-    def add_templates(self, name: str, templates: Sequence[NewTemplate], *, create: bool = True, metadata: dict[str, Any] | None = None, actor: str = "local") -> tuple[Subject, list[int]]:
-        """Add templates to a subject (created if missing and ``create``), in one transaction."""
+    def add_templates(
+        self,
+        name: str,
+        templates: Sequence[NewTemplate],
+        *,
+        create: bool = True,
+        metadata: dict[str, Any] | None = None,
+        actor: str = "local",
+        images: dict[str, bytes] | None = None,
+    ) -> tuple[Subject, list[int], tuple[str, str]]:
+        """Add templates to a subject (created if missing and ``create``), in one transaction;
+        ``images`` (sha256 -> file bytes) are kept for later re-embedding.  Returns the
+        subject, the new template ids and the store generation (before, after)."""
         name = validate_name(name)
         ids: list[int] = []
         with self.transaction() as db:
@@ -287,10 +311,12 @@ class Store:
                     (sid, t.model_id, int(vec.size), vec.tobytes(), t.quality, t.face_score, t.image_sha256, t.source, json.dumps(t.box) if t.box is not None else None, ts),
                 )
                 ids.append(int(cur.lastrowid))
+            for sha, data in (images or {}).items():
+                db.execute("INSERT OR IGNORE INTO images(sha256, bytes, created) VALUES (?,?,?)", (sha, data, ts))
             db.execute("UPDATE subjects SET updated=? WHERE id=?", (ts, sid))
             self._audit(db, actor, "add_templates", sid, {"templates": ids, "sources": [t.source for t in templates]})
-            self._bump(db)
-        return self.subject_by_id(sid), ids
+            generations = self._bump(db)
+        return self.subject_by_id(sid), ids, generations
 
     def rename_subject(self, old: str, new: str, *, actor: str = "local") -> Subject:
         new = validate_name(new)
@@ -302,16 +328,18 @@ class Store:
             self._audit(db, actor, "rename_subject", row["id"], {"from": old, "to": new})
         return self.subject(new)
 
-    def delete_subject(self, name: str, *, actor: str = "local") -> tuple[int, list[int]]:
-        """Erase a subject and all its templates; returns (subject id, template ids removed)."""
+    def delete_subject(self, name: str, *, actor: str = "local") -> tuple[int, list[int], tuple[str, str]]:
+        """Erase a subject and all its templates; returns (subject id, template ids removed,
+        store generation before and after)."""
         with self.transaction() as db:
             row = self._subject_row(db, name)
             tids = [r[0] for r in db.execute("SELECT id FROM templates WHERE subject_id=?", (row["id"],))]
             db.execute("DELETE FROM templates WHERE subject_id=?", (row["id"],))
             db.execute("DELETE FROM subjects WHERE id=?", (row["id"],))
+            db.execute("DELETE FROM images WHERE sha256 NOT IN (SELECT image_sha256 FROM templates WHERE image_sha256 IS NOT NULL)")
             self._audit(db, actor, "delete_subject", row["id"], {"name": name, "templates": len(tids)})
-            self._bump(db)
-        return int(row["id"]), tids
+            generations = self._bump(db)
+        return int(row["id"]), tids, generations
 
     # -- templates -------------------------------------------------------------
     def templates(self, *, subject_id: int | None = None, model_id: str | None = None) -> list[StoredTemplate]:
@@ -342,6 +370,10 @@ class Store:
             return {}
         marks = ",".join("?" * len(template_ids))
         return {r[0]: r[1] for r in self.read(f"SELECT id, subject_id FROM templates WHERE id IN ({marks})", [int(t) for t in template_ids])}
+
+    def image(self, sha256: str) -> bytes | None:
+        rows = self.read("SELECT bytes FROM images WHERE sha256=?", (sha256,))
+        return bytes(rows[0][0]) if rows else None
 
     def model_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.read("SELECT model_id, COUNT(*) FROM templates GROUP BY model_id")}

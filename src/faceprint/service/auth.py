@@ -12,12 +12,14 @@ delete subjects, add faces; implies ``read``) and ``admin`` (implies every scope
 
 Verification cost and revocation: a successful hash check is cached in memory for
 :data:`CACHE_TTL` seconds, keyed by the SHA-256 of the presented key, so a request does
-not pay for scrypt.  The cache never decides on its own, though: every check still
-reads the key's ``revoked`` column (one indexed SQLite lookup, no hashing), so a revoke
-takes effect on the next request in this process *and* in every other process that
-serves the same database.  :func:`revoke_key` also clears this process's cache.  The
-most a cached entry can outlive is a row deleted from the table by hand with the key
-unrevoked, which the lookup also catches (an unknown prefix is refused).
+not pay for scrypt (~70 ms of CPU).  The cache only ever skips the hash, never the
+database: every check still reads the key's row by its prefix (one indexed SQLite
+lookup, no hashing) and refuses it if it is revoked or gone.  So a revoke takes effect
+on the next request in this process *and* in every other process serving the same
+database -- stricter than "within the cache TTL".  :func:`revoke_key` also clears this
+process's cache.  Failed checks are not cached: each costs one scrypt, and keys are
+192-bit random, so guessing is hopeless, but a flood of wrong keys for a known prefix
+costs CPU (put a rate limiter in front of a public deployment).
 """
 
 from __future__ import annotations

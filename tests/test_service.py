@@ -1,0 +1,667 @@
+"""The REST service on real photos: endpoints through FastAPI's TestClient, API keys,
+upload limits and error bodies, the ``serve``/``keys`` commands, and a real uvicorn
+server on loopback under a concurrent enrol/identify/delete load (zero 5xx, and the
+database and the vector index agree with what the clients were told)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+
+with warnings.catch_warnings():  # starlette nags about httpx vs httpx2 at import
+    warnings.filterwarnings("ignore", message=".*httpx2.*")
+    from fastapi.testclient import TestClient  # noqa: E402
+
+from faceprint.gallery import Gallery  # noqa: E402
+from faceprint.gallery.index import read_header  # noqa: E402
+from faceprint.gallery.store import Store  # noqa: E402
+from faceprint.service import auth  # noqa: E402
+from faceprint.service.app import create_app  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
+ENROLLED = ["Abdullah_Gul", "Adrien_Brody"]
+STRANGER = "Ana_Guevara"
+KEY_RE = re.compile(r"^fp_[a-z0-9]{8}_[A-Za-z0-9_\-]{32}$")
+
+
+def _photos(lfw: Path, name: str, n: int = 3) -> list[Path]:
+    photos = sorted((lfw / name).glob("*.jpg"))
+    if len(photos) < n:
+        pytest.skip(f"{name} needs at least {n} photos in lfw-dev")
+    return photos
+
+
+def _file(path: Path, field: str = "file") -> tuple[str, tuple[str, bytes, str]]:
+    return (field, (path.name, path.read_bytes(), "image/jpeg"))
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class Service:
+    def __init__(self, gallery: Gallery, client: TestClient, keys: dict[str, str]) -> None:
+        self.gallery, self.client, self.keys = gallery, client, keys
+
+    def h(self, scope: str = "enroll") -> dict[str, str]:
+        return _bearer(self.keys[scope])
+
+
+def _service(tmp_path: Path, engine: Any, **app_kw: Any):
+    gallery = Gallery(tmp_path / "g.db", engine)
+    keys = {s: auth.create_key(gallery.store, f"test-{s}", [s]) for s in ("read", "enroll", "admin")}
+    client = TestClient(create_app(gallery, **app_kw))
+    return gallery, client, keys
+
+
+@pytest.fixture()
+def svc(tmp_path: Path, engine: Any):
+    gallery, client, keys = _service(tmp_path, engine)
+    with client:
+        yield Service(gallery, client, keys)
+    gallery.close()
+
+
+# --- probes and schema ------------------------------------------------------------------
+
+
+def test_health_ready_openapi_docs(svc: Service) -> None:
+    c = svc.client
+    r = c.get("/v1/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["version"]
+    r = c.get("/v1/ready")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ready" and set(body["checks"]) == {"models", "database", "index"}
+    spec = c.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    for p in ("/v1/health", "/v1/ready", "/v1/subjects", "/v1/subjects/{name}", "/v1/subjects/{name}/faces", "/v1/identify", "/v1/verify", "/v1/detect"):
+        assert p in paths, f"{p} missing from OpenAPI paths {sorted(paths)}"
+    assert set(spec["paths"]["/v1/subjects/{name}"]) == {"get", "patch", "delete"}
+    assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
+    assert "IdentifyOut" in spec["components"]["schemas"] and "ErrorOut" in spec["components"]["schemas"]
+    docs = c.get("/docs")  # Swagger UI page itself is served; its assets come from a CDN (not fetched here)
+    assert docs.status_code == 200 and "openapi.json" in docs.text
+
+
+def test_ready_reports_503_when_the_database_is_gone(tmp_path: Path, engine: Any) -> None:
+    gallery, client, _ = _service(tmp_path, engine)
+    with client:
+        assert client.get("/v1/ready").status_code == 200
+        gallery.store.close()
+        r = client.get("/v1/ready")
+        assert r.status_code == 503 and r.json()["status"] == "not_ready" and r.json()["checks"]["database"] != "ok"
+
+
+# --- the main flow --------------------------------------------------------------------------
+
+
+def test_enroll_identify_verify_rename_delete(svc: Service, lfw: Path) -> None:
+    c, h = svc.client, svc.h()
+    first, second, stranger = _photos(lfw, ENROLLED[0]), _photos(lfw, ENROLLED[1]), _photos(lfw, STRANGER, 1)
+
+    r = c.post(f"/v1/subjects/{ENROLLED[0]}/faces", files=[_file(first[0], "files")], headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["added"] == 1 and r.json()["subject"]["name"] == ENROLLED[0]
+    r = c.post(f"/v1/subjects/{ENROLLED[1]}/faces", files=[_file(p, "files") for p in second[:2]], data={"face": "largest"}, headers=h)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["added"] == 2 and len(body["template_ids"]) == 2 and body["rejected"] == [] and body["subject"]["templates"] == 2
+    # create=false refuses an unknown subject
+    r = c.post("/v1/subjects/Nobody_Here/faces", files=[_file(first[1], "files")], data={"create": "false"}, headers=h)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "subject_not_found"
+
+    # identify a third photo of an enrolled person, then a stranger
+    r = c.post("/v1/identify", files=[_file(second[2])], params={"k": 2}, headers=svc.h("read"))
+    assert r.status_code == 200, r.text
+    who = r.json()
+    assert who["name"] == ENROLLED[1] and who["match"] is True and who["candidates"][0]["name"] == ENROLLED[1]
+    assert len(who["candidates"]) == 2 and who["gallery_templates"] == 3 and who["fpir"] == 1e-3
+    r = c.post("/v1/identify", files=[_file(stranger[0])], headers=svc.h("read"))
+    assert r.status_code == 200 and r.json()["name"] is None and r.json()["match"] is False
+
+    # verify: photo vs photo (same and different people), photo vs subject
+    same = c.post("/v1/verify", files=[_file(second[0], "file_a"), _file(second[2], "file_b")], headers=svc.h("read"))
+    assert same.status_code == 200, same.text
+    assert same.json()["match"] is True and same.json()["a"]["source"] == second[0].name and same.json()["b"]["source"] == second[2].name
+    diff = c.post("/v1/verify", files=[_file(second[0], "file_a"), _file(stranger[0], "file_b")], params={"fmr": 1e-4}, headers=svc.h("read"))
+    assert diff.status_code == 200 and diff.json()["match"] is False and diff.json()["fmr"] == 1e-4
+    vs = c.post("/v1/verify", files=[_file(second[2])], data={"subject": ENROLLED[1]}, headers=svc.h("read"))
+    assert vs.status_code == 200, vs.text
+    assert vs.json()["match"] is True and vs.json()["subject"] == ENROLLED[1] and "a" not in vs.json()
+    vs = c.post("/v1/verify", files=[_file(stranger[0])], data={"subject": ENROLLED[1]}, headers=svc.h("read"))
+    assert vs.status_code == 200 and vs.json()["match"] is False
+    r = c.post("/v1/verify", files=[_file(stranger[0])], headers=svc.h("read"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input" and "file_a" in r.json()["error"]["message"]
+
+    # detect
+    r = c.post("/v1/detect", files=[_file(stranger[0])], headers=svc.h("read"))
+    assert r.status_code == 200 and r.json()["source"] == stranger[0].name and len(r.json()["faces"]) >= 1
+    assert set(r.json()["faces"][0]) >= {"box", "landmarks", "score", "detector"}
+
+    # list (paginated), show, rename + metadata, 409 on a taken name
+    r = c.get("/v1/subjects", params={"limit": 1, "offset": 1}, headers=svc.h("read"))
+    assert r.status_code == 200 and r.json()["total"] == 2 and [s["name"] for s in r.json()["subjects"]] == [ENROLLED[1]]
+    r = c.get(f"/v1/subjects/{ENROLLED[1]}", headers=svc.h("read"))
+    assert r.status_code == 200 and r.json()["templates"] == 2 and [t["source"] for t in r.json()["template_list"]] == [p.name for p in second[:2]]
+    r = c.patch(f"/v1/subjects/{ENROLLED[1]}", json={"name": "A. Brody", "metadata": {"team": "blue"}}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "A. Brody" and r.json()["metadata"] == {"team": "blue"}
+    r = c.patch("/v1/subjects/A. Brody", json={"name": ENROLLED[0]}, headers=h)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "subject_exists"
+    r = c.patch("/v1/subjects/A. Brody", json={}, headers=h)
+    assert r.status_code == 422
+    r = c.post("/v1/identify", files=[_file(second[2])], headers=svc.h("read"))
+    assert r.json()["name"] == "A. Brody"
+    r = c.get(f"/v1/subjects/{ENROLLED[1]}", headers=svc.h("read"))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "subject_not_found" and ENROLLED[1] in r.json()["error"]["message"]
+
+    # JSON create, 409 on duplicates
+    r = c.post("/v1/subjects", json={"name": "Empty One", "metadata": {"k": 1}}, headers=h)
+    assert r.status_code == 201 and r.json()["templates"] == 0 and r.headers["location"] == "/v1/subjects/Empty%20One"
+    r = c.post("/v1/subjects", json={"name": "Empty One"}, headers=h)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "subject_exists"
+
+    # delete: gone from listing and never identified again, even by its own enrolment photo
+    r = c.delete("/v1/subjects/A. Brody", headers=h)
+    assert r.status_code == 200 and r.json() == {"deleted": "A. Brody", "templates": 2}
+    for p in second[:3]:
+        r = c.post("/v1/identify", files=[_file(p)], params={"k": 5}, headers=svc.h("read"))
+        assert r.status_code == 200 and r.json()["name"] != "A. Brody"
+        assert "A. Brody" not in [cand["name"] for cand in r.json()["candidates"]]
+    r = c.delete("/v1/subjects/A. Brody", headers=h)
+    assert r.status_code == 404
+    names = [s["name"] for s in c.get("/v1/subjects", headers=h).json()["subjects"]]
+    assert names == [ENROLLED[0], "Empty One"]
+    assert len(svc.gallery.index) == 1 and set(svc.gallery.index.ids().tolist()) == {t.id for t in svc.gallery.store.templates()}
+
+    # every write is audited with the key that made it
+    actors = {(a["action"], a["actor"]) for a in svc.gallery.store.audit_log(100)}
+    enroll_prefix = auth.parse_key(svc.keys["enroll"])[0]
+    for action in ("create_subject", "add_templates", "rename_subject", "update_metadata", "delete_subject"):
+        assert (action, f"key:{enroll_prefix}") in actors, action
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+def test_auth_missing_unknown_revoked_and_scopes(svc: Service, lfw: Path) -> None:
+    c = svc.client
+    r = c.get("/v1/subjects")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
+    r = c.get("/v1/subjects", headers=_bearer("fp_abcdefgh_" + "x" * 32))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    r = c.get("/v1/subjects", headers=_bearer("not-a-key"))
+    assert r.status_code == 401
+    # a real prefix with a wrong secret is refused too
+    wrong = svc.keys["read"][:12] + ("A" if svc.keys["read"][12] != "A" else "B") + svc.keys["read"][13:]
+    assert c.get("/v1/subjects", headers=_bearer(wrong)).status_code == 401
+    # both header styles work
+    assert c.get("/v1/subjects", headers={"X-API-Key": svc.keys["read"]}).status_code == 200
+    assert c.get("/v1/subjects", headers=svc.h("read")).status_code == 200
+    # read-only key may not enrol, create, change or delete
+    photo = _photos(lfw, ENROLLED[0], 1)[0]
+    r = c.post(f"/v1/subjects/{ENROLLED[0]}/faces", files=[_file(photo, "files")], headers=svc.h("read"))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden" and "enroll" in r.json()["error"]["message"]
+    assert c.post("/v1/subjects", json={"name": "x"}, headers=svc.h("read")).status_code == 403
+    assert c.delete("/v1/subjects/x", headers=svc.h("read")).status_code == 403
+    assert svc.gallery.store.count_subjects() == 0
+    # admin implies enroll
+    assert c.post("/v1/subjects", json={"name": "x"}, headers=svc.h("admin")).status_code == 201
+    # revocation takes effect on the very next request, although the key was cached
+    key = auth.create_key(svc.gallery.store, "short-lived", ["read"])
+    assert c.get("/v1/subjects", headers=_bearer(key)).status_code == 200
+    auth.revoke_key(svc.gallery.store, auth.parse_key(key)[0])
+    r = c.get("/v1/subjects", headers=_bearer(key))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+def test_keys_module(tmp_path: Path) -> None:
+    store = Store(tmp_path / "k.db")
+    try:
+        key = auth.create_key(store, "ci", ["enroll", "read", "enroll"])
+        assert KEY_RE.match(key), key
+        info = auth.check_key(store, key)
+        assert info is not None and info.scopes == ("read", "enroll") and info.allows("read") and not info.allows("admin")
+        assert auth.check_key(store, key.upper()) is None and auth.check_key(store, "") is None
+        # only salt + hash is stored, never the key
+        row = store.read("SELECT * FROM api_keys WHERE prefix=?", (info.prefix,))[0]
+        assert key not in json.dumps(dict(row)) and key[12:] not in row["hash"] and row["hash"].startswith("scrypt$")
+        other = auth.create_key(store, "ci2", ["admin"])
+        assert auth.parse_key(other)[0] != info.prefix and auth.check_key(store, other).allows("enroll")
+        assert [k.name for k in auth.list_keys(store)] == ["ci", "ci2"]
+        with pytest.raises(Exception, match="unknown scope"):
+            auth.create_key(store, "bad", ["write"])
+        with pytest.raises(Exception, match="at least one scope"):
+            auth.create_key(store, "none", [])
+        # revocation seen by another connection (another process) at once, despite this process's cache
+        assert auth.check_key(store, key) is not None  # cached now
+        other_store = Store(tmp_path / "k.db")
+        try:
+            (revoked,) = auth.revoke_key(other_store, "ci")  # by name
+        finally:
+            other_store.close()
+        assert revoked.prefix == info.prefix and revoked.revoked
+        assert auth.check_key(store, key) is None
+        assert auth.list_keys(store, include_revoked=False)[0].name == "ci2"
+        with pytest.raises(auth.KeyNotFound):
+            auth.revoke_key(store, "no-such-key")
+        actions = [(a["action"], a["detail"].get("prefix")) for a in store.audit_log()]
+        assert ("create_api_key", info.prefix) in actions and ("revoke_api_key", info.prefix) in actions
+        assert all(key not in json.dumps(a["detail"]) for a in store.audit_log())
+    finally:
+        store.close()
+
+
+# --- uploads, errors, request ids ---------------------------------------------------------
+
+
+def test_upload_limits(tmp_path: Path, engine: Any, lfw: Path) -> None:
+    limit = 4096
+    gallery, client, keys = _service(tmp_path, engine, max_upload_bytes=limit, max_files=2)
+    photo = _photos(lfw, ENROLLED[0], 1)[0]
+    assert photo.stat().st_size > limit
+    try:
+        with client:
+            h = _bearer(keys["enroll"])
+            r = client.post("/v1/identify", files=[_file(photo)], headers=h)
+            assert r.status_code == 413, r.text
+            err = r.json()["error"]
+            assert err["code"] == "image_too_large" and photo.name in err["message"] and "4,096" in err["message"]
+            r = client.post(f"/v1/subjects/{ENROLLED[0]}/faces", files=[_file(photo, "files")], headers=h)
+            assert r.status_code == 413 and photo.name in r.json()["error"]["message"]
+            # a body over the request limit (max_upload_bytes * max_files + form overhead) is refused
+            # on its Content-Length before it is read ...
+            big = b"x" * (limit * 2 + 1024 * 1024 + 1)
+            r = client.post("/v1/identify", content=big, headers={**h, "Content-Type": "multipart/form-data; boundary=zzz"})
+            assert r.status_code == 413 and r.json()["error"]["code"] == "image_too_large" and "x-request-id" in r.headers
+            # ... and, without a Content-Length (chunked), as soon as the streamed bytes pass it
+            chunks = (b"y" * 65536 for _ in range(40))
+            r = client.post("/v1/identify", content=chunks, headers={**h, "Content-Type": "multipart/form-data; boundary=zzz"})
+            assert r.status_code == 413 and r.json()["error"]["code"] == "image_too_large"
+            # too many files
+            tiny = ("files", ("a.txt", b"abc", "text/plain"))
+            r = client.post("/v1/subjects/x/faces", files=[tiny, tiny, tiny], headers=h)
+            assert r.status_code == 422 and "at most 2" in r.json()["error"]["message"]
+            assert gallery.store.count_subjects() == 0
+    finally:
+        gallery.close()
+
+
+def test_bad_uploads_and_validation_errors(svc: Service, lfw: Path) -> None:
+    c, h = svc.client, svc.h()
+    text = ("file", ("notes.txt", b"this is not a picture\n", "text/plain"))
+    r = c.post("/v1/identify", files=[text], headers=h)
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "image_decode_error" and "notes.txt" in err["message"] and "image format" in err["message"]
+    assert "Traceback" not in r.text
+    r = c.post("/v1/subjects/Someone/faces", files=[("files", ("cv.txt", b"plain text", "text/plain"))], headers=h)
+    assert r.status_code == 422 and "cv.txt" in r.json()["error"]["message"]
+    assert svc.gallery.store.count_subjects() == 0  # nothing written when every photo fails
+    # one good photo and one bad: enrolled, the bad one listed
+    good = _photos(lfw, ENROLLED[0], 1)[0]
+    r = c.post("/v1/subjects/Someone/faces", files=[_file(good, "files"), ("files", ("cv.txt", b"plain text", "text/plain"))], headers=h)
+    assert r.status_code == 201 and r.json()["added"] == 1
+    assert [(x["source"], x["code"]) for x in r.json()["rejected"]] == [("cv.txt", "image_decode_error")]
+    r = c.post("/v1/identify", files=[("file", ("empty.jpg", b"", "image/jpeg"))], headers=h)
+    assert r.status_code == 422 and "empty.jpg" in r.json()["error"]["message"]
+    r = c.post("/v1/identify", headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request" and "file" in r.json()["error"]["message"]
+    r = c.post("/v1/identify", files=[_file(good)], params={"k": 0}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request" and "k" in r.json()["error"]["message"]
+    r = c.post("/v1/subjects", content=b"{not json", headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    r = c.post("/v1/subjects", json={"name": "  "}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+    r = c.get("/v1/subjects/Nobody", headers=h)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "subject_not_found" and "Nobody" in r.json()["error"]["message"]
+    r = c.post("/v1/verify", files=[_file(good)], data={"subject": "Nobody"}, headers=h)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "subject_not_found"
+    r = c.get("/v1/nothing-here", headers=h)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = c.put("/v1/identify", headers=h)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    # a face-less photo
+    blank = ("file", ("blank.png", _blank_png(), "image/png"))
+    r = c.post("/v1/identify", files=[blank], headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "no_face" and "blank.png" in r.json()["error"]["message"]
+
+
+def _blank_png() -> bytes:
+    import io
+
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.new("RGB", (120, 120), (200, 200, 200)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_request_ids_and_log_lines(svc: Service, caplog: pytest.LogCaptureFixture) -> None:
+    c = svc.client
+    with caplog.at_level(logging.INFO, logger="faceprint.service"):
+        r = c.get("/v1/subjects", headers={**svc.h("read"), "X-Request-ID": "client-req-42"})
+        assert r.status_code == 200 and r.headers["x-request-id"] == "client-req-42"
+        r = c.get("/v1/health")
+        assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+        r = c.get("/v1/health", headers={"X-Request-ID": "bad id\twith spaces"})
+        assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+        r = c.get("/v1/subjects/Nobody", headers={**svc.h("read"), "X-Request-ID": "rid-404"})
+        assert r.headers["x-request-id"] == "rid-404" and r.json()["error"]["request_id"] == "rid-404"
+    lines = [rec for rec in caplog.records if rec.name == "faceprint.service" and getattr(rec, "request_id", None) == "client-req-42"]
+    assert len(lines) == 1
+    rec = lines[0]
+    prefix = auth.parse_key(svc.keys["read"])[0]
+    assert (rec.http_method, rec.http_path, rec.http_status, rec.key_prefix) == ("GET", "/v1/subjects", 200, prefix)
+    assert rec.duration_ms >= 0 and "client-req-42" in rec.getMessage() and svc.keys["read"] not in rec.getMessage()
+
+
+def test_unexpected_errors_are_500_without_traceback(svc: Service, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(**kw: Any) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(svc.gallery, "subjects", boom)
+    with caplog.at_level(logging.INFO, logger="faceprint.service"):
+        r = svc.client.get("/v1/subjects", headers={**svc.h("read"), "X-Request-ID": "rid-500"})
+    assert r.status_code == 500
+    err = r.json()["error"]
+    assert err["code"] == "internal_error" and "rid-500" in err["message"] and r.headers["x-request-id"] == "rid-500"
+    assert "secret internal detail" not in r.text and "Traceback" not in r.text
+    logged = [rec for rec in caplog.records if rec.exc_info and "rid-500" in rec.getMessage()]
+    assert logged and "secret internal detail" in str(logged[0].exc_info[1])
+    assert any(getattr(rec, "http_status", None) == 500 and getattr(rec, "request_id", None) == "rid-500" for rec in caplog.records)
+
+
+def test_no_auth_mode(tmp_path: Path, engine: Any) -> None:
+    gallery, client, _ = _service(tmp_path, engine, require_keys=False)
+    try:
+        with client:
+            r = client.post("/v1/subjects", json={"name": "open"})
+            assert r.status_code == 201
+        assert any(a["actor"] == "key:noauth" for a in gallery.store.audit_log())
+    finally:
+        gallery.close()
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def test_keys_and_serve_commands(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from faceprint.service.cli_commands import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """test app"""
+
+    register(app)
+    runner = CliRunner()
+    db = tmp_path / "cli.db"
+    r = runner.invoke(app, ["keys", "create", "robot", "--scope", "read", "--scope", "enroll", "--db", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    created = json.loads(r.stdout)
+    assert KEY_RE.match(created["key"]) and created["scopes"] == ["read", "enroll"] and created["name"] == "robot"
+    r = runner.invoke(app, ["keys", "create", "plain", "--db", str(db)])
+    assert r.exit_code == 0 and any(KEY_RE.match(line.strip()) for line in r.stdout.splitlines())
+    r = runner.invoke(app, ["keys", "list", "--db", str(db), "--json"])
+    listed = json.loads(r.stdout)
+    assert [k["name"] for k in listed] == ["robot", "plain"] and all("key" not in k and "hash" not in k for k in listed)
+    r = runner.invoke(app, ["keys", "revoke", created["prefix"], "--db", str(db), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["revoked"]
+    r = runner.invoke(app, ["keys", "revoke", "nope", "--db", str(db), "--json"])
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"]["code"] == "key_not_found"
+    r = runner.invoke(app, ["keys", "create", "bad", "--scope", "write", "--db", str(db)])
+    assert r.exit_code == 2 and "unknown scope" in r.output
+    r = runner.invoke(app, ["serve", "--no-auth", "--host", "0.0.0.0", "--db", str(db)])
+    assert r.exit_code == 2 and "loopback" in r.output
+
+
+def _cli_has_serve() -> bool:
+    try:
+        import typer.main
+
+        from faceprint import cli
+    except Exception:
+        return False
+    group = typer.main.get_command(cli.app)
+    return "serve" in getattr(group, "commands", {}) and "keys" in getattr(group, "commands", {})
+
+
+# --- the real server ------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k == "FACEPRINT_DATA"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RealServer:
+    def __init__(self, args: list[str], port: int, log: Path) -> None:
+        self.port, self.log = port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self._fh = open(log, "wb")
+        self.proc = subprocess.Popen(args, env=_env(), cwd=REPO, stdout=self._fh, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/v1/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"server not ready after {timeout}s:\n{self.output()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._fh.close()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        if not self._fh.closed:
+            self._fh.flush()
+        return self.log.read_text(errors="replace")[-6000:]
+
+
+@pytest.mark.skipif(not _cli_has_serve(), reason="faceprint.cli does not register `serve`/`keys` yet (the lead adds register(app) to cli.py)")
+def test_cli_serve_subprocess(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    made = subprocess.run([sys.executable, "-m", "faceprint.cli", "keys", "create", "c", "--db", str(db), "--json"], env=_env(), cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["key"]
+    port = _free_port()
+    server = RealServer([sys.executable, "-m", "faceprint.cli", "serve", "--db", str(db), "--port", str(port)], port, tmp_path / "cli-server.log")
+    try:
+        server.wait_ready()
+        assert httpx.get(server.url + "/v1/subjects", headers=_bearer(key)).status_code == 200
+        assert httpx.get(server.url + "/v1/subjects").status_code == 401
+    finally:
+        rc = server.stop()
+    assert rc == 0, server.output()
+    assert f"127.0.0.1:{port}" in server.output()
+
+
+def _load_people(lfw: Path, engine: Any, n: int) -> list[tuple[str, Path]]:
+    """n people, each with one photo in which the detector finds a face (skips the others)."""
+    people: list[tuple[str, Path]] = []
+    for folder in sorted(p for p in lfw.iterdir() if p.is_dir()):
+        if folder.name in ENROLLED or folder.name == STRANGER:
+            continue
+        photo = sorted(folder.glob("*.jpg"))[0]
+        if engine.detect(photo):
+            people.append((folder.name, photo))
+        if len(people) == n:
+            return people
+    pytest.skip(f"lfw-dev has fewer than {n} usable people")
+
+
+def test_real_server_concurrent_enroll_identify_delete(tmp_path: Path, engine: Any, lfw: Path) -> None:
+    """4 client threads for ~10 s against uvicorn on loopback: zero 5xx; afterwards the subjects
+    in the database are exactly those the clients were told exist, every one is identified by its
+    own enrolment photo, the index written at shutdown is current, and its ids are the store's."""
+    threads_n, per_thread, seconds = 4, 5, 10.0
+    people = _load_people(lfw, engine, threads_n * per_thread)
+    db = tmp_path / "load.db"
+    store = Store(db)
+    key = auth.create_key(store, "load", ["enroll"])
+    store.close()
+    port = _free_port()
+    code = f"from faceprint.service.server import serve; serve({str(db)!r}, '127.0.0.1', {port}, flush_interval=1.0, log_level='warning')"
+    server = RealServer([sys.executable, "-c", code], port, tmp_path / "server.log")
+    lock = threading.Lock()
+    deleted_at: dict[str, float] = {}  # subject name -> when its delete was acknowledged
+    live: dict[str, Path] = {}  # acknowledged subjects -> enrolment photo
+    latencies: list[float] = []
+    failures: list[str] = []
+    counts = {"enroll": 0, "identify": 0, "delete": 0, "list": 0}
+
+    def worker(t: int) -> None:
+        rng = random.Random(1000 + t)
+        mine = people[t * per_thread : (t + 1) * per_thread]
+        current: dict[str, str] = {}  # person -> live subject name (this thread only writes its own)
+        serial = 0
+        with httpx.Client(base_url=server.url, headers=_bearer(key), timeout=60) as client:
+
+            def call(method: str, url: str, **kw: Any) -> httpx.Response:
+                t0 = time.perf_counter()
+                r = client.request(method, url, **kw)
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+                if r.status_code >= 500:
+                    failures.append(f"{method} {url} -> {r.status_code} {r.text[:300]}")
+                return r
+
+            while time.monotonic() < stop_at and not failures:
+                person, photo = rng.choice(mine)
+                op = rng.random()
+                try:
+                    if person not in current and op < 0.45:
+                        serial += 1
+                        name = f"t{t}-{serial}-{person}"
+                        r = call("POST", f"/v1/subjects/{name}/faces", files=[_file(photo, "files")], data={"face": "center"})
+                        if r.status_code != 201:
+                            failures.append(f"enroll {name}: {r.status_code} {r.text[:300]}")
+                            continue
+                        current[person] = name
+                        with lock:
+                            live[name] = photo
+                            counts["enroll"] += 1
+                    elif person in current and op < 0.25:
+                        name = current[person]
+                        r = call("DELETE", f"/v1/subjects/{name}")
+                        if r.status_code != 200 or r.json()["templates"] != 1:
+                            failures.append(f"delete {name}: {r.status_code} {r.text[:300]}")
+                            continue
+                        del current[person]
+                        with lock:
+                            live.pop(name)
+                            deleted_at[name] = time.monotonic()
+                            counts["delete"] += 1
+                    elif op > 0.95:
+                        r = call("GET", "/v1/subjects", params={"limit": 1000})
+                        if r.status_code != 200:
+                            failures.append(f"list: {r.status_code} {r.text[:300]}")
+                        with lock:
+                            counts["list"] += 1
+                    else:
+                        sent = time.monotonic()
+                        r = call("POST", "/v1/identify", files=[_file(photo)], params={"face": "center", "k": 3})
+                        if r.status_code != 200:
+                            failures.append(f"identify {person}: {r.status_code} {r.text[:300]}")
+                            continue
+                        body = r.json()
+                        with lock:
+                            counts["identify"] += 1
+                            gone = {n for n, at in deleted_at.items() if at < sent}
+                        returned = {c["name"] for c in body["candidates"]}
+                        if returned & gone:
+                            failures.append(f"identify returned deleted subject(s) {sorted(returned & gone)}")
+                        expected = current.get(person)
+                        if expected is not None and body["name"] != expected:
+                            failures.append(f"identify {person}: expected {expected}, got {body['name']} ({body['candidates'][:2]})")
+                except httpx.HTTPError as exc:  # no answer: the outcome is unknown, which must not happen
+                    failures.append(f"{type(exc).__name__}: {exc}")
+
+    try:
+        server.wait_ready()
+        stop_at = time.monotonic() + seconds
+        t0 = time.monotonic()
+        pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads_n)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join(120)
+        elapsed = time.monotonic() - t0
+        assert not failures, "\n".join(failures[:20]) + "\n--- server log ---\n" + server.output()
+        lat = sorted(latencies)
+        p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        print(f"\nload: {len(lat)} requests in {elapsed:.1f}s = {len(lat) / elapsed:.1f} req/s; p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms; {counts}")
+        assert counts["enroll"] >= 5 and counts["identify"] >= 5 and counts["delete"] >= 1, counts
+
+        with httpx.Client(base_url=server.url, headers=_bearer(key), timeout=60) as client:
+            listed = client.get("/v1/subjects", params={"limit": 1000}).json()
+            assert {s["name"] for s in listed["subjects"]} == set(live) and listed["total"] == len(live)
+            for name, photo in sorted(live.items()):
+                r = client.post("/v1/identify", files=[_file(photo)], params={"face": "center"})
+                assert r.status_code == 200 and r.json()["name"] == name, (name, r.json())
+    finally:
+        rc = server.stop()
+    assert rc == 0, server.output()
+    assert "Traceback" not in server.output(), server.output()
+
+    # the database holds exactly the acknowledged subjects; the index saved at shutdown is
+    # current (not rebuilt) and holds exactly the store's template ids
+    store = Store(db)
+    try:
+        assert {s.name for s in store.subjects()} == set(live)
+        template_ids = {t.id for t in store.templates()}
+        assert len(template_ids) == len(live)
+        generation = store.generation
+    finally:
+        store.close()
+    gallery = Gallery(db, engine)
+    try:
+        header = read_header(gallery.index_path)
+        assert header is not None and header["generation"] == f"{generation}:{gallery.model_id}", (header, generation)
+        assert set(gallery.index.ids().tolist()) == template_ids
+    finally:
+        gallery.close()
