@@ -318,15 +318,25 @@ class Store:
             generations = self._bump(db)
         return self.subject_by_id(sid), ids, generations
 
-    def rename_subject(self, old: str, new: str, *, actor: str = "local") -> Subject:
-        new = validate_name(new)
+    def update_subject(self, name: str, *, new_name: str | None = None, metadata: dict[str, Any] | None = None, actor: str = "local") -> Subject:
+        """Rename and/or replace the metadata of a subject, in one audited transaction."""
         with self.transaction() as db:
-            row = self._subject_row(db, old)
-            if new != old and db.execute("SELECT 1 FROM subjects WHERE name=?", (new,)).fetchone():
-                raise SubjectExists(f"a subject named {new!r} already exists")
-            db.execute("UPDATE subjects SET name=?, updated=? WHERE id=?", (new, now(), row["id"]))
-            self._audit(db, actor, "rename_subject", row["id"], {"from": old, "to": new})
-        return self.subject(new)
+            row = self._subject_row(db, name)
+            ts = now()
+            if new_name is not None:
+                new = validate_name(new_name)
+                if new != row["name"]:
+                    if db.execute("SELECT 1 FROM subjects WHERE name=?", (new,)).fetchone():
+                        raise SubjectExists(f"a subject named {new!r} already exists")
+                    db.execute("UPDATE subjects SET name=?, updated=? WHERE id=?", (new, ts, row["id"]))
+                    self._audit(db, actor, "rename_subject", row["id"], {"from": row["name"], "to": new})
+            if metadata is not None:
+                db.execute("UPDATE subjects SET metadata=?, updated=? WHERE id=?", (json.dumps(metadata), ts, row["id"]))
+                self._audit(db, actor, "update_metadata", row["id"], {"keys": sorted(metadata)})
+        return self.subject_by_id(int(row["id"]))
+
+    def rename_subject(self, old: str, new: str, *, actor: str = "local") -> Subject:
+        return self.update_subject(old, new_name=new, actor=actor)
 
     def delete_subject(self, name: str, *, actor: str = "local") -> tuple[int, list[int], tuple[str, str]]:
         """Erase a subject and all its templates; returns (subject id, template ids removed,

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import re
 import time
@@ -50,7 +49,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from faceprint import __version__
 from faceprint.errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError
 from faceprint.gallery import Gallery
-from faceprint.gallery.store import Store, Subject, SubjectExists, now, validate_name
 from faceprint.service.auth import Forbidden, KeyInfo, Unauthorized, check_key
 
 logger = logging.getLogger("faceprint.service")
@@ -377,24 +375,6 @@ def _read_upload(upload: UploadFile, limit: int, field: str) -> io.BytesIO:
     return stream
 
 
-def _patch_subject(store: Store, name: str, new_name: str | None, metadata: dict[str, Any] | None, actor: str) -> Subject:
-    """Rename and/or replace metadata in one transaction (audited like the store's own changes)."""
-    with store.transaction() as db:
-        row = store._subject_row(db, name)
-        ts = now()
-        if new_name is not None:
-            new = validate_name(new_name)
-            if new != row["name"]:
-                if db.execute("SELECT 1 FROM subjects WHERE name=?", (new,)).fetchone():
-                    raise SubjectExists(f"a subject named {new!r} already exists")
-                db.execute("UPDATE subjects SET name=?, updated=? WHERE id=?", (new, ts, row["id"]))
-                store._audit(db, actor, "rename_subject", row["id"], {"from": row["name"], "to": new})
-        if metadata is not None:
-            db.execute("UPDATE subjects SET metadata=?, updated=? WHERE id=?", (json.dumps(metadata), ts, row["id"]))
-            store._audit(db, actor, "update_metadata", row["id"], {"keys": sorted(metadata)})
-    return store.subject_by_id(int(row["id"]))
-
-
 # ---------------------------------------------------------------------------------
 # the app
 # ---------------------------------------------------------------------------------
@@ -550,7 +530,7 @@ def create_app(
         """Rename and/or replace the metadata (both in one transaction)."""
         if body.name is None and body.metadata is None:
             raise InputError("nothing to change: give name and/or metadata")
-        return _patch_subject(store, name, body.name, body.metadata, actor(key)).to_dict()
+        return store.update_subject(name, new_name=body.name, metadata=body.metadata, actor=actor(key)).to_dict()
 
     @app.delete("/v1/subjects/{name:path}", response_model=DeletedOut, tags=["subjects"], responses={**_ERRORS, 404: {"model": ErrorOut}})
     def delete_subject(name: str, key: KeyInfo = Depends(enroll_key)) -> dict[str, Any]:
