@@ -105,15 +105,28 @@ def split_queries(labels: np.ndarray | None, n: int, q: int, seed: int = 0) -> t
     return np.array(queries, np.int64), np.array(mates + others, np.int64)
 
 
-def make_gallery(real: np.ndarray, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``size`` unit rows: real templates (as many as fit) + random unit vectors, in a seeded shuffled order.
+def make_fill(real: np.ndarray, n: int, kind: str, seed: int = 0) -> np.ndarray:
+    """``n`` filler unit vectors: isotropic random ("random") or a Gaussian fitted to the real templates ("facelike")."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, DIM), np.float32)
+    if kind == "facelike":
+        mean = real.mean(axis=0)
+        chol = np.linalg.cholesky(np.cov(real.T) + 1e-6 * np.eye(DIM)).astype(np.float32)
+    for lo in range(0, n, 200_000):
+        block = rng.standard_normal((min(n, lo + 200_000) - lo, DIM), dtype=np.float32)
+        if kind == "facelike":
+            block = block @ chol.T + mean
+        out[lo : lo + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def make_gallery(real: np.ndarray, size: int, seed: int = 0, fill: str = "random") -> tuple[np.ndarray, np.ndarray]:
+    """``size`` unit rows: real templates (as many as fit) + filler vectors, in a seeded shuffled order.
 
     Also returns where each real template that fits ended up (row numbers = ids).
     """
     n_real = min(len(real), size)
-    rng = np.random.default_rng(seed)
-    fill = rng.standard_normal((size - n_real, DIM), dtype=np.float32)
-    fill /= np.linalg.norm(fill, axis=1, keepdims=True)
+    fill = make_fill(real, size - n_real, fill, seed)
     gallery = np.concatenate([real[:n_real], fill])
     del fill
     perm = np.random.default_rng(seed + 1).permutation(size)
@@ -215,6 +228,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--quantized-sizes", default=None, help="sizes that also run int8 (default: sizes >= 1M, or the largest with --smoke)")
     ap.add_argument("--smoke", action="store_true", help="sizes 2000,5000 and 100 queries (CI)")
+    ap.add_argument("--fill", choices=["random", "facelike"], default="random", help="filler beyond the real templates: isotropic random unit vectors (default) or a Gaussian fitted to the real templates")
     ap.add_argument("--exact-budget", type=float, default=60.0, help="seconds an exact latency measurement may take before it is estimated from a subset")
     ap.add_argument("--sweep", default="16,32,64,128,256", help="HNSW expansion_search values to sweep (empty: none)")
     ap.add_argument("--connectivity", type=int, default=DEFAULT_HNSW["connectivity"])
@@ -249,6 +263,7 @@ def main() -> None:
         "templates": info,
         "k": K,
         "batch": BATCH,
+        "fill": args.fill,
         "hnsw_params": hnsw_params,
         "threads": args.threads,
         "recall_reference": "exact float32 search on the same gallery and queries",
@@ -256,7 +271,7 @@ def main() -> None:
     }
     t_all = time.perf_counter()
     for size in sizes:
-        gallery, real_pos = make_gallery(real_gallery, size)
+        gallery, real_pos = make_gallery(real_gallery, size, fill=args.fill)
         n_real = len(real_pos)
         chosen = make_index(DIM, size).kind
         entry: dict[str, Any] = {"n": size, "real_templates": n_real, "random_templates": size - n_real, "chosen_kind": chosen, "indexes": {}}

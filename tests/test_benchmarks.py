@@ -47,3 +47,13 @@ def test_identification_benchmark_smoke(data_dir: Path) -> None:
     assert res["gallery_subjects"] == 40 and res["mated_probes"] > 20
     assert 0.8 <= res["rank1"] <= res["rank5"] <= 1.0
     assert "fnir_at_fpir_1e-2" in res and "calibrated_fpir_1e-3" in res
+
+
+@pytest.mark.slow
+def test_search_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("search.py", "--smoke", data_dir=data_dir)
+    assert [s["n"] for s in res["sizes"]] == [2000, 5000]
+    for size in res["sizes"]:
+        assert size["chosen_kind"] in size["indexes"] or size["chosen_kind"] in {i["kind"] for i in size["indexes"].values()}
+        for index in size["indexes"].values():
+            assert 0.5 <= index["recall_at_1"] <= 1.0 and index["single"]["p99_ms"] > 0 and index["bytes_per_template"] > 0

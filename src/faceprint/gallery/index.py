@@ -637,12 +637,15 @@ class HNSWIndex:
         dtype = {"f32": "f32", "f16": "f16", "i8": "i8"}.get(scalar)
         if dtype is None or metric != ("ip" if dtype == "f32" else "cos"):
             raise IndexCorruptError(f"index uses {scalar}/{metric}, which faceprint does not write", source=str(path))
+        header = read_header(path)
+        params = header.get("params", {}) if header else {}
+        params = params if isinstance(params, dict) else {}
         if expansion_search is None:
-            header = read_header(path)
-            params = header.get("params", {}) if header else {}
-            expansion_search = params.get("expansion_search") if isinstance(params, dict) else None
+            expansion_search = params.get("expansion_search")
             if not isinstance(expansion_search, int) or expansion_search < 2:
                 expansion_search = DEFAULT_HNSW["expansion_search"]
+        # usearch's file keeps the graph's connectivity but not expansion_add: take it from the header
+        expansion_add = params.get("expansion_add")
         try:
             ix = Index.restore(os.fspath(path), expansion_search=int(expansion_search))
         except Exception as exc:
@@ -651,7 +654,10 @@ class HNSWIndex:
             raise IndexCorruptError("not a readable HNSW index", source=str(path))
         if len(ix) != meta.get("count_present", len(ix)):
             raise IndexCorruptError("index holds a different number of templates than its own metadata says", source=str(path))
-        index = cls(dim, quantize=dtype, connectivity=int(ix.connectivity), expansion_add=int(ix.expansion_add), expansion_search=int(expansion_search), threads=threads, _index=ix)
+        if not isinstance(expansion_add, int) or expansion_add < 2:
+            expansion_add = int(ix.expansion_add)
+        ix.expansion_add = expansion_add
+        index = cls(dim, quantize=dtype, connectivity=int(ix.connectivity), expansion_add=expansion_add, expansion_search=int(expansion_search), threads=threads, _index=ix)
         return index
 
 
