@@ -55,5 +55,10 @@ def test_search_benchmark_smoke(data_dir: Path) -> None:
     assert [s["n"] for s in res["sizes"]] == [2000, 5000]
     for size in res["sizes"]:
         assert size["chosen_kind"] in size["indexes"] or size["chosen_kind"] in {i["kind"] for i in size["indexes"].values()}
+        assert {"exact", "pqscan", "hnsw"} <= set(size["indexes"])
         for index in size["indexes"].values():
             assert 0.5 <= index["recall_at_1"] <= 1.0 and index["single"]["p99_ms"] > 0 and index["bytes_per_template"] > 0
+        pq = size["indexes"]["pqscan"]
+        assert pq["recall_at_1"] >= 0.95 and pq["params"]["trained_on"] > 0
+        assert [r["candidates"] for r in pq["sweep_candidates"]] == [128, 256, 1024, 2048]
+    assert {"pqscan_i8", "exact_i8"} <= set(res["sizes"][-1]["indexes"])

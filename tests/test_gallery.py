@@ -225,3 +225,38 @@ def test_two_writers_on_one_database(tmp_path: Path, engine: Engine, lfw: Path) 
     with Gallery(db, engine) as g:
         ids, _, _ = g.store.vectors(g.model_id)
         assert sorted(g.index.ids().tolist()) == sorted(ids.tolist()) and len(ids) == 2
+
+
+def test_gallery_switches_to_the_scan_index_as_it_grows(tmp_path: Path, engine: Engine, lfw: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past EXACT_LIMIT the gallery rebuilds as a PQ scan index, saves it, reloads it as such,
+    and a real probe still finds its subject among 3,000 distractors; deletion reaches the codes."""
+    import faceprint.gallery.gallery as gallery_mod
+    from faceprint.gallery.index import read_header
+
+    monkeypatch.setattr(gallery_mod, "EXACT_LIMIT", 2000)
+    db = tmp_path / "g.db"
+    rng = np.random.default_rng(5)
+    fill = rng.standard_normal((3000, 128)).astype(np.float32)
+    fill /= np.linalg.norm(fill, axis=1, keepdims=True)
+    abel = _photos(lfw, "Abel_Pacheco")
+    with Gallery(db, engine) as g:
+        g.enroll("Abel_Pacheco", abel[:1])
+        assert g.index.kind == "exact"
+        g.add_templates("filler", [Template(vector=v, model_id=g.model_id) for v in fill[:1500]])
+        assert g.index.kind == "exact"
+        g.add_templates("filler", [Template(vector=v, model_id=g.model_id) for v in fill[1500:]], create=False)
+        assert g.index.kind == "pqscan" and len(g.index) == 3001 and g.index.trained
+    header = read_header(db.with_name(db.name + ".index"))
+    assert header is not None and header["kind"] == "pqscan" and header["count"] == 3001
+    with Gallery(db, engine) as g:
+        assert g.index.kind == "pqscan"  # loaded from the file, not rebuilt as exact
+        res = g.identify(abel[1])
+        assert res.match is not None and res.match.name == "Abel_Pacheco"
+        g.delete("Abel_Pacheco")
+        assert len(g.index) == 3000
+        res = g.identify(abel[1])
+        assert res.match is None
+    with Gallery(db, engine, index_kind="exact") as g:  # a forced kind rebuilds whatever was saved
+        assert g.index.kind == "exact" and len(g.index) == 3000
+    with pytest.raises(InputError, match="index kind"):
+        Gallery(db, engine, index_kind="ivf")

@@ -1,4 +1,4 @@
-"""Vector indexes (faceprint.gallery.index): exact and HNSW on seeded unit vectors."""
+"""Vector indexes (faceprint.gallery.index): exact, PQ scan and HNSW on seeded unit vectors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from faceprint.gallery.index import (
     ExactIndex,
     HNSWIndex,
     IndexCorruptError,
+    PQScanIndex,
     VectorIndex,
     header_path,
     index_for,
@@ -54,6 +55,7 @@ def recall_at_1(found: np.ndarray, gallery: np.ndarray, queries: np.ndarray) -> 
 
 KINDS = [
     pytest.param(lambda **kw: ExactIndex(DIM, **kw), id="exact"),
+    pytest.param(lambda **kw: PQScanIndex(DIM, **kw), id="pqscan"),
     pytest.param(lambda **kw: HNSWIndex(DIM, **kw), id="hnsw"),
 ]
 
@@ -249,7 +251,7 @@ def test_hnsw_distance_is_one_minus_dot() -> None:
     np.testing.assert_allclose(scores, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("cls", [ExactIndex, HNSWIndex], ids=["exact", "hnsw"])
+@pytest.mark.parametrize("cls", [ExactIndex, PQScanIndex, HNSWIndex], ids=["exact", "pqscan", "hnsw"])
 def test_int8_quantised_recall(cls, big: dict[str, np.ndarray]) -> None:
     g, q = big["gallery"], big["queries"]
     ix = cls(DIM, quantize=True)
@@ -266,10 +268,104 @@ def test_int8_quantised_recall(cls, big: dict[str, np.ndarray]) -> None:
     assert ix.nbytes < 0.5 * len(g) * DIM * 4 or cls is HNSWIndex
 
 
+# -- PQ scan -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pq_big(big: dict[str, np.ndarray]) -> PQScanIndex:
+    ix = PQScanIndex(DIM)
+    ix.add(np.arange(len(big["gallery"])), big["gallery"])
+    return ix
+
+
+def test_pqscan_recall_on_20k_mated_queries(big: dict[str, np.ndarray], pq_big: PQScanIndex) -> None:
+    g, q = big["gallery"], big["queries"]
+    assert pq_big.trained and pq_big.params["trained_on"] == len(g)
+    found, scores = pq_big.search(q, 10)
+    assert recall_at_1(found, g, q) >= 0.995
+    # returned scores are the exact cosines of the returned ids, best first
+    np.testing.assert_allclose(scores, np.einsum("qkd,qd->qk", g[found], q), atol=1e-5)
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+
+
+def test_pqscan_random_probes_need_more_candidates(big: dict[str, np.ndarray], pq_big: PQScanIndex) -> None:
+    """Unmated random probes: their best barely beats the next, and 4-bit codes misjudge
+    scores by ~0.05, so the best can rank below the 512 default candidates; 2048 find it."""
+    g, probes = big["gallery"], big["probes"]
+    default = pq_big.candidates
+    try:
+        pq_big.candidates = 1  # only 4 * k candidates rescored: the approximate order shows
+        narrow = recall_at_1(pq_big.search(probes, 10)[0], g, probes)
+        pq_big.candidates = 2048
+        wide = recall_at_1(pq_big.search(probes, 10)[0], g, probes)
+    finally:
+        pq_big.candidates = default
+    middle = recall_at_1(pq_big.search(probes, 10)[0], g, probes)
+    assert narrow < 0.8 and 0.9 <= middle and wide >= 0.99
+    with pytest.raises(InputError):
+        pq_big.candidates = 0
+
+
+def test_pqscan_trains_at_1024_and_searches_exactly_before() -> None:
+    g = random_unit(1500, 91)
+    q = random_unit(40, 92)
+    ix = PQScanIndex(DIM)
+    ix.add(np.arange(1000), g[:1000])
+    assert not ix.trained and ix.params["trained_on"] == 0
+    found, scores = ix.search(q, 5)
+    exact = brute(g[:1000], q, 5)
+    np.testing.assert_array_equal(found, exact[0])  # untrained: an exact search
+    ix.add(np.arange(1000, 1500), g[1000:])
+    assert ix.trained and ix.params["trained_on"] == 1500
+    assert recall_at_1(ix.search(q, 5)[0], g, q) == 1.0
+
+
+def test_pqscan_compaction_keeps_codes_in_step_with_vectors() -> None:
+    """Removing most rows compacts codes and vectors together; every answer stays right."""
+    g = random_unit(12_000, 93)
+    ix = PQScanIndex(DIM)
+    ix.add(np.arange(12_000), g)
+    gone = np.arange(0, 12_000, 4)  # 3,000 tombstones > max(1024, n / 8): compacted
+    ix.remove(gone)
+    assert ix._n == len(ix) == 9000 and ix._pq.ntotal == 9000
+    keep = np.setdiff1d(np.arange(12_000), gone)
+    q = unit(g[keep[:300]] + 0.03 * np.random.default_rng(94).standard_normal((300, DIM), dtype=np.float32))
+    found, _ = ix.search(q, 1)
+    np.testing.assert_array_equal(found[:, 0], keep[:300])
+    ix.add(keep[:10], g[keep[:10]])  # re-adding present ids replaces them
+    assert len(ix) == 9000
+    np.testing.assert_array_equal(ix.search(g[keep[:10]], 1)[0][:, 0], keep[:10])
+
+
+def test_pqscan_falls_back_to_exact_when_tombstones_fill_the_candidates() -> None:
+    rng = np.random.default_rng(95)
+    q = random_unit(1, 96)
+    near = unit(q + 0.02 * rng.standard_normal((600, DIM), dtype=np.float32))  # 600 near-copies of the query
+    far = random_unit(4000, 97)
+    ix = PQScanIndex(DIM, candidates=8)
+    ix.add(np.arange(600), near)
+    ix.add(np.arange(600, 4600), far)
+    ix.remove(np.arange(600))  # 600 tombstones (< 1024: not compacted) hold every candidate slot
+    assert ix._n == 4600
+    found, scores = ix.search(q, 5)
+    exact = brute(far, q, 5)
+    np.testing.assert_array_equal(found[0], exact[0][0] + 600)
+    np.testing.assert_allclose(scores[0], exact[1][0], atol=1e-5)
+
+
+def test_pqscan_rejects_bad_parameters() -> None:
+    with pytest.raises(InputError):
+        PQScanIndex(DIM, pq_m=48)  # does not divide 128
+    with pytest.raises(InputError):
+        PQScanIndex(DIM, candidates=0)
+    with pytest.raises(InputError):
+        PQScanIndex(DIM, threads=-1)
+
+
 # -- files ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", KINDS + [pytest.param(lambda **kw: ExactIndex(DIM, quantize=True), id="exact-i8"), pytest.param(lambda **kw: HNSWIndex(DIM, quantize=True), id="hnsw-i8")])
+@pytest.mark.parametrize("make", KINDS + [pytest.param(lambda **kw: ExactIndex(DIM, quantize=True), id="exact-i8"), pytest.param(lambda **kw: PQScanIndex(DIM, quantize=True), id="pqscan-i8"), pytest.param(lambda **kw: HNSWIndex(DIM, quantize=True), id="hnsw-i8")])
 def test_save_load_round_trip(make, tmp_path: Path) -> None:
     ix = make()
     g = random_unit(2000, 81)
@@ -395,14 +491,19 @@ def test_crash_between_index_and_header_looks_stale(tmp_path: Path) -> None:
 def test_make_index_switches_kind_at_exact_limit() -> None:
     assert make_index(DIM).kind == "exact"
     assert make_index(DIM, 19_999).kind == "exact"
-    assert make_index(DIM, 20_000).kind == "hnsw"
+    assert make_index(DIM, 20_000).kind == "pqscan"
     assert make_index(DIM, 99, exact_limit=100).kind == "exact"
-    assert make_index(DIM, 100, exact_limit=100).kind == "hnsw"
-    h = make_index(DIM, 10**6, quantize=True, expansion_search=99, threads=1)
+    assert make_index(DIM, 100, exact_limit=100).kind == "pqscan"
+    p = make_index(DIM, 10**6, quantize=True, candidates=64, expansion_search=99)  # another kind's parameter is ignored
+    assert isinstance(p, PQScanIndex) and p.dtype == "i8" and p.candidates == 64
+    h = make_index(DIM, 10, kind="hnsw", quantize=True, expansion_search=99, threads=1, candidates=64)
     assert isinstance(h, HNSWIndex) and h.dtype == "i8" and h.params["expansion_search"] == 99 and h.threads == 1
     e = make_index(DIM, 10, quantize=True)
     assert isinstance(e, ExactIndex) and e.dtype == "i8"
-    assert isinstance(e, VectorIndex) and isinstance(h, VectorIndex)
+    assert isinstance(make_index(DIM, 10**6, kind="exact"), ExactIndex)
+    assert isinstance(e, VectorIndex) and isinstance(h, VectorIndex) and isinstance(p, VectorIndex)
+    with pytest.raises(InputError):
+        make_index(DIM, 10, kind="ivf")
     with pytest.raises(InputError):
         make_index(DIM, 10, bogus=1)
     with pytest.raises(InputError):

@@ -95,8 +95,14 @@ def test_health_ready_openapi_docs(svc: Service) -> None:
     assert set(spec["paths"]["/v1/subjects/{name}"]) == {"get", "patch", "delete"}
     assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
     assert "IdentifyOut" in spec["components"]["schemas"] and "ErrorOut" in spec["components"]["schemas"]
-    docs = c.get("/docs")  # Swagger UI page itself is served; its assets come from a CDN (not fetched here)
+    docs = c.get("/docs")  # Swagger UI, with every asset it names served locally (works offline)
     assert docs.status_code == 200 and "openapi.json" in docs.text
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", docs.text)
+    assert len(assets) >= 3 and all(a.startswith("/docs/assets/") for a in assets), assets
+    for a in assets:
+        r = c.get(a)
+        assert r.status_code == 200 and len(r.content) > 100, a
+    assert "SwaggerUIBundle" in c.get("/docs/assets/swagger-ui-bundle.js").text
 
 
 def test_ready_reports_503_when_the_database_is_gone(tmp_path: Path, engine: Any) -> None:

@@ -28,8 +28,9 @@ from faceprint.types import Decision, Image, Template
 
 
 #: Galleries up to this many templates are searched exactly (one BLAS product, ~1 ms at 20k);
-#: larger ones through HNSW.
+#: larger ones by the PQ scan with exact re-ranking (~3 ms per million templates).
 EXACT_LIMIT = 20_000
+INDEX_KINDS = ("auto", "exact", "pqscan", "hnsw")
 
 
 def default_db_path() -> Path:
@@ -110,7 +111,18 @@ def fmr_for_fpir(fpir: float, n: int) -> float:
 class Gallery:
     """Subjects and their templates in one SQLite file, searched through a vector index."""
 
-    def __init__(self, path: str | Path | None = None, engine: Engine | None = None, *, quantize: bool = False, save_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        engine: Engine | None = None,
+        *,
+        quantize: bool = False,
+        index_kind: str = "auto",
+        save_interval: float = 2.0,
+    ) -> None:
+        if index_kind not in INDEX_KINDS:
+            raise InputError(f"index kind must be one of {', '.join(INDEX_KINDS)}; got {index_kind!r}")
+        self.index_kind = index_kind
         self.path = Path(path) if path else default_db_path()
         self.store = Store(self.path)
         self.engine = engine or Engine()
@@ -143,7 +155,8 @@ class Gallery:
     def _load_or_rebuild(self) -> VectorIndex:
         generation = self.store.generation
         header = read_header(self.index_path)
-        if header and header.get("generation") == f"{generation}:{self.model_id}" and header.get("quantize", False) == self.quantize:
+        wanted_kind = self.index_kind == "auto" or header is None or header.get("kind") == self.index_kind
+        if header and wanted_kind and header.get("generation") == f"{generation}:{self.model_id}" and header.get("quantize", False) == self.quantize:
             try:
                 index = index_for(self.index_path, int(header["dim"]))
                 self._index_generation = generation
@@ -158,7 +171,7 @@ class Gallery:
             generation = self.store.generation
             ids, _, vecs = self.store.vectors(self.model_id)
             dim = vecs.shape[1] if len(vecs) else self.engine.embedder.dim
-            index = make_index(dim, len(ids), quantize=self.quantize, exact_limit=EXACT_LIMIT)
+            index = make_index(dim, len(ids), kind=self.index_kind, quantize=self.quantize, exact_limit=EXACT_LIMIT)
             if len(ids):
                 index.add(ids, vecs)
             self._index = index
@@ -261,8 +274,8 @@ class Gallery:
             index = self.index
             subject, ids, generations = self.store.add_templates(name, new, **kw)
             index.add(np.array(ids, np.int64), np.stack([t.vector for t in new]).astype(np.float32))
-            if index.kind == "exact" and len(index) > EXACT_LIMIT:
-                self.rebuild_index()  # grown past exact search: switch to HNSW
+            if self.index_kind == "auto" and index.kind == "exact" and len(index) > EXACT_LIMIT:
+                self.rebuild_index()  # grown past exact search: switch to the PQ scan
             else:
                 self._applied(generations)
         return subject, ids

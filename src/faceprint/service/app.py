@@ -1,9 +1,9 @@
 """The REST service: a FastAPI app over one :class:`~faceprint.gallery.Gallery`.
 
 Every endpoint lives under ``/v1/``; the Pydantic models below are the OpenAPI schema,
-served at ``/openapi.json``.  ``/docs`` is FastAPI's Swagger UI page: it loads its
-JavaScript and CSS from a CDN, so on a machine with no internet access the page stays
-blank -- use ``/openapi.json`` (with any OpenAPI viewer or client generator) instead.
+served at ``/openapi.json``.  ``/docs`` is the Swagger UI page, served with its
+JavaScript and CSS from the ``swagger-ui-bundle`` package under ``/docs/assets/`` --
+nothing is fetched from a CDN, so it works offline.
 
 Auth: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (see
 :mod:`faceprint.service.auth`).  Missing, unknown or revoked keys get 401
@@ -378,6 +378,25 @@ def _read_upload(upload: UploadFile, limit: int, field: str) -> io.BytesIO:
 # ---------------------------------------------------------------------------------
 # the app
 # ---------------------------------------------------------------------------------
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI with its assets served from the installed swagger-ui-bundle (offline)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="faceprint API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+
 def create_app(
     gallery: Gallery,
     *,
@@ -428,11 +447,13 @@ def create_app(
         description=(
             "Offline face identity: enrol subjects, identify (1:N, open set at a stated FPIR), "
             "verify (1:1 at a stated FMR), detect faces.  Authenticate with `Authorization: Bearer <key>` "
-            "or `X-API-Key: <key>` (create keys with `faceprint keys create`).  The /docs page loads "
-            "Swagger UI from a CDN; offline, read /openapi.json instead."
+            "or `X-API-Key: <key>` (create keys with `faceprint keys create`)."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _install_docs(app)
     app.state.gallery = gallery
     app.add_middleware(ServiceMiddleware, max_request_bytes=max_request_bytes)
     _install_error_handlers(app)
