@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from faceprint.errors import FaceprintError, InputError
+from faceprint.errors import InputError
+from faceprint.sqlite import Database, StoreError, now
 
-
-class StoreError(FaceprintError):
-    """The database file cannot be opened or is not a faceprint gallery."""
-
-    exit_code = 2
-    http_status = 500
-    code = "store_error"
+__all__ = ["MIGRATIONS", "NewTemplate", "Store", "StoreError", "StoredTemplate", "Subject", "SubjectExists", "SubjectNotFound", "now"]
 
 
 class SubjectNotFound(InputError):
@@ -98,10 +89,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 @dataclass(frozen=True)
 class Subject:
     id: int
@@ -145,62 +132,12 @@ class NewTemplate:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Store:
+class Store(Database):
     """Thread-safe access to one gallery database (one connection, serialised by a lock)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise StoreError("is a directory, not a database file", source=str(self.path))
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._lock = threading.RLock()
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"not a usable faceprint database ({exc})", source=str(self.path)) from None
-        except OSError as exc:
-            raise StoreError(f"cannot open the database: {exc.strerror or exc}", source=str(self.path)) from None
-
-    # -- plumbing ------------------------------------------------------------
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise StoreError(f"database schema version {version} is newer than this faceprint understands ({len(MIGRATIONS)}); upgrade faceprint", source=str(self.path))
-        for target in range(version + 1, len(MIGRATIONS) + 1):
-            with self.transaction() as db:
-                for stmt in _statements(MIGRATIONS[target - 1]):
-                    db.execute(stmt)
-                db.execute(f"PRAGMA user_version = {target}")
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the store lock; rolls back on any error."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @property
-    def schema_version(self) -> int:
-        return int(self.read("PRAGMA user_version")[0][0])
+    MIGRATIONS = MIGRATIONS
+    APPLICATION_ID = 0  # galleries predate application ids
+    WHAT = "gallery"
 
     @property
     def generation(self) -> str:
@@ -403,6 +340,4 @@ def validate_name(name: str) -> str:
     return name
 
 
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
 

@@ -1,0 +1,122 @@
+"""One SQLite file per store: WAL, ``synchronous=FULL``, serialised transactions, migrations.
+
+The gallery (:mod:`faceprint.gallery.store`) and the photo library
+(:mod:`faceprint.library.store`) each keep their data in one SQLite file and share
+this plumbing.  A store's schema is a list of migration scripts; ``PRAGMA user_version``
+records how many have run.  ``PRAGMA application_id`` tells the kinds apart, so a
+library file handed to the gallery (or the reverse) is refused with a clear error
+instead of being "migrated" into a mess.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from faceprint.errors import FaceprintError
+
+
+class StoreError(FaceprintError):
+    """The database file cannot be opened or is not the kind of faceprint database expected."""
+
+    exit_code = 2
+    http_status = 500
+    code = "store_error"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+class Database:
+    """Thread-safe access to one SQLite file (one connection, serialised by a lock).
+
+    Subclasses set ``MIGRATIONS`` (never edit a released entry; append),
+    ``APPLICATION_ID`` (0 for the gallery, which predates it) and ``WHAT`` (a name
+    for error messages).
+    """
+
+    MIGRATIONS: list[str] = []
+    APPLICATION_ID = 0
+    WHAT = "database"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError("is a directory, not a database file", source=str(self.path))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._lock = threading.RLock()
+            self._check_kind()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"not a usable faceprint {self.WHAT} ({exc})", source=str(self.path)) from None
+        except OSError as exc:
+            raise StoreError(f"cannot open the database: {exc.strerror or exc}", source=str(self.path)) from None
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------
+    def _check_kind(self) -> None:
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        fresh = app_id == 0 and version == 0 and not self._db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        if app_id != self.APPLICATION_ID and not fresh:
+            other = {0: "a faceprint gallery or another SQLite database"}.get(app_id, "another kind of faceprint database")
+            raise StoreError(f"this file is {other}, not a faceprint {self.WHAT}; pass another --db", source=str(self.path))
+        if app_id == 0 and version > 0 and self.APPLICATION_ID != 0:
+            raise StoreError(f"this file is a faceprint gallery or another SQLite database, not a faceprint {self.WHAT}; pass another --db", source=str(self.path))
+        if fresh and self.APPLICATION_ID:
+            self._db.execute(f"PRAGMA application_id = {int(self.APPLICATION_ID)}")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(self.MIGRATIONS):
+            raise StoreError(f"database schema version {version} is newer than this faceprint understands ({len(self.MIGRATIONS)}); upgrade faceprint", source=str(self.path))
+        for target in range(version + 1, len(self.MIGRATIONS) + 1):
+            with self.transaction() as db:
+                for stmt in statements(self.MIGRATIONS[target - 1]):
+                    db.execute(stmt)
+                db.execute(f"PRAGMA user_version = {target}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the store lock; rolls back on any error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.read("PRAGMA user_version")[0][0])
