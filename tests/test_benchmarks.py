@@ -62,3 +62,13 @@ def test_search_benchmark_smoke(data_dir: Path) -> None:
         assert pq["recall_at_1"] >= 0.95 and pq["params"]["trained_on"] > 0
         assert [r["candidates"] for r in pq["sweep_candidates"]] == [128, 256, 1024, 2048]
     assert {"pqscan_i8", "exact_i8"} <= set(res["sizes"][-1]["indexes"])
+
+
+@pytest.mark.slow
+def test_clustering_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("clustering.py", "--identities", "60", data_dir=data_dir)
+    assert res["photos"] == res["labelled_faces"] > 100 and res["identities"] == 60
+    assert res["index"]["errors"] == 0 and res["index"]["second_over_first"] < 0.1
+    for name in ("faceprint_incremental", "faceprint_full_recluster", "baseline_immich_dbscan"):
+        assert 0.9 <= res[name]["pairwise_precision"] <= 1.0 and 0 < res[name]["pairwise_f1"] <= 1.0
+    assert res["faceprint_incremental"]["pairwise_f1"] >= res["baseline_immich_dbscan"]["pairwise_f1"]

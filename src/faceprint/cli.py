@@ -407,8 +407,10 @@ def demo(
 
 
 def _register_service() -> None:
+    from faceprint.library.cli_commands import register as register_library
     from faceprint.service.cli_commands import register
 
+    register_library(app)
     register(app)
 
 

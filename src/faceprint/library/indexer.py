@@ -1,0 +1,344 @@
+"""Indexing a folder of photos: walk, skip what is known, detect and embed in worker processes.
+
+What a run does, in order:
+
+1. Walk the folder recursively (hidden files and folders skipped) for images
+   (and videos, when PyAV is installed: frames sampled every
+   ``video_interval`` seconds, at most ``video_frames`` of them).
+2. A file whose path, size and modification time match the library is skipped
+   without being read.  Any other file is hashed (SHA-256 of its bytes): content
+   the library already has under a path that no longer exists is a *move* (its
+   faces and their people are kept); content it has under another existing path
+   is a *duplicate* (recorded, not analysed twice); a changed file is analysed
+   again.
+3. New content goes to worker processes (``workers``, default: one per core),
+   each with its own detector and embedder; the main process writes each
+   result in its own transaction, so an interrupted run keeps everything
+   finished and the next run resumes where it stopped.
+4. Photos of the folder that are gone from disk leave the library, with their
+   faces.
+
+Errors (unreadable files, decompression bombs, ...) are recorded per photo
+with their reason and reported in the summary; they never stop a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.errors import FaceprintError, InputError
+from faceprint.library.store import LibraryStore, NewFace
+from faceprint.settings import Settings
+
+__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IndexSummary", "analyse_file", "index_folder", "scan_folder"]
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"}
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
+THUMB_SIZE = 128
+
+
+@dataclass
+class IndexSummary:
+    root: str
+    files: int = 0
+    analysed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    faces: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "files": self.files,
+            "analysed": self.analysed,
+            "unchanged": self.unchanged,
+            "moved": self.moved,
+            "duplicates": self.duplicates,
+            "removed": self.removed,
+            "faces": self.faces,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 2),
+            "photos_per_s": round(self.analysed / self.seconds, 2) if self.seconds > 0 else None,
+        }
+
+
+def _video_support() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def scan_folder(root: Path, *, videos: bool | None = None) -> Iterator[Path]:
+    """Image (and video) files under ``root``, sorted, hidden entries skipped; linked folders
+    are followed, each real folder visited once (no loops)."""
+    if videos is None:
+        videos = _video_support()
+    exts = IMAGE_EXTENSIONS | (VIDEO_EXTENSIONS if videos else set())
+    visited: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):  # linked folders too, each once
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and Path(name).suffix.lower() in exts:
+                yield Path(dirpath) / name
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- worker side ------------------------------------------------------------------------
+
+_ENGINE: Any = None
+
+
+def _init_worker(settings: dict[str, Any] | None) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per worker process
+    global _ENGINE
+    from faceprint.engine import Engine
+
+    _ENGINE = Engine(Settings(**settings) if settings else Settings.load())
+
+
+def _thumbnail(pixels: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
+    import cv2
+
+    x, y, w, h = box
+    side = max(w, h) * 1.4
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
+    H, W = pixels.shape[:2]
+    pad = max(0, -x0, -y0, x1 - W, y1 - H)
+    img = cv2.copyMakeBorder(pixels, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else pixels
+    crop = img[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
+    crop = cv2.resize(crop, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return bytes(buf) if ok else b""
+
+
+def _faces_of(engine: Any, image: Any, thumbnails: bool, frame: float | None = None) -> list[NewFace]:
+    from faceprint.library.quality import face_quality
+
+    dets = engine.detector.detect(image)
+    if not dets:
+        return []
+    crops = [engine.embedder.crop(image, d) for d in dets]
+    vecs = engine.embedder.embed(crops)
+    out = []
+    for d, c, v in zip(dets, crops, vecs):
+        q, detail = face_quality(d, c)
+        out.append(
+            NewFace(
+                box=[round(float(b), 1) for b in d.box],
+                landmarks=[[round(float(a), 1), round(float(b), 1)] for a, b in d.landmarks],
+                det_score=float(d.score),
+                quality=q,
+                quality_detail=detail,
+                vector=np.asarray(v, np.float32),
+                thumb=_thumbnail(image.pixels, d.box) if thumbnails else None,
+                frame=frame,
+            )
+        )
+    return out
+
+
+def _video_frames(path: Path, interval: float, max_frames: int) -> Iterator[tuple[float, np.ndarray]]:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # PyAV raises its own error types per failure
+        raise InputError(f"not a readable video ({type(exc).__name__}: {exc})", source=str(path)) from None
+    with container:
+        stream = next((s for s in container.streams if s.type == "video"), None)
+        if stream is None:
+            raise InputError("the file has no video stream", source=str(path))
+        next_t, taken = 0.0, 0
+        for frame in container.decode(stream):
+            t = float(frame.time or 0.0)
+            if t + 1e-6 < next_t:
+                continue
+            yield t, frame.to_ndarray(format="rgb24")
+            taken += 1
+            next_t = t + interval
+            if taken >= max_frames:
+                break
+
+
+def analyse_file(path: str, *, thumbnails: bool = True, video_interval: float = 2.0, video_frames: int = 20, engine: Any = None) -> dict[str, Any]:
+    """Detect and embed every face of one file (in a worker process, or with ``engine``)."""
+    engine = engine or _ENGINE
+    p = Path(path)
+    try:
+        if p.suffix.lower() in VIDEO_EXTENSIONS:
+            from faceprint.imaging import from_array
+
+            faces: list[NewFace] = []
+            w = h = None
+            for t, arr in _video_frames(p, video_interval, video_frames):
+                image = from_array(arr, source=str(p))
+                w, h = image.width, image.height
+                faces.extend(_faces_of(engine, image, thumbnails, frame=round(t, 3)))
+            return {"path": path, "status": "ok", "kind": "video", "width": w, "height": h, "faces": faces}
+        image = engine.load(p)
+        return {"path": path, "status": "ok", "kind": "image", "width": image.width, "height": image.height, "faces": _faces_of(engine, image, thumbnails)}
+    except FaceprintError as exc:
+        return {"path": path, "status": "error", "kind": "video" if p.suffix.lower() in VIDEO_EXTENSIONS else "image", "error": f"{exc.code}: {exc}", "faces": []}
+    except (OSError, ValueError, MemoryError) as exc:
+        return {"path": path, "status": "error", "kind": "image", "error": f"unreadable: {type(exc).__name__}: {exc}", "faces": []}
+
+
+# -- main side --------------------------------------------------------------------------
+
+
+def index_folder(
+    store: LibraryStore,
+    root: str | os.PathLike[str],
+    *,
+    model_id: str,
+    settings: Settings | None = None,
+    workers: int | None = None,
+    thumbnails: bool = True,
+    engine: Any = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    video_interval: float = 2.0,
+    video_frames: int = 20,
+) -> IndexSummary:
+    """Bring the library up to date with the folder (see the module docstring).
+
+    ``progress(stage, done, total)`` is called as files are checked and analysed.
+    ``engine`` analyses in this process instead of workers (tests, tiny folders).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    rootp = Path(root).expanduser()
+    if not rootp.is_dir():
+        raise InputError("not a folder", source=str(root))
+    rootp = rootp.resolve()
+    root_s = str(rootp)
+    summary = IndexSummary(root=root_s)
+    known = store.photo_paths(root_s)
+    files = list(scan_folder(rootp))
+    summary.files = len(files)
+    seen: set[str] = set()
+    todo: list[tuple[str, str, int, float]] = []  # path, sha, size, mtime
+    moved_from: set[str] = set()
+    missing = {p for p in known if not Path(p).exists()}
+    for i, f in enumerate(files):
+        path = str(f)
+        seen.add(path)
+        try:
+            st = f.stat()
+        except OSError as exc:
+            summary.errors.append({"path": path, "error": f"unreadable: {exc.strerror or exc}"})
+            continue
+        row = store.photo_by_path(path) if path in known else None
+        if row is not None and row["size"] == st.st_size and abs(row["mtime"] - st.st_mtime) < 1e-6:
+            summary.unchanged += 1
+            if row["status"] == "error":
+                summary.errors.append({"path": path, "error": row["error"] or "error"})
+            continue
+        try:
+            sha = _sha256(f)
+        except OSError as exc:
+            summary.errors.append({"path": path, "error": f"unreadable: {exc.strerror or exc}"})
+            continue
+        if row is not None and row["sha256"] == sha:
+            store.touch_photo(row["id"], size=st.st_size, mtime=st.st_mtime)  # touched, not changed
+            summary.unchanged += 1
+            continue
+        same = [r for r in store.photos_by_sha(sha) if r["path"] != path and r["status"] != "duplicate"]
+        gone = next((r for r in same if r["path"] in missing or not Path(r["path"]).exists()), None)
+        if gone is not None and row is None:
+            store.touch_photo(gone["id"], size=st.st_size, mtime=st.st_mtime, path=path, root=root_s)
+            moved_from.add(gone["path"])
+            summary.moved += 1
+            continue
+        if same:
+            store.put_photo(path=path, root=root_s, sha256=sha, size=st.st_size, mtime=st.st_mtime, kind="image", status="duplicate", error=f"same content as {same[0]['path']}")
+            summary.duplicates += 1
+            continue
+        todo.append((path, sha, st.st_size, st.st_mtime))
+        if progress:
+            progress("check", i + 1, len(files))
+
+    def write(res: dict[str, Any], sha: str, size: int, mtime: float) -> None:
+        store.put_photo(
+            path=res["path"], root=root_s, sha256=sha, size=size, mtime=mtime, kind=res["kind"], status=res["status"],
+            error=res.get("error"), width=res.get("width"), height=res.get("height"), faces=res["faces"], model_id=model_id,
+        )
+        summary.analysed += 1
+        summary.faces += len(res["faces"])
+        if res["status"] == "error":
+            summary.errors.append({"path": res["path"], "error": res["error"]})
+
+    kw = {"thumbnails": thumbnails, "video_interval": video_interval, "video_frames": video_frames}
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if engine is not None or n_workers <= 1 or len(todo) < 4:
+        if engine is None:
+            from faceprint.engine import Engine
+
+            engine = Engine(settings or Settings.load())
+        for k, (path, sha, size, mtime) in enumerate(todo):
+            write(analyse_file(path, engine=engine, **kw), sha, size, mtime)
+            if progress:
+                progress("analyse", k + 1, len(todo))
+    elif todo:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # safe beside threads (server, BLAS)
+        settings_dict = (settings or Settings.load()).to_dict()
+        with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(settings_dict,)) as pool:
+            pending: dict[Future[dict[str, Any]], tuple[str, str, int, float]] = {}
+            it = iter(todo)
+            done_n = 0
+            for item in it:  # keep a bounded queue: results are written as they come
+                pending[pool.submit(analyse_file, item[0], **kw)] = item
+                if len(pending) >= 4 * n_workers:
+                    break
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    path, sha, size, mtime = pending.pop(fut)
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # a worker died (out of memory, a native crash): record, go on
+                        res = {"path": path, "status": "error", "kind": "image", "error": f"worker_failed: {type(exc).__name__}: {exc}", "faces": []}
+                    write(res, sha, size, mtime)
+                    done_n += 1
+                    if progress:
+                        progress("analyse", done_n, len(todo))
+                    nxt = next(it, None)
+                    if nxt is not None:
+                        pending[pool.submit(analyse_file, nxt[0], **kw)] = nxt
+
+    gone_ids = [pid for p, pid in known.items() if p not in seen and p not in moved_from]
+    summary.removed = store.delete_photos(gone_ids)
+    summary.seconds = time.perf_counter() - t0
+    return summary

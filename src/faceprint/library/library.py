@@ -1,0 +1,115 @@
+"""The photo library: index folders, group faces into people, take the user's corrections."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.engine import Engine
+from faceprint.library.cluster import ClusterInput, ClusterParams, ClusterResult, cluster_faces
+from faceprint.library.indexer import IndexSummary, index_folder
+from faceprint.library.store import LibraryStore, default_library_path
+
+__all__ = ["Library"]
+
+
+class Library:
+    """One library file (``library.db``) and the engine that analyses photos for it."""
+
+    def __init__(self, path: str | Path | None = None, engine: Engine | None = None, *, params: ClusterParams | None = None) -> None:
+        self.path = Path(path) if path else default_library_path()
+        self.store = LibraryStore(self.path)
+        self._engine = engine
+        self.params = params or ClusterParams()
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine()
+        return self._engine
+
+    @property
+    def model_id(self) -> str:
+        return self.engine.model_id
+
+    # -- indexing ------------------------------------------------------------------
+    def index(self, root: str | Path, *, workers: int | None = None, thumbnails: bool = True, in_process: bool = False, progress: Callable[[str, int, int], None] | None = None, cluster: bool = True) -> tuple[IndexSummary, ClusterResult | None]:
+        """Index a folder (see :mod:`faceprint.library.indexer`), then place new faces into people."""
+        with self._lock:
+            summary = index_folder(
+                self.store, root, model_id=self.model_id, settings=self.engine.settings, workers=workers,
+                thumbnails=thumbnails, engine=self.engine if in_process else None, progress=progress,
+            )
+            result = self.cluster() if cluster else None
+            return summary, result
+
+    # -- clustering ----------------------------------------------------------------
+    def cluster_input(self) -> tuple[ClusterInput, list[Any]]:
+        faces = self.store.faces(model_id=self.model_id, with_vectors=True)
+        n = len(faces)
+        dim = faces[0].vector.shape[0] if n else 0
+        vecs = np.stack([f.vector for f in faces]).astype(np.float32) if n else np.zeros((0, dim), np.float32)
+        rows = self.store.read("SELECT id, frame FROM faces")
+        frames = {r["id"]: r["frame"] for r in rows}
+        # two faces of one photo (or of one video frame) are two people
+        groups: dict[tuple[int, Any], int] = {}
+        group_ids = np.array([groups.setdefault((f.photo_id, frames.get(f.id)), len(groups)) for f in faces], np.int64)
+        named = {r["id"] for r in self.store.read("SELECT id FROM people WHERE name IS NOT NULL")}
+        confirmed = named | {f.person_id for f in faces if f.assigned == "user" and f.person_id is not None}
+        inp = ClusterInput(
+            face_ids=np.array([f.id for f in faces], np.int64),
+            vectors=vecs,
+            photo_ids=group_ids,
+            quality=np.array([f.quality for f in faces], np.float64),
+            person=np.array([f.person_id if f.person_id is not None else -1 for f in faces], np.int64),
+            locked=np.array([f.assigned == "user" for f in faces], bool),
+            confirmed_people=confirmed,
+            apart=self.store.apart(),
+            rejections=self.store.rejections(),
+        )
+        return inp, faces
+
+    def cluster(self, *, recluster: bool = False) -> ClusterResult:
+        """Place faces that belong to nobody (all unplaced faces with ``recluster``) into people."""
+        with self._lock:
+            inp, faces = self.cluster_input()
+            result = cluster_faces(inp, self.engine.calibration, self.params, recluster=recluster)
+            assignments: dict[int, int | None] = {}
+            for f, p in zip(faces, result.person.tolist()):
+                if f.assigned == "user":
+                    continue
+                new = None if p == 0 else int(p)
+                if new != f.person_id or (new is not None and new < 0):
+                    assignments[f.id] = new
+            self.store.save_clustering(assignments, result.new_people)
+            return result
+
+    # -- reading -------------------------------------------------------------------
+    def people(self, *, with_faces: bool = True) -> list[dict[str, Any]]:
+        """People, named first then by size, each with ``name`` (or None) and ``faces``
+        (each with the ``path`` of its photo)."""
+        people = self.store.people()
+        if not with_faces:
+            return people
+        by_person: dict[int, list[dict[str, Any]]] = {}
+        for f in self.store.faces():
+            if f.person_id is not None:
+                by_person.setdefault(f.person_id, []).append(f.to_dict())
+        return [{**p, "faces": by_person.get(p["id"], [])} for p in people]
+
+    def unknown_faces(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self.store.faces() if f.person_id is None]

@@ -1,0 +1,405 @@
+"""The photo library's store: one SQLite file of photos, faces, people and the user's corrections.
+
+Tables
+------
+photos      every file seen under an indexed folder: path, content hash, size and
+            mtime (to skip unchanged files without hashing), status ``ok`` /
+            ``error`` (with the reason) / ``duplicate`` (same content as another
+            photo), the root folder it was found under.
+faces       every face found: box, landmarks, detector score, quality, the
+            template (vector bytes + model id), a JPEG thumbnail (optional), and
+            the person it belongs to with who decided it (``auto`` by clustering,
+            ``user`` by a correction; user decisions are never undone by a run).
+people      a person: an id and an optional, unique name.  Clusters that nobody
+            named yet are people with no name.
+rejections  "this face is not this person" (face, person): hard constraints.
+apart       pairs of people the user split or said are different: never merged.
+audit       every correction, who and when.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.errors import InputError
+from faceprint.sqlite import Database, StoreError, now
+
+__all__ = ["FaceNotFound", "LibraryStore", "NewFace", "PersonExists", "PersonNotFound", "StoreError", "StoredFace", "default_library_path"]
+
+
+class PersonNotFound(InputError):
+    http_status = 404
+    code = "person_not_found"
+
+
+class PersonExists(InputError):
+    http_status = 409
+    code = "person_exists"
+
+
+class FaceNotFound(InputError):
+    http_status = 404
+    code = "face_not_found"
+
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        root TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'image',
+        width INTEGER,
+        height INTEGER,
+        status TEXT NOT NULL,
+        error TEXT,
+        indexed TEXT NOT NULL
+    );
+    CREATE INDEX photos_sha ON photos(sha256);
+    CREATE INDEX photos_root ON photos(root);
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT UNIQUE,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        frame REAL,
+        box TEXT NOT NULL,
+        landmarks TEXT NOT NULL,
+        det_score REAL NOT NULL,
+        quality REAL NOT NULL,
+        quality_detail TEXT NOT NULL DEFAULT '{}',
+        model_id TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        thumb BLOB,
+        person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+        assigned TEXT,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE rejections (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        created TEXT NOT NULL,
+        PRIMARY KEY (face_id, person_id)
+    );
+    CREATE TABLE apart (
+        a INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        b INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        PRIMARY KEY (a, b)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    id: int
+    photo_id: int
+    path: str
+    box: list[float]
+    det_score: float
+    quality: float
+    person_id: int | None
+    assigned: str | None
+    vector: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "photo_id": self.photo_id, "path": self.path, "box": self.box, "det_score": round(self.det_score, 4), "quality": round(self.quality, 3), "person_id": self.person_id, "assigned": self.assigned}
+
+
+@dataclass
+class NewFace:
+    box: list[float]
+    landmarks: list[list[float]]
+    det_score: float
+    quality: float
+    quality_detail: dict[str, Any]
+    vector: np.ndarray
+    thumb: bytes | None = None
+    frame: float | None = None
+
+
+class LibraryStore(Database):
+    """Thread-safe access to one library database."""
+
+    MIGRATIONS = MIGRATIONS
+    APPLICATION_ID = 0x4650_4C42  # "FPLB"
+    WHAT = "photo library"
+
+    def _audit(self, db: sqlite3.Connection, actor: str, action: str, detail: dict[str, Any]) -> None:
+        db.execute("INSERT INTO audit(at, actor, action, detail) VALUES (?,?,?,?)", (now(), actor, action, json.dumps(detail)))
+
+    # -- photos ----------------------------------------------------------------
+    def photo_by_path(self, path: str) -> sqlite3.Row | None:
+        rows = self.read("SELECT * FROM photos WHERE path=?", (path,))
+        return rows[0] if rows else None
+
+    def photos_by_sha(self, sha256: str) -> list[sqlite3.Row]:
+        return self.read("SELECT * FROM photos WHERE sha256=? ORDER BY id", (sha256,))
+
+    def photo_paths(self, root: str) -> dict[str, int]:
+        return {r["path"]: r["id"] for r in self.read("SELECT id, path FROM photos WHERE root=?", (root,))}
+
+    def touch_photo(self, photo_id: int, *, size: int, mtime: float, path: str | None = None, root: str | None = None) -> None:
+        """Same content, new size/mtime (or a moved file): keep its faces and their people."""
+        with self.transaction() as db:
+            if path is None:
+                db.execute("UPDATE photos SET size=?, mtime=? WHERE id=?", (size, mtime, photo_id))
+            else:
+                db.execute("UPDATE photos SET size=?, mtime=?, path=?, root=? WHERE id=?", (size, mtime, path, root, photo_id))
+
+    def put_photo(
+        self,
+        *,
+        path: str,
+        root: str,
+        sha256: str,
+        size: int,
+        mtime: float,
+        kind: str,
+        status: str,
+        error: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        faces: Sequence[NewFace] = (),
+        model_id: str = "",
+    ) -> tuple[int, list[int]]:
+        """Insert (or replace, for a changed file) a photo and its faces in one transaction."""
+        with self.transaction() as db:
+            old = db.execute("SELECT id FROM photos WHERE path=?", (path,)).fetchone()
+            if old is not None:
+                db.execute("DELETE FROM photos WHERE id=?", (old["id"],))  # faces go with it (cascade)
+            cur = db.execute(
+                "INSERT INTO photos(path, root, sha256, size, mtime, kind, width, height, status, error, indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (path, root, sha256, size, mtime, kind, width, height, status, error, now()),
+            )
+            photo_id = int(cur.lastrowid)
+            ids = []
+            t = now()
+            for f in faces:
+                vec = np.ascontiguousarray(f.vector, np.float32)
+                cur = db.execute(
+                    "INSERT INTO faces(photo_id, frame, box, landmarks, det_score, quality, quality_detail, model_id, vector, thumb, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (photo_id, f.frame, json.dumps(f.box), json.dumps(f.landmarks), float(f.det_score), float(f.quality), json.dumps(f.quality_detail), model_id, vec.tobytes(), f.thumb, t),
+                )
+                ids.append(int(cur.lastrowid))
+            return photo_id, ids
+
+    def delete_photos(self, photo_ids: Iterable[int]) -> int:
+        ids = list(photo_ids)
+        if not ids:
+            return 0
+        with self.transaction() as db:
+            n = 0
+            for lo in range(0, len(ids), 500):
+                chunk = ids[lo : lo + 500]
+                n += db.execute(f"DELETE FROM photos WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+            self._drop_empty_unnamed(db)
+            return n
+
+    def _drop_empty_unnamed(self, db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM people WHERE name IS NULL AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)")
+
+    def counts(self) -> dict[str, int]:
+        r = self.read(
+            "SELECT (SELECT COUNT(*) FROM photos WHERE status='ok') AS photos, (SELECT COUNT(*) FROM photos WHERE status='error') AS errors, "
+            "(SELECT COUNT(*) FROM photos WHERE status='duplicate') AS duplicates, (SELECT COUNT(*) FROM faces) AS faces, "
+            "(SELECT COUNT(*) FROM people) AS people, (SELECT COUNT(*) FROM people WHERE name IS NOT NULL) AS named"
+        )[0]
+        return {k: int(r[k]) for k in r.keys()}
+
+    # -- faces -----------------------------------------------------------------
+    def faces(self, *, model_id: str | None = None, person_id: int | None = None, with_vectors: bool = False, face_ids: Sequence[int] | None = None) -> list[StoredFace]:
+        where, params = [], []
+        if model_id is not None:
+            where.append("f.model_id=?")
+            params.append(model_id)
+        if person_id is not None:
+            where.append("f.person_id=?")
+            params.append(person_id)
+        if face_ids is not None:
+            if not face_ids:
+                return []
+            where.append(f"f.id IN ({','.join('?' * len(face_ids))})")
+            params.extend(int(i) for i in face_ids)
+        sql = (
+            "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned" + (", f.vector" if with_vectors else "")
+            + " FROM faces f JOIN photos p ON p.id = f.photo_id" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id"
+        )
+        out = []
+        for r in self.read(sql, params):
+            vec = np.frombuffer(r["vector"], np.float32).copy() if with_vectors else None
+            out.append(StoredFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), float(r["det_score"]), float(r["quality"]), r["person_id"], r["assigned"], vec))
+        return out
+
+    def face(self, face_id: int) -> StoredFace:
+        rows = self.faces(face_ids=[face_id], with_vectors=True)
+        if not rows:
+            raise FaceNotFound(f"no face with id {face_id}")
+        return rows[0]
+
+    def thumb(self, face_id: int) -> bytes | None:
+        rows = self.read("SELECT thumb FROM faces WHERE id=?", (face_id,))
+        if not rows:
+            raise FaceNotFound(f"no face with id {face_id}")
+        return rows[0]["thumb"]
+
+    # -- people ----------------------------------------------------------------
+    def person(self, person_id: int) -> sqlite3.Row:
+        rows = self.read("SELECT * FROM people WHERE id=?", (person_id,))
+        if not rows:
+            raise PersonNotFound(f"no person with id {person_id}")
+        return rows[0]
+
+    def person_by_name(self, name: str) -> sqlite3.Row:
+        rows = self.read("SELECT * FROM people WHERE name=?", (name,))
+        if not rows:
+            raise PersonNotFound(f"no person named {name!r}")
+        return rows[0]
+
+    def people(self) -> list[dict[str, Any]]:
+        """Every person with their face count, named people first, then by size."""
+        rows = self.read(
+            "SELECT pe.id, pe.name, COUNT(f.id) AS faces, MAX(f.quality) AS best FROM people pe "
+            "LEFT JOIN faces f ON f.person_id = pe.id GROUP BY pe.id ORDER BY pe.name IS NULL, COUNT(f.id) DESC, pe.id"
+        )
+        return [{"id": r["id"], "name": r["name"], "faces": int(r["faces"])} for r in rows]
+
+    def rejections(self) -> set[tuple[int, int]]:
+        return {(r["face_id"], r["person_id"]) for r in self.read("SELECT face_id, person_id FROM rejections")}
+
+    def apart(self) -> set[tuple[int, int]]:
+        return {(min(r["a"], r["b"]), max(r["a"], r["b"])) for r in self.read("SELECT a, b FROM apart")}
+
+    def save_clustering(self, assignments: dict[int, int | None], new_people: int) -> dict[int, int]:
+        """Write a clustering run: ``assignments`` maps face id -> person id (existing ids, or
+        negative placeholders -1..-new_people for people to create; None: unassigned).
+        Only faces not assigned by the user are touched.  Returns placeholder -> new id."""
+        with self.transaction() as db:
+            created: dict[int, int] = {}
+            t = now()
+            for k in range(1, new_people + 1):
+                created[-k] = int(db.execute("INSERT INTO people(name, created, updated) VALUES (NULL, ?, ?)", (t, t)).lastrowid)
+            rows = [(created.get(pid, pid) if pid is not None else None, "auto" if pid is not None else None, fid) for fid, pid in assignments.items()]
+            db.executemany("UPDATE faces SET person_id=?, assigned=? WHERE id=? AND (assigned IS NULL OR assigned='auto')", rows)
+            self._drop_empty_unnamed(db)
+            return created
+
+    # -- corrections -------------------------------------------------------------
+    def rename_person(self, person_id: int, name: str | None, *, actor: str = "local") -> None:
+        name = _clean_name(name) if name is not None else None
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM people WHERE id=?", (person_id,)).fetchone() is None:
+                raise PersonNotFound(f"no person with id {person_id}")
+            clash = db.execute("SELECT id FROM people WHERE name=? AND id<>?", (name, person_id)).fetchone() if name else None
+            if clash is not None:
+                raise PersonExists(f"another person is already named {name!r}; merge them instead")
+            db.execute("UPDATE people SET name=?, updated=? WHERE id=?", (name, now(), person_id))
+            # naming a person confirms their faces: later runs keep them together
+            db.execute("UPDATE faces SET assigned='user' WHERE person_id=?", (person_id,))
+            self._audit(db, actor, "rename", {"person": person_id, "name": name})
+
+    def merge_people(self, keep: int, other: int, *, actor: str = "local") -> None:
+        if keep == other:
+            raise InputError("cannot merge a person with themselves")
+        with self.transaction() as db:
+            a = db.execute("SELECT * FROM people WHERE id=?", (keep,)).fetchone()
+            b = db.execute("SELECT * FROM people WHERE id=?", (other,)).fetchone()
+            if a is None or b is None:
+                raise PersonNotFound(f"no person with id {keep if a is None else other}")
+            db.execute("UPDATE faces SET person_id=?, assigned='user' WHERE person_id IN (?, ?)", (keep, keep, other))
+            db.execute("DELETE FROM apart WHERE (a=? AND b=?) OR (a=? AND b=?)", (keep, other, other, keep))
+            db.execute("INSERT OR IGNORE INTO apart(a, b) SELECT ?, b FROM apart WHERE a=?", (keep, other))
+            db.execute("INSERT OR IGNORE INTO apart(a, b) SELECT a, ? FROM apart WHERE b=?", (keep, other))
+            db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id, created) SELECT face_id, ?, created FROM rejections WHERE person_id=?", (keep, other))
+            name = a["name"] or b["name"]  # two names: the person kept keeps theirs
+            db.execute("DELETE FROM people WHERE id=?", (other,))
+            db.execute("UPDATE people SET name=?, updated=? WHERE id=?", (name, now(), keep))
+            self._audit(db, actor, "merge", {"keep": keep, "other": other})
+
+    def split_faces(self, person_id: int, face_ids: Sequence[int], *, actor: str = "local") -> int:
+        """Move faces out of a person into a new (unnamed) person the user keeps apart from the first."""
+        if not face_ids:
+            raise InputError("choose at least one face to split off")
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM people WHERE id=?", (person_id,)).fetchone() is None:
+                raise PersonNotFound(f"no person with id {person_id}")
+            ids = [int(i) for i in face_ids]
+            found = db.execute(f"SELECT COUNT(*) FROM faces WHERE person_id=? AND id IN ({','.join('?' * len(ids))})", (person_id, *ids)).fetchone()[0]
+            if found != len(set(ids)):
+                raise FaceNotFound(f"not every face given belongs to person {person_id}")
+            t = now()
+            new = int(db.execute("INSERT INTO people(name, created, updated) VALUES (NULL, ?, ?)", (t, t)).lastrowid)
+            db.executemany("UPDATE faces SET person_id=?, assigned='user' WHERE id=?", [(new, i) for i in ids])
+            db.execute("UPDATE faces SET assigned='user' WHERE person_id=?", (person_id,))
+            db.execute("INSERT OR IGNORE INTO apart(a, b) VALUES (?, ?)", (min(person_id, new), max(person_id, new)))
+            self._audit(db, actor, "split", {"person": person_id, "new": new, "faces": ids})
+            return new
+
+    def assign_face(self, face_id: int, person_id: int, *, actor: str = "local") -> None:
+        """The user says this face is this person."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM people WHERE id=?", (person_id,)).fetchone() is None:
+                raise PersonNotFound(f"no person with id {person_id}")
+            if db.execute("UPDATE faces SET person_id=?, assigned='user' WHERE id=?", (person_id, face_id)).rowcount == 0:
+                raise FaceNotFound(f"no face with id {face_id}")
+            db.execute("DELETE FROM rejections WHERE face_id=? AND person_id=?", (face_id, person_id))
+            self._drop_empty_unnamed(db)
+            self._audit(db, actor, "assign", {"face": face_id, "person": person_id})
+
+    def reject_face(self, face_id: int, person_id: int, *, actor: str = "local") -> None:
+        """The user says this face is not this person: it leaves them and never comes back."""
+        with self.transaction() as db:
+            row = db.execute("SELECT person_id FROM faces WHERE id=?", (face_id,)).fetchone()
+            if row is None:
+                raise FaceNotFound(f"no face with id {face_id}")
+            if db.execute("SELECT 1 FROM people WHERE id=?", (person_id,)).fetchone() is None:
+                raise PersonNotFound(f"no person with id {person_id}")
+            db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id, created) VALUES (?,?,?)", (face_id, person_id, now()))
+            if row["person_id"] == person_id:
+                db.execute("UPDATE faces SET person_id=NULL, assigned=NULL WHERE id=?", (face_id,))  # free to join someone else
+            self._drop_empty_unnamed(db)
+            self._audit(db, actor, "reject", {"face": face_id, "person": person_id})
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(str(name).split())
+    if not name:
+        raise InputError("a person's name cannot be empty")
+    if len(name) > 200:
+        raise InputError("a person's name must be at most 200 characters")
+    return name
+
+
+def default_library_path() -> Path:
+    import os
+
+    from platformdirs import user_data_dir
+
+    env = os.environ.get("FACEPRINT_LIBRARY")
+    if env:
+        return Path(env)
+    return Path(user_data_dir("faceprint", appauthor=False)) / "library.db"

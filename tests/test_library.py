@@ -1,0 +1,221 @@
+"""The photo library on real photos and real SQLite files: indexing (skip, change, move,
+duplicate, delete, bad files, video), grouping into people, and corrections that later
+runs respect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint.library import Library, LibraryStore
+from faceprint.library.cluster import ClusterInput, ClusterParams, cluster_faces, pairwise_scores
+from faceprint.sqlite import StoreError
+
+REPO = Path(__file__).resolve().parents[1]
+PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova"]
+
+
+def _copy_people(lfw: Path, dest: Path, people: list[str], per: int, start: int = 0) -> list[Path]:
+    out = []
+    for name in people:
+        photos = sorted((lfw / name).glob("*.jpg"))
+        if len(photos) < start + per:
+            pytest.skip(f"{name} needs {start + per} photos in lfw-dev")
+        (dest / name).mkdir(parents=True, exist_ok=True)
+        for p in photos[start : start + per]:
+            shutil.copy2(p, dest / name / p.name)
+            out.append(dest / name / p.name)
+    return out
+
+
+def _person_of_labelled(lib: Library) -> dict[str, set]:
+    """identity folder -> set of person ids its photos' centre faces were given."""
+    photos = {r["id"]: r for r in lib.store.read("SELECT id, path, width, height FROM photos WHERE status='ok'")}
+    best: dict[int, tuple[float, object]] = {}
+    for f in lib.store.faces():
+        r = photos[f.photo_id]
+        x, y, w, h = f.box
+        d = float(np.hypot(x + w / 2 - r["width"] / 2, y + h / 2 - r["height"] / 2))
+        if f.photo_id not in best or d < best[f.photo_id][0]:
+            best[f.photo_id] = (d, f)
+    out: dict[str, set] = {}
+    for _, f in best.values():
+        out.setdefault(Path(f.path).parent.name, set()).add(f.person_id)
+    return out
+
+
+@pytest.fixture()
+def photos(tmp_path: Path, lfw: Path) -> Path:
+    folder = tmp_path / "photos"
+    _copy_people(lfw, folder, PEOPLE, 4)
+    return folder
+
+
+def test_index_groups_people_and_skips_unchanged(tmp_path: Path, photos: Path, engine) -> None:
+    with Library(tmp_path / "lib.db", engine) as lib:
+        summary, result = lib.index(photos, in_process=True)
+        assert summary.files == summary.analysed == 16 and not summary.errors and summary.faces >= 16
+        assert result is not None and result.new_people >= 4
+        groups = _person_of_labelled(lib)
+        for name in PEOPLE:  # each identity's photos landed in one person (a hard photo may stay unknown)
+            assert len(groups[name] - {None}) == 1, (name, groups[name])
+        assert len({next(iter(groups[n] - {None})) for n in PEOPLE}) == 4  # and nobody else's
+        thumb = lib.store.thumb(lib.store.faces()[0].id)
+        assert thumb and thumb[:2] == b"\xff\xd8"  # a JPEG thumbnail
+        people = lib.people()
+        assert all(isinstance(p["faces"], list) and all(Path(f["path"]).is_file() for f in p["faces"]) for p in people)
+        again, _ = lib.index(photos, in_process=True)
+        assert again.analysed == 0 and again.unchanged == 16 and again.removed == 0
+
+
+def test_changed_moved_duplicate_deleted_and_bad_files(tmp_path: Path, photos: Path, lfw: Path, engine) -> None:
+    with Library(tmp_path / "lib.db", engine) as lib:
+        lib.index(photos, in_process=True)
+        agassi = sorted((photos / "Andre_Agassi").glob("*.jpg"))
+        gates = sorted((photos / "Bill_Gates").glob("*.jpg"))
+        person_before = {f.path: f.person_id for f in lib.store.faces()}
+        # move one photo (same bytes, new path): its faces and person survive
+        moved = photos / "elsewhere" / "agassi.jpg"
+        moved.parent.mkdir()
+        agassi[0].rename(moved)
+        # copy one (duplicate content), change one (new content), delete one, add a non-image
+        shutil.copy2(gates[0], photos / "gates-copy.jpg")
+        shutil.copy2(sorted((lfw / "Bill_Gates").glob("*.jpg"))[6], gates[1])  # new content at a known path
+        gates[3].unlink()
+        (photos / "notes.jpg").write_text("not an image at all")
+        summary, _ = lib.index(photos, in_process=True)
+        assert summary.moved == 1 and summary.duplicates == 1 and summary.removed == 1
+        assert summary.analysed == 2  # the changed photo and the non-image
+        assert [e["path"] for e in summary.errors] == [str((photos / "notes.jpg").resolve())]
+        assert "image_decode" in summary.errors[0]["error"] or "not" in summary.errors[0]["error"]
+        faces = {f.path: f.person_id for f in lib.store.faces()}
+        assert faces[str(moved.resolve())] == person_before[str(agassi[0].resolve())]
+        assert str(gates[3].resolve()) not in faces
+        counts = lib.store.counts()
+        assert counts["photos"] == 15 and counts["duplicates"] == 1 and counts["errors"] == 1
+
+
+def test_two_faces_of_one_photo_are_never_one_person(tmp_path: Path, data_dir: Path, engine) -> None:
+    with Library(tmp_path / "lib.db", engine) as lib:
+        lib.index(data_dir / "samples" / "group-photos", in_process=True)
+        for p in lib.people():
+            photos = [f["photo_id"] for f in p["faces"]]
+            assert len(photos) == len(set(photos)), p
+
+
+def test_video_frames_join_the_stills_of_the_same_person(tmp_path: Path, data_dir: Path, engine) -> None:
+    pytest.importorskip("av")
+    with Library(tmp_path / "lib.db", engine) as lib:
+        summary, _ = lib.index(data_dir / "samples" / "video" / "hamilton", in_process=True)
+        assert not summary.errors
+        clip = [p for p in lib.people() if any(f["path"].endswith(".mp4") for f in p["faces"])]
+        assert clip, "faces of the clip should form a person"
+        paths = {Path(f["path"]).name for f in clip[0]["faces"]}
+        assert "lin-manuel-miranda.png" in paths
+
+
+def test_corrections_survive_later_runs(tmp_path: Path, photos: Path, lfw: Path, engine) -> None:
+    with Library(tmp_path / "lib.db", engine) as lib:
+        lib.index(photos, in_process=True)
+        groups = _person_of_labelled(lib)
+        agassi, gates, anna, ari = (next(iter(groups[n] - {None})) for n in ("Andre_Agassi", "Bill_Gates", "Anna_Kournikova", "Ari_Fleischer"))
+        lib.store.rename_person(agassi, "Andre")
+        # new photos of Andre join the named person incrementally; existing ids are kept
+        _copy_people(lfw, photos, ["Andre_Agassi"], 3, start=4)
+        summary, _ = lib.index(photos, in_process=True)
+        assert summary.analysed == 3
+        names = {Path(f.path).name: f.person_id for f in lib.store.faces()}
+        new = sorted(p.name for p in (photos / "Andre_Agassi").glob("*.jpg"))[4:]
+        assert sum(names[n] == agassi for n in new) >= 2, {n: names[n] for n in new}
+        # the user says two different people are one (merge) and splits a face off another
+        lib.store.merge_people(gates, anna)
+        ari_faces = [f.id for f in lib.store.faces(person_id=ari)]
+        split = lib.store.split_faces(ari, ari_faces[:1])
+        # "not this person": one of Andre's faces
+        andre_face = lib.store.faces(person_id=agassi)[0].id
+        lib.store.reject_face(andre_face, agassi)
+        for recluster in (False, True):  # incremental and full runs both keep the user's word
+            lib.cluster(recluster=recluster)
+            assert lib.store.person(agassi)["name"] == "Andre"
+            assert lib.store.face(andre_face).person_id != agassi
+            merged = {f.id for f in lib.store.faces(person_id=gates)}
+            assert len(merged) >= 7
+            assert lib.store.face(ari_faces[0]).person_id == split
+            assert all(lib.store.face(i).person_id == ari for i in ari_faces[1:])
+
+
+def test_cluster_scores_on_known_labels() -> None:
+    assert pairwise_scores([1, 1, 2, 2], ["a", "a", "b", "b"])["pairwise_f1"] == 1.0
+    s = pairwise_scores([1, 1, 1, 1], ["a", "a", "b", "b"])
+    assert s["pairwise_precision"] == pytest.approx(2 / 6) and s["pairwise_recall"] == 1.0
+    s = pairwise_scores([1, 2, 3, 4], ["a", "a", "b", "b"])
+    assert s["pairwise_recall"] == 0.0 and s["bcubed_precision"] == 1.0
+
+
+def test_low_quality_faces_need_to_be_clearly_close(engine) -> None:
+    """A face whose mean similarity to a person lies between the link and the attach
+    thresholds joins them when it is a good face, and stays unknown when it is a poor one."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(128).astype(np.float32)
+    members = []
+    for _ in range(4):
+        v = a + 0.35 * rng.standard_normal(128).astype(np.float32)
+        members.append(v / np.linalg.norm(v))
+    m = np.mean(members, axis=0)
+    t_link, t_attach = ClusterParams().thresholds(engine.calibration)
+    target = (t_link + t_attach) / 2  # mean similarity to the person: passes linkage, not attachment
+    mh = m / np.linalg.norm(m)
+    orth = rng.standard_normal(128).astype(np.float32)
+    orth -= orth.dot(mh) * mh
+    orth /= np.linalg.norm(orth)
+    c = target / np.linalg.norm(m)
+    face = c * mh + np.sqrt(1 - c * c) * orth
+    v = np.stack(members + [face]).astype(np.float32)
+    assert float(v[:4].mean(axis=0) @ v[4]) == pytest.approx(target, abs=1e-4)
+    n = len(v)
+    for quality, joins in ((1.0, True), (0.1, False)):
+        q = np.array([1.0] * 4 + [quality])
+        res = cluster_faces(ClusterInput(np.arange(n), v, np.arange(n), q, np.full(n, -1), np.zeros(n, bool)), engine.calibration)
+        assert len(set(res.person[:4].tolist())) == 1 and res.person[0] != 0
+        assert bool(res.person[4] == res.person[0]) is joins, (quality, res.person)
+
+
+def test_library_and_gallery_files_are_not_interchangeable(tmp_path: Path, engine) -> None:
+    from faceprint.gallery import Gallery
+
+    with Gallery(tmp_path / "g.db", engine):
+        pass
+    with pytest.raises(StoreError, match="not a faceprint photo library"):
+        LibraryStore(tmp_path / "g.db")
+    LibraryStore(tmp_path / "l.db").close()
+    with pytest.raises(StoreError, match="not a faceprint gallery"):
+        Gallery(tmp_path / "l.db", engine)
+
+
+def test_cli_index_and_people_json(tmp_path: Path, photos: Path) -> None:
+    env_db = tmp_path / "cli.db"
+    cmd = [sys.executable, "-m", "faceprint.cli"]
+    r = subprocess.run(cmd + ["index", str(photos), "--db", str(env_db), "--json", "--workers", "2"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads(r.stdout)
+    assert data["analysed"] == 16 and data["library"]["faces"] >= 16 and data["clustering"]["new_people"] >= 4
+    r = subprocess.run(cmd + ["people", "--db", str(env_db), "--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    people = json.loads(r.stdout)
+    assert isinstance(people, list) and len(people) >= 4
+    for p in people:
+        assert set(p) >= {"name", "faces"} and p["name"] is None
+        assert all(Path(f["path"]).is_file() for f in p["faces"])
+    by_folder = {}
+    for p in people:
+        for f in p["faces"]:
+            by_folder.setdefault(Path(f["path"]).parent.name, set()).add(p["id"])
+    assert all(len(v) == 1 for k, v in by_folder.items() if k in PEOPLE)
+    r = subprocess.run(cmd + ["index", str(tmp_path / "missing"), "--db", str(env_db)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
