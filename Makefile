@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FACEPRINT_DATA ?= ../shared/data
 export FACEPRINT_DATA
 
-.PHONY: install demo test bench clean calibration
+.PHONY: install library demo test bench clean calibration
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 ## The main job: detect and verify faces in the sample photos and print a table.
+## The main job: index the sample photos into a library, group the faces into people, serve the web UI.
+LIBRARY ?= .faceprint/library.db
+PORT ?= 8000
+library: install
+	$(BIN)/faceprint index "$(FACEPRINT_DATA)/samples" --db "$(LIBRARY)"
+	$(BIN)/faceprint serve --db .faceprint/gallery.db --library "$(LIBRARY)" --no-auth --port $(PORT)
+
 demo: install
 	$(BIN)/faceprint demo --data "$(FACEPRINT_DATA)"
 

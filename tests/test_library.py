@@ -219,3 +219,39 @@ def test_cli_index_and_people_json(tmp_path: Path, photos: Path) -> None:
     assert all(len(v) == 1 for k, v in by_folder.items() if k in PEOPLE)
     r = subprocess.run(cmd + ["index", str(tmp_path / "missing"), "--db", str(env_db)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_suggestions_ask_about_uncertain_groups_and_answers_stick(tmp_path: Path, lfw: Path) -> None:
+    """With a strict link threshold one person is left in two groups; naming one group asks
+    about the other; yes merges it, no keeps them apart for good, skip hides the question."""
+    from faceprint import Engine, Settings
+
+    folder = tmp_path / "photos"
+    _copy_people(lfw, folder, ["Anna_Kournikova", "Bill_Gates"], 6)
+    with Library(tmp_path / "lib.db", Engine(Settings(cluster_link_fmr=1e-6))) as lib:
+        lib.index(folder, in_process=True)
+        anna = max(_person_of_labelled(lib)["Anna_Kournikova"] - {None}, key=lambda p: len(lib.store.faces(person_id=p)))
+        assert lib.suggestions() == []  # nobody is named yet: nothing to ask
+        lib.rename(anna, "Anna")
+        queue = lib.suggestions()
+        assert queue and all(s.person_id == anna for s in queue)
+        assert queue == sorted(queue, key=lambda s: -s.priority)
+        lo, hi = lib.engine.calibration.threshold_for(1e-3), lib.engine.calibration.threshold_for(1e-6)
+        assert all(lo <= s.score < hi for s in queue)
+        first = queue[0]
+        lib.answer(anna, first.candidate, "skip")
+        assert first.candidate not in [s.candidate for s in lib.suggestions()]
+        assert first.candidate in [s.candidate for s in lib.suggestions(include_skipped=True)]
+        lib.answer(anna, first.candidate, "no")
+        lib.cluster(recluster=True)
+        assert first.candidate not in [s.candidate for s in lib.suggestions(include_skipped=True)]
+        kind, _, cid = first.candidate.partition(":")
+        if kind == "person":
+            assert all(f.person_id != anna for f in lib.store.faces(person_id=int(cid)))
+        rest = lib.suggestions(include_skipped=True)
+        if rest:
+            before = len(lib.store.faces(person_id=anna))
+            lib.answer(anna, rest[0].candidate, "yes")
+            assert len(lib.store.faces(person_id=anna)) >= before + 1
+        with pytest.raises(Exception, match="yes, no or skip"):
+            lib.answer(anna, first.candidate, "maybe")

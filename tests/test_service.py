@@ -456,53 +456,7 @@ def _cli_has_serve() -> bool:
 # --- the real server ------------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k == "FACEPRINT_DATA"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RealServer:
-    def __init__(self, args: list[str], port: int, log: Path) -> None:
-        self.port, self.log = port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self._fh = open(log, "wb")
-        self.proc = subprocess.Popen(args, env=_env(), cwd=REPO, stdout=self._fh, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(self.url + "/v1/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server not ready after {timeout}s:\n{self.output()}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._fh.close()
-        return self.proc.returncode
-
-    def output(self) -> str:
-        if not self._fh.closed:
-            self._fh.flush()
-        return self.log.read_text(errors="replace")[-6000:]
+from servers import RealServer, free_port as _free_port, server_env as _env  # noqa: E402
 
 
 @pytest.mark.skipif(not _cli_has_serve(), reason="faceprint.cli does not register `serve`/`keys` yet (the lead adds register(app) to cli.py)")

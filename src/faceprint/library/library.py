@@ -24,7 +24,7 @@ class Library:
         self.path = Path(path) if path else default_library_path()
         self.store = LibraryStore(self.path)
         self._engine = engine
-        self.params = params or ClusterParams()
+        self._params = params
         self._lock = threading.RLock()
 
     def __enter__(self) -> Library:
@@ -41,6 +41,14 @@ class Library:
         if self._engine is None:
             self._engine = Engine()
         return self._engine
+
+    @property
+    def params(self) -> ClusterParams:
+        """Clustering parameters: given, or from the engine's settings (FACEPRINT_CLUSTER_*)."""
+        if self._params is None:
+            st = self.engine.settings
+            self._params = ClusterParams(link_fmr=st.cluster_link_fmr, attach_fmr=st.cluster_attach_fmr, min_quality=st.cluster_min_quality, min_faces=st.cluster_min_faces)
+        return self._params
 
     @property
     def model_id(self) -> str:
@@ -96,7 +104,54 @@ class Library:
                 if new != f.person_id or (new is not None and new < 0):
                     assignments[f.id] = new
             self.store.save_clustering(assignments, result.new_people)
+            from faceprint.library.suggest import apply_confident
+
+            apply_confident(self)  # unnamed groups that are a named person's beyond doubt join them
             return result
+
+    # -- the user's word -------------------------------------------------------------
+    def rename(self, person_id: int, name: str | None) -> None:
+        with self._lock:
+            self.store.rename_person(person_id, name)
+            if name:
+                from faceprint.library.suggest import apply_confident
+
+                apply_confident(self)
+
+    def suggestions(self, *, limit: int = 50, include_skipped: bool = False) -> list[Any]:
+        from faceprint.library.suggest import suggestions
+
+        with self._lock:
+            return suggestions(self, limit=limit, include_skipped=include_skipped)
+
+    def answer(self, person_id: int, candidate: str, reply: str) -> None:
+        from faceprint.library.suggest import answer
+
+        with self._lock:
+            answer(self, person_id, candidate, reply)
+
+    def search(self, source: Any, *, k: int = 3) -> list[dict[str, Any]]:
+        """Who is in this photo?  For each face: the people whose faces it is most similar to
+        on average, with the score and whether it passes the clustering link threshold."""
+        image = self.engine.load(source)
+        templates = self.engine.embed_all(image)
+        t_link = self.engine.calibration.threshold_for(self.params.link_fmr)
+        groups: dict[int, list[np.ndarray]] = {}
+        for f in self.store.faces(model_id=self.model_id, with_vectors=True):
+            if f.person_id is not None:
+                groups.setdefault(f.person_id, []).append(f.vector)
+        pids = list(groups)
+        names = {p["id"]: p["name"] for p in self.store.people()}
+        centres = np.stack([np.mean(groups[p], axis=0) for p in pids]) if pids else np.zeros((0, 1), np.float32)
+        out = []
+        for t in templates:
+            scores = centres @ t.vector if pids else np.zeros(0)
+            order = np.argsort(-scores)[:k]
+            out.append({
+                "face": t.detection.to_dict() if t.detection else None,
+                "matches": [{"person_id": pids[i], "name": names.get(pids[i]), "score": round(float(scores[i]), 4), "match": bool(scores[i] >= t_link), "faces": len(groups[pids[i]])} for i in order],
+            })
+        return out
 
     # -- reading -------------------------------------------------------------------
     def people(self, *, with_faces: bool = True) -> list[dict[str, Any]]:

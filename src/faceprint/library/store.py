@@ -111,6 +111,15 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: suggestions the user skipped ("ask me later"): not asked again until the candidate changes
+    """
+    CREATE TABLE skipped (
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        candidate TEXT NOT NULL,
+        created TEXT NOT NULL,
+        PRIMARY KEY (person_id, candidate)
+    );
+    """,
 ]
 
 
@@ -307,6 +316,34 @@ class LibraryStore(Database):
             db.executemany("UPDATE faces SET person_id=?, assigned=? WHERE id=? AND (assigned IS NULL OR assigned='auto')", rows)
             self._drop_empty_unnamed(db)
             return created
+
+    def attach_auto(self, keep: int, other: int) -> int:
+        """Move an unconfirmed, unnamed person's faces into ``keep`` as automatic placements
+        (a confident suggestion); returns how many faces moved."""
+        with self.transaction() as db:
+            row = db.execute("SELECT name FROM people WHERE id=?", (other,)).fetchone()
+            if row is None or row["name"] is not None:
+                return 0
+            if db.execute("SELECT 1 FROM faces WHERE person_id=? AND assigned='user' LIMIT 1", (other,)).fetchone():
+                return 0  # the user placed faces there: only the user merges it
+            n = db.execute("UPDATE faces SET person_id=?, assigned='auto' WHERE person_id=?", (keep, other)).rowcount
+            db.execute("DELETE FROM people WHERE id=?", (other,))
+            self._audit(db, "auto", "attach", {"keep": keep, "other": other, "faces": n})
+            return n
+
+    def keep_apart(self, a: int, b: int, *, actor: str = "local") -> None:
+        """The user says persons a and b are different people."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO apart(a, b) VALUES (?, ?)", (min(a, b), max(a, b)))
+            db.execute("UPDATE faces SET assigned='user' WHERE person_id IN (?, ?) AND assigned='auto'", (a, b))
+            self._audit(db, actor, "apart", {"a": a, "b": b})
+
+    def skip(self, person_id: int, candidate: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO skipped(person_id, candidate, created) VALUES (?,?,?)", (person_id, candidate, now()))
+
+    def skipped(self) -> set[tuple[int, str]]:
+        return {(r["person_id"], r["candidate"]) for r in self.read("SELECT person_id, candidate FROM skipped")}
 
     # -- corrections -------------------------------------------------------------
     def rename_person(self, person_id: int, name: str | None, *, actor: str = "local") -> None:

@@ -404,8 +404,12 @@ def create_app(
     require_keys: bool = True,
     max_files: int = 10,
     flush_interval: float = 5.0,
+    library: Any = None,
 ) -> FastAPI:
     """The REST app over ``gallery`` (which the caller owns and closes).
+
+    ``library``: a :class:`~faceprint.library.Library` whose web UI is served at ``/``
+    (no login: pass one only for a service bound to loopback).
 
     ``max_upload_bytes``: largest accepted file; ``max_files``: most files in one request;
     ``require_keys=False`` turns authentication off (every request may do everything;
@@ -454,6 +458,10 @@ def create_app(
         redoc_url=None,
     )
     _install_docs(app)
+    if library is not None:
+        from faceprint.library.web import mount_ui
+
+        mount_ui(app, library)
     app.state.gallery = gallery
     app.add_middleware(ServiceMiddleware, max_request_bytes=max_request_bytes)
     _install_error_handlers(app)

@@ -32,8 +32,10 @@ def register(app: typer.Typer) -> None:
         max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted upload per file, in MiB."),
         no_auth: bool = typer.Option(False, "--no-auth", help="Serve without API keys (only allowed on a loopback address)."),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+        library: Optional[Path] = typer.Option(None, "--library", help="Photo library whose web UI to serve at / (default: $FACEPRINT_LIBRARY or library.db in your data directory, when it exists; loopback only)."),
+        no_ui: bool = typer.Option(False, "--no-ui", help="Do not serve the library's web UI."),
     ) -> None:
-        """Run the REST service (OpenAPI at /openapi.json, endpoints under /v1/)."""
+        """Run the REST service (OpenAPI at /openapi.json, endpoints under /v1/) and the photo library's web UI at /."""
         from faceprint.cli import _errors, err, escape, out
         from faceprint.errors import InputError
         from faceprint.gallery.gallery import default_db_path
@@ -47,9 +49,21 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"--max-upload-mb must be positive, got {max_upload_mb:g}")
             if not 0 <= port <= 65535:
                 raise InputError(f"--port must be between 0 and 65535, got {port}")
+            from faceprint.library.store import default_library_path
+
             path = db or default_db_path()
             shown = f"[{host}]" if ":" in host else host
+            lib_path = None
+            if not no_ui:
+                lib_path = library or (default_library_path() if default_library_path().is_file() else None)
+                if library is not None and not library.is_file():
+                    raise InputError("no photo library here; create it with `faceprint index FOLDER --db PATH`", source=str(library))
+                if lib_path is not None and not is_loopback(host):
+                    err.print(f"[yellow]the web UI is not served on {escape(host)}[/]: it has no login; bind to 127.0.0.1 to use it")
+                    lib_path = None
             out.print(f"faceprint REST service on [bold]http://{escape(shown)}:{port}[/]  (gallery {escape(str(path))}; OpenAPI: /openapi.json, endpoints under /v1/)")
+            if lib_path is not None:
+                out.print(f"photo library web UI: [bold]http://{escape(shown)}:{port}/[/]  (library {escape(str(lib_path))})")
             if no_auth:
                 err.print("[yellow]warning:[/] API keys are off: every local process may read and change the gallery")
             else:
@@ -63,7 +77,7 @@ def register(app: typer.Typer) -> None:
                         f"[yellow]no API key exists yet[/]: create one with  faceprint keys create NAME --scope enroll --db {escape(str(path))}",
                         soft_wrap=True,
                     )
-            run_server(path, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), require_keys=not no_auth, log_level=log_level)
+            run_server(path, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), require_keys=not no_auth, log_level=log_level, library=lib_path)
 
     @keys_app.command("create")
     def keys_create(

@@ -90,12 +90,14 @@ def serve(
     log_level: str = "info",
     flush_interval: float = 5.0,
     graceful_timeout: int = 15,
+    library: str | Path | None = None,
 ) -> None:
     """Serve the gallery at ``db`` on ``host:port`` until SIGINT/SIGTERM.
 
     Models, database and index are loaded before the port opens, so ``/v1/ready``
     answers ready from the first request.  ``require_keys=False`` is refused unless
-    ``host`` is a loopback address."""
+    ``host`` is a loopback address.  ``library``: a photo library file whose web UI is
+    served at ``/`` -- only on a loopback address (the UI has no login)."""
     import uvicorn
 
     from faceprint.engine import Engine
@@ -104,13 +106,20 @@ def serve(
 
     if not require_keys and not is_loopback(host):
         raise InputError(f"refusing to serve without API keys on {host!r}: that is reachable from other machines; bind to 127.0.0.1 or use keys")
+    if library is not None and not is_loopback(host):
+        raise InputError(f"refusing to serve the library's web UI on {host!r}: it has no login; bind to 127.0.0.1")
     gallery = Gallery(db, engine or Engine())
+    lib = None
     try:
+        if library is not None:
+            from faceprint.library import Library
+
+            lib = Library(library, gallery.engine)
         eng = gallery.engine
         eng.detector, eng.embedder, eng.calibration  # load the models now, not on the first request
         n = len(gallery.index)
         logger.info("gallery %s: %d subject(s), %d indexed template(s), model %s", gallery.path, gallery.store.count_subjects(), n, gallery.model_id)
-        app = create_app(gallery, max_upload_bytes=max_upload_bytes, max_files=max_files, require_keys=require_keys, flush_interval=flush_interval)
+        app = create_app(gallery, max_upload_bytes=max_upload_bytes, max_files=max_files, require_keys=require_keys, flush_interval=flush_interval, library=lib)
         config = uvicorn.Config(
             app,
             host=host,
@@ -126,6 +135,8 @@ def serve(
         if received:
             logger.info("stopped by %s after a graceful shutdown", ", ".join(signal.Signals(s).name for s in received))
     finally:
+        if lib is not None:
+            lib.close()
         gallery.close()  # flushes the index, then closes the database
         logger.info("gallery closed; index flushed to %s", gallery.index_path)
 
