@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python benchmarks/identification.py --data "$(FACEPRINT_DATA)"
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/clustering.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/simulated_user.py --data "$(FACEPRINT_DATA)"
 
 ## Recompute the shipped calibration table from all impostor pairs of lfw-dev.
 calibration: install

@@ -72,3 +72,12 @@ def test_clustering_benchmark_smoke(data_dir: Path) -> None:
     for name in ("faceprint_incremental", "faceprint_full_recluster", "baseline_immich_dbscan"):
         assert 0.9 <= res[name]["pairwise_precision"] <= 1.0 and 0 < res[name]["pairwise_f1"] <= 1.0
     assert res["faceprint_incremental"]["pairwise_f1"] >= res["baseline_immich_dbscan"]["pairwise_f1"]
+
+
+@pytest.mark.slow
+def test_simulated_user_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("simulated_user.py", "--identities", "150", "--names", "10", "--answers", "40", data_dir=data_dir)
+    assert res["named_people"] == 10 and res["labelled_faces"] > 200
+    assert res["contradicted_answered_faces"] == 0 and res["contradicted_after_full_recluster"] == 0
+    for stage in ("after_answers", "after_answers_and_rerun"):
+        assert res[stage]["pairwise_f1"] >= res["before"]["pairwise_f1"]

@@ -10,6 +10,10 @@ candidate's faces and P's faces decides:
 * between the ask threshold (FMR 1e-3) and the link threshold: a question;
 * below: nothing.
 
+Named people are also asked about their own doubtful members: faces placed in them
+automatically whose mean similarity to the person's other faces is below the link
+threshold ("Is this really Alice?"; a no takes the face out for good).
+
 Questions are ordered by how much an answer would help: the number of faces it
 would place, times how uncertain it is (highest in the middle of the band).  A
 yes merges the candidate into P (user-confirmed); a no keeps them apart for
@@ -49,22 +53,22 @@ class Suggestion:
 
 
 def _state(lib: Library) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
-    """Named people (sum, n) and candidates (key, sum, n, faces, confirmed, person)."""
+    """Named people (sum, n, automatically placed members) and candidates (key, sum, n,
+    faces, confirmed, person)."""
     faces = lib.store.faces(model_id=lib.model_id, with_vectors=True)
     names = {r["id"]: r["name"] for r in lib.store.read("SELECT id, name FROM people")}
     named: dict[int, dict[str, Any]] = {}
     groups: dict[int, list[Any]] = {}
     cands: list[dict[str, Any]] = []
     for f in faces:
-        if f.person_id is None:
-            if f.quality >= lib.params.min_quality:
-                cands.append({"key": f"face:{f.id}", "sum": f.vector.astype(np.float64), "n": 1, "faces": [f], "confirmed": False, "person": None})
+        if f.person_id is None:  # poor faces too: a person can place what clustering must not
+            cands.append({"key": f"face:{f.id}", "sum": f.vector.astype(np.float64), "n": 1, "faces": [f], "confirmed": f.quality < lib.params.min_quality, "person": None})
             continue
         groups.setdefault(f.person_id, []).append(f)
     for pid, fs in groups.items():
         s = np.sum([f.vector for f in fs], axis=0, dtype=np.float64)
         if names.get(pid):
-            named[pid] = {"name": names[pid], "sum": s, "n": len(fs)}
+            named[pid] = {"name": names[pid], "sum": s, "n": len(fs), "auto": [f for f in fs if f.assigned != "user"]}
         else:
             cands.append({"key": f"person:{pid}", "sum": s, "n": len(fs), "faces": sorted(fs, key=lambda f: -f.quality), "confirmed": any(f.assigned == "user" for f in fs), "person": pid})
     return named, cands
@@ -94,6 +98,20 @@ def _scores(lib: Library) -> tuple[list[tuple[int, dict[str, Any], float]], dict
                 continue
             out.append((pid, c, s))
     return out, named, t_ask, t_link
+
+
+def _doubtful_members(lib: Library, named: dict[int, dict[str, Any]], t_link: float) -> list[tuple[int, Any, float]]:
+    """Faces placed in a named person automatically whose mean similarity to the person's
+    other faces is below the link threshold: "Is this really Alice?"."""
+    out = []
+    for pid, p in named.items():
+        if p["n"] < 3:
+            continue
+        for f in p["auto"]:
+            s = float((p["sum"] - f.vector) @ f.vector) / (p["n"] - 1)
+            if s < t_link:
+                out.append((pid, f, s))
+    return out
 
 
 def apply_confident(lib: Library) -> int:
@@ -131,6 +149,13 @@ def suggestions(lib: Library, *, limit: int = 50, include_skipped: bool = False)
         # one question per candidate: the person it is most likely to be
         if c["key"] not in best or s > best[c["key"]].score:
             best[c["key"]] = sug
+    # members a named person holds by an automatic decision that fit them least
+    for pid, f, s in _doubtful_members(lib, named, t_link):
+        key = f"face:{f.id}"
+        if (pid, key) in skipped:
+            continue
+        uncertainty = max(0.0, 1.0 - abs(s - mid) / half) if half > 0 else 1.0
+        best.setdefault(key, Suggestion(pid, named[pid]["name"], key, (f.id,), s, 0.25 + uncertainty))
     return sorted(best.values(), key=lambda x: (-x.priority, -x.score, x.candidate))[:limit]
 
 
