@@ -255,3 +255,43 @@ def test_suggestions_ask_about_uncertain_groups_and_answers_stick(tmp_path: Path
             assert len(lib.store.faces(person_id=anna)) >= before + 1
         with pytest.raises(Exception, match="yes, no or skip"):
             lib.answer(anna, first.candidate, "maybe")
+
+
+def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, lfw: Path) -> None:
+    """SIGKILL `faceprint index` part-way; the next run analyses only what was not committed."""
+    import signal
+    import sqlite3
+    import time
+
+    folder = tmp_path / "photos"
+    _copy_people(lfw, folder, ["Colin_Powell", "Tony_Blair"], 15)
+    db = tmp_path / "lib.db"
+    cmd = [sys.executable, "-m", "faceprint.cli", "index", str(folder), "--db", str(db), "--workers", "1", "--json"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = 0
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                with sqlite3.connect(db, timeout=5) as con:
+                    done = con.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if done >= 5:
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert 5 <= done < 30, f"the run should have been killed part-way (photos committed: {done})"
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        committed = con.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads(r.stdout)
+    assert data["analysed"] == 30 - committed and data["unchanged"] == committed
+    assert data["library"]["photos"] == 30
+    with LibraryStore(db) as store:
+        per_photo = store.read("SELECT photo_id, COUNT(*) AS n FROM faces GROUP BY photo_id")
+        assert len(per_photo) == 30 and max(r["n"] for r in per_photo) <= 3  # every photo once, none doubled

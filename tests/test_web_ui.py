@@ -139,3 +139,38 @@ def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
             sync_api.expect(page.locator(".error")).to_contain_text("notes.jpg")
         finally:
             browser.close()
+
+
+def test_split_and_not_this_person_over_http(served) -> None:
+    """The person page's forms (split, "not this person") change the library; images outside it are 404."""
+    import httpx
+
+    server, db, ids, _ = served
+    agassi = ids["Andre_Agassi"]
+    with LibraryStore(db) as store:
+        faces = [f.id for f in store.faces(person_id=agassi)]
+    assert len(faces) >= 4
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=60) as c:
+        r = c.post(f"/people/{agassi}/split", data={"face": [str(faces[0]), str(faces[1])]})
+        assert r.status_code == 303
+        new = int(r.headers["location"].split("?")[0].rsplit("/", 1)[1])
+        r = c.post(f"/faces/{faces[2]}/reject", params={"person": agassi})
+        assert r.status_code == 303 and "flash=" in r.headers["location"]
+        page = c.get(f"/people/{new}")
+        assert page.status_code == 200 and "2 faces" in page.text
+        assert c.get("/ui/faces/99999999.jpg").status_code == 404
+        assert c.get("/ui/photos/99999999").status_code == 404
+        bad = c.post(f"/people/{agassi}/split", data={"face": [str(faces[2])]}, follow_redirects=True)
+        assert bad.status_code == 200 and "not every face given belongs" in bad.text  # a clear message, not a crash
+    with LibraryStore(db) as store:
+        assert {f.id for f in store.faces(person_id=new)} == {faces[0], faces[1]}
+        assert store.face(faces[2]).person_id != agassi
+        assert (min(agassi, new), max(agassi, new)) in store.apart()
+
+
+def test_web_ui_is_refused_off_loopback(tmp_path: Path) -> None:
+    from faceprint.errors import InputError
+    from faceprint.service.server import serve
+
+    with pytest.raises(InputError, match="no login"):
+        serve(tmp_path / "g.db", host="0.0.0.0", port=0, library=tmp_path / "library.db")
