@@ -29,3 +29,56 @@ def machine() -> dict[str, Any]:
 
 def emit(result: dict[str, Any]) -> None:
     print(json.dumps(result, indent=1, default=float))
+
+
+ERRATA = REPO / "scripts" / "lfw_errata.txt"
+
+
+def library_truth(lib: Any, errata: Path | None = ERRATA) -> dict[int, str]:
+    """Ground truth of a library of identity folders: face id -> identity, for each photo's
+    face nearest the image centre (LFW's convention; other faces are bystanders).
+
+    With ``errata`` (scripts/lfw_errata.txt), alias identities share one label and photos
+    known to show someone other than their folder's person are left out."""
+    import numpy as np
+
+    photos = {r["id"]: r for r in lib.store.read("SELECT id, width, height FROM photos WHERE status='ok'")}
+    best: dict[int, tuple[float, Any]] = {}
+    for f in lib.store.faces():
+        r = photos[f.photo_id]
+        x, y, w, h = f.box
+        d = float(np.hypot(x + w / 2 - r["width"] / 2, y + h / 2 - r["height"] / 2))
+        if f.photo_id not in best or d < best[f.photo_id][0]:
+            best[f.photo_id] = (d, f)
+    alias: dict[str, str] = {}
+    skip: set[str] = set()
+    if errata is not None and Path(errata).is_file():
+        for line in Path(errata).read_text().splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) == 3 and parts[0] == "same":
+                a, b = (alias.get(n, n) for n in parts[1:])
+                for k, v in list(alias.items()):
+                    if v == b:
+                        alias[k] = a
+                alias[parts[2]] = a
+                alias.setdefault(parts[1], a)
+            elif len(parts) == 2 and parts[0] == "image":
+                skip.add(parts[1])
+    out = {}
+    for _, f in best.values():
+        p = Path(f.path)
+        if p.name in skip:
+            continue
+        out[f.id] = alias.get(p.parent.name, p.parent.name)
+    return out
+
+
+def lfw_folder(root: Path, identities: int | None, tmp: Path) -> Path:
+    """``root`` itself, or a folder in ``tmp`` linking just its first ``identities`` identity folders."""
+    if not identities:
+        return root
+    folder = tmp / "photos"
+    folder.mkdir()
+    for d in sorted(p for p in root.iterdir() if p.is_dir())[:identities]:
+        os.symlink(d, folder / d.name)
+    return folder

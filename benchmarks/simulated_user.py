@@ -3,7 +3,8 @@
 The library is lfw-dev indexed by faceprint (or --library, a library file made
 by ``faceprint index`` / ``benchmarks/clustering.py``; it is copied, not changed).
 Ground truth: each photo's face nearest the image centre is labelled with its
-identity folder; other faces are bystanders and not scored.
+identity folder (alias identities of scripts/lfw_errata.txt share a label, photos
+it lists as mislabelled are left out); other faces are bystanders, not scored.
 
 1. The user names the 20 largest people, each with the identity most of its
    labelled faces belong to (an identity is named once).
@@ -22,7 +23,6 @@ identity folder; other faces are bystanders and not scored.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -30,24 +30,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from _common import data_dir, emit, machine
+from _common import ERRATA, data_dir, emit, lfw_folder, library_truth, machine
 
 from faceprint import Engine
 from faceprint.library import Library, pairwise_scores
-
-
-def truth_of(lib: Library) -> dict[int, str]:
-    """face id -> identity folder, for each photo's face nearest the image centre."""
-    photos = {r["id"]: r for r in lib.store.read("SELECT id, width, height FROM photos WHERE status='ok'")}
-    best: dict[int, tuple[float, Any]] = {}
-    for f in lib.store.faces():
-        r = photos[f.photo_id]
-        x, y, w, h = f.box
-        d = float(np.hypot(x + w / 2 - r["width"] / 2, y + h / 2 - r["height"] / 2))
-        if f.photo_id not in best or d < best[f.photo_id][0]:
-            best[f.photo_id] = (d, f)
-    return {f.id: Path(f.path).parent.name for _, f in best.values()}
 
 
 def scores(lib: Library, truth: dict[int, str]) -> dict[str, float]:
@@ -62,6 +48,7 @@ def main() -> None:
     ap.add_argument("--data", default=None)
     ap.add_argument("--library", default=None, help="an existing library of lfw-dev (copied); default: index lfw-dev now")
     ap.add_argument("--identities", type=int, default=None, help="index only the first N identity folders (smoke runs)")
+    ap.add_argument("--errata", default=str(ERRATA), help="known LFW label errors ('' for none): aliases share a label, mislabelled photos are left out")
     ap.add_argument("--names", type=int, default=20)
     ap.add_argument("--answers", type=int, default=200)
     ap.add_argument("--link-fmr", type=float, default=None, help="re-group the library at this link FMR first (a stricter one leaves more for the user)")
@@ -76,17 +63,10 @@ def main() -> None:
         params = ClusterParams(link_fmr=args.link_fmr) if args.link_fmr else None
         with Library(db, Engine(Settings.load()), params=params) as lib:
             if not args.library:
-                root = data_dir(args.data) / "lfw-dev" / "images"
-                folder = root
-                if args.identities:
-                    folder = Path(tmp) / "photos"
-                    folder.mkdir()
-                    for d in sorted(p for p in root.iterdir() if p.is_dir())[: args.identities]:
-                        os.symlink(d, folder / d.name)
-                lib.index(folder)
+                lib.index(lfw_folder(data_dir(args.data) / "lfw-dev" / "images", args.identities, Path(tmp)))
             if args.link_fmr:
                 lib.cluster(recluster=True)
-            truth = truth_of(lib)
+            truth = library_truth(lib, Path(args.errata) if args.errata else None)
             before = scores(lib, truth)
 
             # 1. name the largest people after the identity most of their faces are

@@ -67,7 +67,7 @@ def test_search_benchmark_smoke(data_dir: Path) -> None:
 @pytest.mark.slow
 def test_clustering_benchmark_smoke(data_dir: Path) -> None:
     res = _run("clustering.py", "--identities", "60", data_dir=data_dir)
-    assert res["photos"] == res["labelled_faces"] > 100 and res["identities"] == 60
+    assert res["photos"] >= res["labelled_faces"] > 100 and res["identities"] <= 60
     assert res["index"]["errors"] == 0 and res["index"]["second_over_first"] < 0.1
     for name in ("faceprint_incremental", "faceprint_full_recluster", "baseline_immich_dbscan"):
         assert 0.9 <= res[name]["pairwise_precision"] <= 1.0 and 0 < res[name]["pairwise_f1"] <= 1.0

@@ -288,6 +288,34 @@ def _header(index: "ExactIndex | HNSWIndex | PQScanIndex", generation: str, file
     }
 
 
+def _read_npz(path: str | os.PathLike[str], dim: int, kind: str, what: str, extra: tuple[str, ...] = (), tombstones: bool = False) -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Read and check an index file written with ``np.savez`` (meta, ids, vectors, ``extra``).
+
+    Raises IndexCorruptError for a missing, unreadable or inconsistent file.  With
+    ``tombstones`` an id of -1 marks a removed row."""
+    path = Path(path)
+    if not path.is_file():
+        raise IndexCorruptError("index file is missing", source=str(path))
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            ids, vecs = z["ids"], z["vectors"]
+            more = {k: z[k] for k in extra}
+    except Exception as exc:  # zipfile/np.load raise many kinds on truncated or garbled files
+        raise IndexCorruptError(f"not a readable {what} ({type(exc).__name__}: {exc})", source=str(path)) from exc
+    if not isinstance(meta, dict) or meta.get("kind") != kind or meta.get("dtype") not in _DTYPES:
+        raise IndexCorruptError(f"not a {what} file", source=str(path))
+    if meta.get("dim") != dim:
+        raise IndexCorruptError(f"index has dimension {meta.get('dim')}, expected {dim}", source=str(path))
+    dtype = meta["dtype"]
+    if ids.ndim != 1 or ids.dtype != np.int64 or vecs.shape != (len(ids), dim) or vecs.dtype != _DTYPES[dtype] or meta.get("count") != len(ids):
+        raise IndexCorruptError("index arrays do not match their description", source=str(path))
+    live = ids[ids >= 0] if tombstones else ids
+    if len(ids) and (ids.min() < (-1 if tombstones else 0) or len(np.unique(live)) != len(live)):
+        raise IndexCorruptError("index ids are invalid or repeated", source=str(path))
+    return meta, ids, vecs, more
+
+
 # -- exact ----------------------------------------------------------------------------
 
 
@@ -454,27 +482,8 @@ class ExactIndex:
     @classmethod
     def load(cls, path: str | os.PathLike[str], dim: int) -> "ExactIndex":
         dim = _check_dim(dim)
-        path = Path(path)
-        if not path.is_file():
-            raise IndexCorruptError("index file is missing", source=str(path))
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                ids = z["ids"]
-                vecs = z["vectors"]
-        except IndexCorruptError:
-            raise
-        except Exception as exc:  # zipfile/np.load raise many kinds on truncated or garbled files
-            raise IndexCorruptError(f"not a readable exact index ({type(exc).__name__}: {exc})", source=str(path)) from exc
-        if not isinstance(meta, dict) or meta.get("kind") != cls.kind or meta.get("dtype") not in _DTYPES:
-            raise IndexCorruptError("not an exact index file", source=str(path))
-        if meta.get("dim") != dim:
-            raise IndexCorruptError(f"index has dimension {meta.get('dim')}, expected {dim}", source=str(path))
+        meta, ids, vecs, _ = _read_npz(path, dim, cls.kind, "exact index")
         dtype = meta["dtype"]
-        if ids.ndim != 1 or ids.dtype != np.int64 or vecs.shape != (len(ids), dim) or vecs.dtype != _DTYPES[dtype] or meta.get("count") != len(ids):
-            raise IndexCorruptError("index arrays do not match their description", source=str(path))
-        if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
-            raise IndexCorruptError("index ids are negative or repeated", source=str(path))
         index = cls(dim, quantize=dtype, capacity=len(ids))
         index._vecs[: len(ids)] = vecs
         index._ids[: len(ids)] = ids
@@ -949,24 +958,8 @@ class PQScanIndex:
     def load(cls, path: str | os.PathLike[str], dim: int, *, candidates: int | None = None, threads: int = 0) -> "PQScanIndex":
         dim = _check_dim(dim)
         path = Path(path)
-        if not path.is_file():
-            raise IndexCorruptError("index file is missing", source=str(path))
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                ids, vecs, codes = z["ids"], z["vectors"], z["codes"]
-        except Exception as exc:  # zipfile/np.load raise many kinds on truncated or garbled files
-            raise IndexCorruptError(f"not a readable scan index ({type(exc).__name__}: {exc})", source=str(path)) from exc
-        if not isinstance(meta, dict) or meta.get("kind") != cls.kind or meta.get("dtype") not in _DTYPES:
-            raise IndexCorruptError("not a scan index file", source=str(path))
-        if meta.get("dim") != dim:
-            raise IndexCorruptError(f"index has dimension {meta.get('dim')}, expected {dim}", source=str(path))
-        dtype = meta["dtype"]
-        if ids.ndim != 1 or ids.dtype != np.int64 or vecs.shape != (len(ids), dim) or vecs.dtype != _DTYPES[dtype] or meta.get("count") != len(ids):
-            raise IndexCorruptError("index arrays do not match their description", source=str(path))
-        live_ids = ids[ids >= 0]
-        if len(ids) and (ids.min() < -1 or len(np.unique(live_ids)) != len(live_ids)):
-            raise IndexCorruptError("index ids are invalid or repeated", source=str(path))
+        meta, ids, vecs, more = _read_npz(path, dim, cls.kind, "scan index", extra=("codes",), tombstones=True)
+        codes, dtype = more["codes"], meta["dtype"]
         try:
             index = cls(dim, quantize=dtype, pq_m=meta.get("pq_m", DEFAULT_PQSCAN["pq_m"]), candidates=candidates or meta.get("candidates", DEFAULT_PQSCAN["candidates"]), threads=threads, capacity=len(ids))
         except InputError as exc:
