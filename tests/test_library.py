@@ -295,3 +295,9 @@ def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, l
     with LibraryStore(db) as store:
         per_photo = store.read("SELECT photo_id, COUNT(*) AS n FROM faces GROUP BY photo_id")
         assert len(per_photo) == 30 and max(r["n"] for r in per_photo) <= 3  # every photo once, none doubled
+
+
+def test_cli_people_on_a_missing_library_is_a_clear_error(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "faceprint.cli", "people", "--db", str(tmp_path / "typo.db")], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 2 and "no photo library here" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "typo.db").exists()  # nothing created by a typo

@@ -74,7 +74,13 @@ def register(app: typer.Typer) -> None:
         from faceprint.library import Library
 
         with _errors(as_json):
-            with Library(db, _engine()) as lib:
+            from faceprint.errors import InputError
+            from faceprint.library.store import default_library_path
+
+            path = db or default_library_path()
+            if not path.is_file():
+                raise InputError("no photo library here; create one with `faceprint index FOLDER --db PATH`", source=str(path))
+            with Library(path, _engine()) as lib:
                 if recluster:
                     lib.cluster(recluster=True)
                 people = lib.people()
