@@ -67,11 +67,8 @@ def register(app: typer.Typer) -> None:
             if no_auth:
                 err.print("[yellow]warning:[/] API keys are off: every local process may read and change the gallery")
             else:
-                store = _store(path)
-                try:
+                with _store(path) as store:
                     missing = not has_active_keys(store)
-                finally:
-                    store.close()
                 if missing:
                     err.print(
                         f"[yellow]no API key exists yet[/]: create one with  faceprint keys create NAME --scope enroll --db {escape(str(path))}",
@@ -91,12 +88,9 @@ def register(app: typer.Typer) -> None:
         from faceprint.service.auth import check_key, create_key
 
         with _errors(as_json):
-            store = _store(db)
-            try:
+            with _store(db) as store:
                 secret = create_key(store, name, scope, actor="cli")
                 info = check_key(store, secret)
-            finally:
-                store.close()
             assert info is not None
             if as_json:
                 _print_json({**info.to_dict(), "key": secret})
@@ -117,11 +111,8 @@ def register(app: typer.Typer) -> None:
         from faceprint.service.auth import list_keys
 
         with _errors(as_json):
-            store = _store(db)
-            try:
+            with _store(db) as store:
                 rows = list_keys(store)
-            finally:
-                store.close()
             if as_json:
                 _print_json([k.to_dict() for k in rows])
                 return
@@ -143,11 +134,8 @@ def register(app: typer.Typer) -> None:
         from faceprint.service.auth import revoke_key
 
         with _errors(as_json):
-            store = _store(db)
-            try:
+            with _store(db) as store:
                 revoked = revoke_key(store, prefix_or_name, actor="cli")
-            finally:
-                store.close()
             if as_json:
                 _print_json([k.to_dict() for k in revoked])
                 return
