@@ -301,3 +301,12 @@ def test_cli_people_on_a_missing_library_is_a_clear_error(tmp_path: Path) -> Non
     r = subprocess.run([sys.executable, "-m", "faceprint.cli", "people", "--db", str(tmp_path / "typo.db")], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 2 and "no photo library here" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "typo.db").exists()  # nothing created by a typo
+
+
+def test_thumbnails_can_be_turned_off_by_setting(tmp_path: Path, photos: Path) -> None:
+    from faceprint import Engine, Settings
+
+    with Library(tmp_path / "lib.db", Engine(Settings.load(library_thumbnails=False))) as lib:
+        summary, _ = lib.index(photos, in_process=True)
+        assert summary.faces > 0
+        assert all(lib.store.thumb(f.id) is None for f in lib.store.faces())

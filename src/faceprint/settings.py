@@ -30,6 +30,7 @@ class Settings:
     cluster_attach_fmr: float = 1e-6  # FACEPRINT_CLUSTER_ATTACH_FMR: how sure a low-quality face must be to join someone
     cluster_min_quality: float = 0.5  # FACEPRINT_CLUSTER_MIN_QUALITY: faces below never seed or bridge a person
     cluster_min_faces: int = 2  # FACEPRINT_CLUSTER_MIN_FACES: smallest group shown as a person
+    library_thumbnails: bool = True  # FACEPRINT_LIBRARY_THUMBNAILS: keep face thumbnails for the web UI when indexing
 
     @classmethod
     def load(cls, config: str | os.PathLike | None = None, **overrides: Any) -> "Settings":

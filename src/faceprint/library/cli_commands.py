@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         folder: Path = typer.Argument(..., help="Folder of photos (searched recursively)."),
         db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
         workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for detection and embedding (default: one per core)."),
-        no_thumbnails: bool = typer.Option(False, "--no-thumbnails", help="Do not keep face thumbnails (the web UI then shows boxes only)."),
+        no_thumbnails: bool = typer.Option(False, "--no-thumbnails", help="Do not keep face thumbnails (setting FACEPRINT_LIBRARY_THUMBNAILS=0 does the same; the web UI then has no face pictures)."),
         no_cluster: bool = typer.Option(False, "--no-cluster", help="Only index; do not group new faces into people."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     ) -> None:
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[stage], completed=done, total=total)
 
             with Library(db, _engine()) as lib, bar:
-                summary, result = lib.index(folder, workers=workers, thumbnails=not no_thumbnails, progress=progress, cluster=not no_cluster)
+                summary, result = lib.index(folder, workers=workers, thumbnails=False if no_thumbnails else None, progress=progress, cluster=not no_cluster)
                 counts = lib.store.counts()
             data = {**summary.to_dict(), "library": counts, "clustering": None}
             if result is not None:

@@ -55,8 +55,11 @@ class Library:
         return self.engine.model_id
 
     # -- indexing ------------------------------------------------------------------
-    def index(self, root: str | Path, *, workers: int | None = None, thumbnails: bool = True, in_process: bool = False, progress: Callable[[str, int, int], None] | None = None, cluster: bool = True) -> tuple[IndexSummary, ClusterResult | None]:
-        """Index a folder (see :mod:`faceprint.library.indexer`), then place new faces into people."""
+    def index(self, root: str | Path, *, workers: int | None = None, thumbnails: bool | None = None, in_process: bool = False, progress: Callable[[str, int, int], None] | None = None, cluster: bool = True) -> tuple[IndexSummary, ClusterResult | None]:
+        """Index a folder (see :mod:`faceprint.library.indexer`), then place new faces into people.
+        ``thumbnails``: keep face thumbnails (default: the ``library_thumbnails`` setting)."""
+        if thumbnails is None:
+            thumbnails = self.engine.settings.library_thumbnails
         with self._lock:
             summary = index_folder(
                 self.store, root, model_id=self.model_id, settings=self.engine.settings, workers=workers,
