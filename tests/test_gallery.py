@@ -260,3 +260,33 @@ def test_gallery_switches_to_the_scan_index_as_it_grows(tmp_path: Path, engine: 
         assert g.index.kind == "exact" and len(g.index) == 3000
     with pytest.raises(InputError, match="index kind"):
         Gallery(db, engine, index_kind="ivf")
+
+
+def test_index_saves_are_spaced_by_their_cost(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow index save (a large gallery) is not repeated after every write: saves take at most ~10% of the time."""
+    rng = np.random.default_rng(9)
+
+    def vec() -> np.ndarray:
+        v = rng.standard_normal(128).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    with Gallery(tmp_path / "g.db", engine, save_interval=0.0) as g:
+        g.add_templates("a", [Template(vector=vec(), model_id=g.model_id)])
+        index = g.index
+        real_save = index.save
+        calls = []
+
+        def slow_save(*a, **kw):
+            calls.append(time.monotonic())
+            time.sleep(0.2)
+            return real_save(*a, **kw)
+
+        monkeypatch.setattr(index, "save", slow_save)
+        g._last_save, g._last_save_cost = 0.0, 0.0  # the first save's own (tiny) cost must not delay the next
+        g.add_templates("b", [Template(vector=vec(), model_id=g.model_id)])  # saves (interval 0), learns it costs 0.2 s
+        g.add_templates("c", [Template(vector=vec(), model_id=g.model_id)])  # within 10 x 0.2 s: not saved again
+        assert len(calls) == 1 and g._dirty
+        g.flush()  # an explicit flush always saves
+        assert len(calls) == 2 and not g._dirty
+    with Gallery(tmp_path / "g.db", engine) as g:
+        assert len(g.index) == 3

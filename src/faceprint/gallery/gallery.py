@@ -134,6 +134,7 @@ class Gallery:
         self._lock = threading.RLock()
         self._dirty = False
         self._last_save = time.monotonic()
+        self._last_save_cost = 0.0  # seconds the last index save took
 
     # -- index -------------------------------------------------------------------
     @property
@@ -193,10 +194,16 @@ class Gallery:
     def _save(self, force: bool = False) -> None:
         if self._index is None:
             return
-        if force or (self._dirty and time.monotonic() - self._last_save >= self.save_interval):
+        # Saving a large index costs seconds (a 1M-template index is ~0.5 GB), so saves are spaced
+        # to take at most ~10% of the time: the store stays the source of truth, and an index
+        # that missed its last save is rebuilt from it on the next open (generation check).
+        interval = max(self.save_interval, 10 * self._last_save_cost)
+        if force or (self._dirty and time.monotonic() - self._last_save >= interval):
+            t0 = time.monotonic()
             self._index.save(self.index_path, generation=f"{self._index_generation}:{self.model_id}")
             self._dirty = False
             self._last_save = time.monotonic()
+            self._last_save_cost = self._last_save - t0
 
     def flush(self) -> None:
         """Write the index to disk now if it changed since the last save."""
