@@ -28,11 +28,7 @@ above passed; 1 otherwise (the JSON is printed either way).
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +40,8 @@ from typing import Any
 import numpy as np
 from _common import REPO, data_dir, emit, machine
 
+from faceprint.service.process import ServerProcess, free_port
+
 OPS = ("enroll", "identify", "delete", "list")
 EXAMPLES = 20  # failure messages kept in the JSON
 
@@ -51,20 +49,6 @@ EXAMPLES = 20  # failure messages kept in the JSON
 def _log(quiet: bool, msg: str) -> None:
     if not quiet:
         print(msg, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_env() -> dict[str, str]:
-    """This environment without FACEPRINT_* settings (FACEPRINT_DB and friends would
-    change what the server opens), and with src/ on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k == "FACEPRINT_DATA"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
-    return env
 
 
 def pick_people(engine: Any, lfw: Path, n: int) -> list[tuple[str, Path]]:
@@ -84,48 +68,6 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
         return {"p50": None, "p90": None, "p99": None, "max": None}
     a = np.asarray(values) * 1000.0
     return {"p50": round(float(np.percentile(a, 50)), 1), "p90": round(float(np.percentile(a, 90)), 1), "p99": round(float(np.percentile(a, 99)), 1), "max": round(float(a.max()), 1)}
-
-
-class Server:
-    """``faceprint serve`` in a subprocess, its output in a log file."""
-
-    def __init__(self, db: Path, port: int, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-        self._fh = open(log, "wb")
-        args = [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-        self.proc = subprocess.Popen(args, env=server_env(), cwd=REPO, stdout=self._fh, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, httpx: Any, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode} before it was ready")
-            try:
-                if httpx.get(self.url + "/v1/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready after {timeout:.0f} s")
-
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM (graceful shutdown); SIGKILL if it has not exited after ``timeout`` s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if not self._fh.closed:
-            self._fh.close()
-        return self.proc.returncode
-
-    def output(self, tail: int = 4000) -> str:
-        if not self._fh.closed:
-            self._fh.flush()
-        return self.log.read_text(errors="replace")[-tail:]
 
 
 class Load:
@@ -349,12 +291,13 @@ def main() -> int:
         finally:
             store.close()
         port = args.port or free_port()
-        server = Server(db, port, Path(tmp) / "server.log")
+        cmd = [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        server = ServerProcess(cmd, port, Path(tmp) / "server.log", cwd=REPO)
         load = Load(server.url, key, people, args.clients, args.seconds, max_requests)
         started = False
         try:
             t0 = time.monotonic()
-            server.wait_ready(httpx)
+            server.wait_ready()
             started = True
             out["server_start_s"] = round(time.monotonic() - t0, 1)
             _log(quiet, f"server ready on {server.url} after {out['server_start_s']} s; {args.clients} client(s) for {args.seconds:g} s")
