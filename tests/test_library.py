@@ -310,3 +310,32 @@ def test_thumbnails_can_be_turned_off_by_setting(tmp_path: Path, photos: Path) -
         summary, _ = lib.index(photos, in_process=True)
         assert summary.faces > 0
         assert all(lib.store.thumb(f.id) is None for f in lib.store.faces())
+
+
+def test_suggestion_queue_is_cached_until_the_library_changes(tmp_path: Path, photos: Path, engine) -> None:
+    from faceprint.library import suggest
+
+    with Library(tmp_path / "lib.db", engine) as lib:
+        lib.index(photos, in_process=True)
+        calls = []
+        real = suggest.suggestions
+
+        def counting(*a, **kw):
+            calls.append(1)
+            return real(*a, **kw)
+
+        suggest.suggestions = counting
+        try:
+            lib.suggestions()
+            lib.suggestions(limit=5)
+            assert len(calls) == 1  # nothing changed: served from the cache
+            pid = lib.store.people()[0]["id"]
+            lib.rename(pid, "Someone")  # a change by this connection
+            lib.suggestions()
+            assert len(calls) == 2
+            with LibraryStore(tmp_path / "lib.db") as other:  # a change by another connection (e.g. the indexer)
+                other.rename_person(pid, "Someone Else")
+            lib.suggestions()
+            assert len(calls) == 3
+        finally:
+            suggest.suggestions = real

@@ -26,6 +26,7 @@ class Library:
         self._engine = engine
         self._params = params
         self._lock = threading.RLock()
+        self._queue: tuple[Any, int, list[Any]] | None = None  # (change key, limit, suggestions)
 
     def __enter__(self) -> Library:
         return self
@@ -122,10 +123,16 @@ class Library:
                 apply_confident(self)
 
     def suggestions(self, *, limit: int = 50, include_skipped: bool = False) -> list[Any]:
+        """The open questions (see :mod:`faceprint.library.suggest`), recomputed only when the
+        library has changed since the last call (every page of the web UI shows their count)."""
         from faceprint.library.suggest import suggestions
 
         with self._lock:
-            return suggestions(self, limit=limit, include_skipped=include_skipped)
+            key = (self.store.change_key(), include_skipped)
+            if self._queue is None or self._queue[0] != key or self._queue[1] < limit:
+                full = suggestions(self, limit=max(limit, 100), include_skipped=include_skipped)
+                self._queue = (key, max(limit, 100), full)
+            return list(self._queue[2][:limit])
 
     def answer(self, person_id: int, candidate: str, reply: str) -> None:
         from faceprint.library.suggest import answer

@@ -158,6 +158,12 @@ class LibraryStore(Database):
     APPLICATION_ID = 0x4650_4C42  # "FPLB"
     WHAT = "photo library"
 
+    def change_key(self) -> tuple[int, int]:
+        """Changes whenever the library changes, by this connection (``total_changes``) or any
+        other (``PRAGMA data_version``): a cheap key for caches of derived views."""
+        with self._lock:
+            return int(self._db.total_changes), int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def _audit(self, db: sqlite3.Connection, actor: str, action: str, detail: dict[str, Any]) -> None:
         db.execute("INSERT INTO audit(at, actor, action, detail) VALUES (?,?,?,?)", (now(), actor, action, json.dumps(detail)))
 
