@@ -50,20 +50,14 @@ def library_truth(lib: Any, errata: Path | None = ERRATA) -> dict[int, str]:
         d = float(np.hypot(x + w / 2 - r["width"] / 2, y + h / 2 - r["height"] / 2))
         if f.photo_id not in best or d < best[f.photo_id][0]:
             best[f.photo_id] = (d, f)
+    names = sorted({Path(f.path).parent.name for _, f in best.values()})
     alias: dict[str, str] = {}
     skip: set[str] = set()
     if errata is not None and Path(errata).is_file():
-        for line in Path(errata).read_text().splitlines():
-            parts = line.split("#", 1)[0].split()
-            if len(parts) == 3 and parts[0] == "same":
-                a, b = (alias.get(n, n) for n in parts[1:])
-                for k, v in list(alias.items()):
-                    if v == b:
-                        alias[k] = a
-                alias[parts[2]] = a
-                alias.setdefault(parts[1], a)
-            elif len(parts) == 2 and parts[0] == "image":
-                skip.add(parts[1])
+        from faceprint.evaluation.pairs import read_errata
+
+        group, skip = read_errata(Path(errata), names)
+        alias = {n: names[g] for n, g in zip(names, group.tolist())}
     out = {}
     for _, f in best.values():
         p = Path(f.path)

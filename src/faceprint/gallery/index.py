@@ -199,6 +199,13 @@ def _storage_dtype(quantize: Any) -> str:
     raise InputError(f"quantize must be False, True ('i8') or 'f16', got {quantize!r}")
 
 
+def _to_storage(v: np.ndarray, dtype: str) -> np.ndarray:
+    """Unit float32 rows as stored: int8 ``round(v * 127)``, float16 or float32."""
+    if dtype == "i8":
+        return np.clip(np.rint(v * _I8_SCALE), -127, 127).astype(np.int8)
+    return v.astype(_DTYPES[dtype], copy=False)
+
+
 def _empty_result(q: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((q, k), -1, np.int64), np.full((q, k), -np.inf, np.float32)
 
@@ -362,11 +369,6 @@ class ExactIndex:
     def ids(self) -> np.ndarray:
         return np.sort(self._ids[: self._n])
 
-    def _encode(self, v: np.ndarray) -> np.ndarray:
-        if self.dtype == "i8":
-            return np.clip(np.rint(v * _I8_SCALE), -127, 127).astype(np.int8)
-        return v.astype(_DTYPES[self.dtype], copy=False)
-
     def _reserve(self, needed: int) -> None:
         cap = len(self._ids)
         if needed <= cap:
@@ -386,7 +388,7 @@ class ExactIndex:
             return
         if len(np.unique(ids)) != len(ids):
             raise InputError("ids passed to add() must be unique")
-        encoded = self._encode(vecs)
+        encoded = _to_storage(vecs, self.dtype)
         rows = np.fromiter((self._row.get(i, -1) for i in ids.tolist()), np.int64, len(ids))
         present = rows >= 0
         if present.any():
@@ -789,11 +791,6 @@ class PQScanIndex:
     def ids(self) -> np.ndarray:
         return np.sort(np.fromiter(self._row.keys(), np.int64, len(self._row)))
 
-    def _encode(self, v: np.ndarray) -> np.ndarray:
-        if self.dtype == "i8":
-            return np.clip(np.rint(v * _I8_SCALE), -127, 127).astype(np.int8)
-        return v.astype(_DTYPES[self.dtype], copy=False)
-
     def _decode(self, stored: np.ndarray) -> np.ndarray:
         out = stored.astype(np.float32, copy=False)
         if self.dtype == "i8":
@@ -870,7 +867,7 @@ class PQScanIndex:
                 self._ids[row] = -1
         start, m = self._n, len(ids)
         self._reserve(start + m)
-        self._vecs[start : start + m] = self._encode(vecs)
+        self._vecs[start : start + m] = _to_storage(vecs, self.dtype)
         self._ids[start : start + m] = ids
         self._row.update(zip(ids.tolist(), range(start, start + m)))
         self._n = start + m

@@ -230,7 +230,6 @@ def cluster_faces(inp: ClusterInput, calibration: CalibrationTable, params: Clus
     new = np.flatnonzero((person < 0) & good)
     heap: list[tuple[float, int, int, int, int]] = []
     if len(new) and len(seeds) > 1:
-        pos = {int(f): k for k, f in enumerate(seeds)}
         sv = inp.vectors[seeds]
         src, dst, _ = knn_edges(sv, inp.vectors[new], params.knn + 1, t_link)
         for s, d in zip(new[src].tolist(), seeds[dst].tolist()):
@@ -238,7 +237,6 @@ def cluster_faces(inp: ClusterInput, calibration: CalibrationTable, params: Clus
             if a != b:
                 cl.neighbours[a].add(b)
                 cl.neighbours[b].add(a)
-        del pos
         for a in range(len(members)):
             nb = np.fromiter(cl.neighbours[a], np.int64) if cl.neighbours[a] else None
             if nb is None:

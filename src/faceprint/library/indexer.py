@@ -243,13 +243,12 @@ def index_folder(
     rootp = rootp.resolve()
     root_s = str(rootp)
     summary = IndexSummary(root=root_s)
-    known = store.photo_paths(root_s)
+    known = store.photos_under(root_s)
     files = list(scan_folder(rootp))
     summary.files = len(files)
     seen: set[str] = set()
     todo: list[tuple[str, str, int, float]] = []  # path, sha, size, mtime
     moved_from: set[str] = set()
-    missing = {p for p in known if not Path(p).exists()}
     for i, f in enumerate(files):
         path = str(f)
         seen.add(path)
@@ -258,7 +257,7 @@ def index_folder(
         except OSError as exc:
             summary.errors.append({"path": path, "error": f"unreadable: {exc.strerror or exc}"})
             continue
-        row = store.photo_by_path(path) if path in known else None
+        row = known.get(path)
         if row is not None and row["size"] == st.st_size and abs(row["mtime"] - st.st_mtime) < 1e-6:
             summary.unchanged += 1
             if row["status"] == "error":
@@ -274,7 +273,7 @@ def index_folder(
             summary.unchanged += 1
             continue
         same = [r for r in store.photos_by_sha(sha) if r["path"] != path and r["status"] != "duplicate"]
-        gone = next((r for r in same if r["path"] in missing or not Path(r["path"]).exists()), None)
+        gone = next((r for r in same if not Path(r["path"]).exists()), None)
         if gone is not None and row is None:
             store.touch_photo(gone["id"], size=st.st_size, mtime=st.st_mtime, path=path, root=root_s)
             moved_from.add(gone["path"])
@@ -338,7 +337,7 @@ def index_folder(
                     if nxt is not None:
                         pending[pool.submit(analyse_file, nxt[0], **kw)] = nxt
 
-    gone_ids = [pid for p, pid in known.items() if p not in seen and p not in moved_from]
+    gone_ids = [r["id"] for p, r in known.items() if p not in seen and p not in moved_from]
     summary.removed = store.delete_photos(gone_ids)
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -75,11 +75,9 @@ class Library:
         n = len(faces)
         dim = faces[0].vector.shape[0] if n else 0
         vecs = np.stack([f.vector for f in faces]).astype(np.float32) if n else np.zeros((0, dim), np.float32)
-        rows = self.store.read("SELECT id, frame FROM faces")
-        frames = {r["id"]: r["frame"] for r in rows}
         # two faces of one photo (or of one video frame) are two people
         groups: dict[tuple[int, Any], int] = {}
-        group_ids = np.array([groups.setdefault((f.photo_id, frames.get(f.id)), len(groups)) for f in faces], np.int64)
+        group_ids = np.array([groups.setdefault((f.photo_id, f.frame), len(groups)) for f in faces], np.int64)
         named = {r["id"] for r in self.store.read("SELECT id FROM people WHERE name IS NOT NULL")}
         confirmed = named | {f.person_id for f in faces if f.assigned == "user" and f.person_id is not None}
         inp = ClusterInput(
@@ -105,7 +103,7 @@ class Library:
                 if f.assigned == "user":
                     continue
                 new = None if p == 0 else int(p)
-                if new != f.person_id or (new is not None and new < 0):
+                if new != f.person_id:  # (a new person's placeholder is negative: always a change)
                     assignments[f.id] = new
             self.store.save_clustering(assignments, result.new_people)
             from faceprint.library.suggest import apply_confident

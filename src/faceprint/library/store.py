@@ -134,6 +134,7 @@ class StoredFace:
     person_id: int | None
     assigned: str | None
     vector: np.ndarray | None = None
+    frame: float | None = None  # video time (s); None for a still
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "photo_id": self.photo_id, "path": self.path, "box": self.box, "det_score": round(self.det_score, 4), "quality": round(self.quality, 3), "person_id": self.person_id, "assigned": self.assigned}
@@ -168,15 +169,12 @@ class LibraryStore(Database):
         db.execute("INSERT INTO audit(at, actor, action, detail) VALUES (?,?,?,?)", (now(), actor, action, json.dumps(detail)))
 
     # -- photos ----------------------------------------------------------------
-    def photo_by_path(self, path: str) -> sqlite3.Row | None:
-        rows = self.read("SELECT * FROM photos WHERE path=?", (path,))
-        return rows[0] if rows else None
-
     def photos_by_sha(self, sha256: str) -> list[sqlite3.Row]:
         return self.read("SELECT * FROM photos WHERE sha256=? ORDER BY id", (sha256,))
 
-    def photo_paths(self, root: str) -> dict[str, int]:
-        return {r["path"]: r["id"] for r in self.read("SELECT id, path FROM photos WHERE root=?", (root,))}
+    def photos_under(self, root: str) -> dict[str, sqlite3.Row]:
+        """path -> row of every photo found under ``root`` (one query for a whole run)."""
+        return {r["path"]: r for r in self.read("SELECT * FROM photos WHERE root=?", (root,))}
 
     def touch_photo(self, photo_id: int, *, size: int, mtime: float, path: str | None = None, root: str | None = None) -> None:
         """Same content, new size/mtime (or a moved file): keep its faces and their people."""
@@ -261,13 +259,13 @@ class LibraryStore(Database):
             where.append(f"f.id IN ({','.join('?' * len(face_ids))})")
             params.extend(int(i) for i in face_ids)
         sql = (
-            "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned" + (", f.vector" if with_vectors else "")
+            "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned, f.frame" + (", f.vector" if with_vectors else "")
             + " FROM faces f JOIN photos p ON p.id = f.photo_id" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id"
         )
         out = []
         for r in self.read(sql, params):
             vec = np.frombuffer(r["vector"], np.float32).copy() if with_vectors else None
-            out.append(StoredFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), float(r["det_score"]), float(r["quality"]), r["person_id"], r["assigned"], vec))
+            out.append(StoredFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), float(r["det_score"]), float(r["quality"]), r["person_id"], r["assigned"], vec, r["frame"]))
         return out
 
     def face(self, face_id: int) -> StoredFace:
@@ -298,7 +296,7 @@ class LibraryStore(Database):
     def people(self) -> list[dict[str, Any]]:
         """Every person with their face count, named people first, then by size."""
         rows = self.read(
-            "SELECT pe.id, pe.name, COUNT(f.id) AS faces, MAX(f.quality) AS best FROM people pe "
+            "SELECT pe.id, pe.name, COUNT(f.id) AS faces FROM people pe "
             "LEFT JOIN faces f ON f.person_id = pe.id GROUP BY pe.id ORDER BY pe.name IS NULL, COUNT(f.id) DESC, pe.id"
         )
         return [{"id": r["id"], "name": r["name"], "faces": int(r["faces"])} for r in rows]
