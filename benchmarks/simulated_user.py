@@ -9,13 +9,16 @@ it lists as mislabelled are left out); other faces are bystanders, not scored.
 1. The user names the 20 largest people, each with the identity most of its
    labelled faces belong to (an identity is named once).
 2. The user answers suggestions one at a time, always the first in the queue:
-   yes when most of the candidate's labelled faces are that person, no when
-   not, skip when the candidate has no labelled face.
+   yes when the label most of the candidate's labelled faces carry is the
+   target person's (a named person's name, else the label most of its other
+   labelled faces carry), no when not, skip when either side has no label.
 3. Scores (pairwise and BCubed precision / recall / F1 over labelled faces;
    a face of nobody is a cluster of its own) before naming, after naming, and
    after the answers plus a further incremental clustering run; and a check
-   that no answered face is contradicted afterwards (a yes-face outside the
-   person, a no-face inside it).
+   that no answered face is contradicted afterwards, after an incremental run
+   and after a full re-clustering (a yes-face not with the target's faces, a
+   no-face with them; "the target's faces" are those of its label, wherever
+   most of them are now: merges and re-clustering change person ids).
 
     .venv/bin/python benchmarks/simulated_user.py [--library lfw.db] [--names 20] [--answers 200] [--identities N]
 """
@@ -41,6 +44,25 @@ def scores(lib: Library, truth: dict[int, str]) -> dict[str, float]:
     ids = sorted(truth)
     pred = [person[i] if person.get(i) is not None else f"alone-{i}" for i in ids]
     return {k: round(v, 4) for k, v in pairwise_scores(pred, [truth[i] for i in ids]).items()}
+
+
+def _majority(truth: dict[int, str], faces: list[int]) -> str | None:
+    labels = Counter(truth[f] for f in faces if f in truth)
+    return labels.most_common(1)[0][0] if labels else None
+
+
+def _contradicted(lib: Library, answered: list[tuple[list[int], list[int], str]]) -> int:
+    """Answered faces the library now contradicts: after a yes, not with the target's faces
+    (the person holding most of them, whatever its id is now); after a no, with them."""
+    person = {f.id: f.person_id for f in lib.store.faces()}
+    bad = 0
+    for faces, target, reply in answered:
+        where = Counter(person[f] for f in target if person.get(f) is not None)
+        core = where.most_common(1)[0][0] if where else None
+        for f in faces:
+            together = core is not None and person.get(f) == core
+            bad += (reply == "yes" and not together) or (reply == "no" and together)
+    return bad
 
 
 def main() -> None:
@@ -87,8 +109,10 @@ def main() -> None:
             after_naming = scores(lib, truth)
 
             # 2. answer the queue from the ground truth
-            answered: list[tuple[int, list[int], str]] = []
+            answered: list[tuple[list[int], list[int], str]] = []  # (answered faces, the target's faces, reply)
             replies: Counter[str] = Counter()
+            by_kind: dict[str, Counter[str]] = {}
+            by_fifty: list[Counter[str]] = []
             t0 = time.perf_counter()
             for _ in range(args.answers):
                 queue = lib.suggestions(limit=1)
@@ -96,31 +120,30 @@ def main() -> None:
                     break
                 s = queue[0]
                 kind, _, cid = s.candidate.partition(":")
-                faces = [f.id for f in lib.store.faces(person_id=int(cid))] if kind == "person" else [int(cid)]
-                labels = Counter(truth[f] for f in faces if f in truth)
-                if not labels:
+                cand = [f.id for f in lib.store.faces(person_id=int(cid))] if kind == "person" else [int(cid)]
+                target = [f.id for f in lib.store.faces(person_id=s.person_id) if f.id not in cand]
+                cand_label = _majority(truth, cand)
+                target_label = named.get(s.person_id) or _majority(truth, target)
+                if cand_label is None or target_label is None:
                     reply = "skip"
                 else:
-                    reply = "yes" if labels.most_common(1)[0][0] == named.get(s.person_id, s.person_name) else "no"
+                    reply = "yes" if cand_label == target_label else "no"
                 lib.answer(s.person_id, s.candidate, reply)
                 replies[reply] += 1
-                if reply != "skip":
-                    answered.append((s.person_id, faces, reply))
+                k = s.kind if s.person_name is None else f"{s.kind} (named)"
+                by_kind.setdefault(k, Counter())[reply] += 1
+                if sum(replies.values()) % 50 == 1:
+                    by_fifty.append(Counter())
+                by_fifty[-1][reply] += 1
+                if reply != "skip":  # what the answer was about: the candidate's faces of its label
+                    answered.append(([f for f in cand if truth.get(f) == cand_label], [f for f in target if truth.get(f) == target_label], reply))
             seconds = time.perf_counter() - t0
             after_answers = scores(lib, truth)
             lib.cluster()  # a later run must not undo any answer
             after_rerun = scores(lib, truth)
-            person = {f.id: f.person_id for f in lib.store.faces()}
-            contradicted = sum(
-                1 for pid, faces, reply in answered for f in faces
-                if f in person and ((reply == "yes" and person[f] != pid) or (reply == "no" and person[f] == pid))
-            )
+            contradicted = _contradicted(lib, answered)
             lib.cluster(recluster=True)
-            person = {f.id: f.person_id for f in lib.store.faces()}
-            contradicted_full = sum(
-                1 for pid, faces, reply in answered for f in faces
-                if f in person and ((reply == "yes" and person[f] != pid) or (reply == "no" and person[f] == pid))
-            )
+            contradicted_full = _contradicted(lib, answered)
     res = {
         "benchmark": "simulated_user",
         "machine": machine(),
@@ -129,6 +152,8 @@ def main() -> None:
         "named_people": len(named),
         "answers": dict(replies),
         "answers_total": sum(replies.values()),
+        "questions_by_kind": {k: dict(v) for k, v in by_kind.items()},
+        "replies_per_50_answers": [dict(c) for c in by_fifty],
         "answer_seconds_each": round(seconds / max(1, sum(replies.values())), 3),
         "before": before,
         "after_naming": after_naming,

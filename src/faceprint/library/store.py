@@ -400,19 +400,24 @@ class LibraryStore(Database):
             self._audit(db, actor, "split", {"person": person_id, "new": new, "faces": ids})
             return new
 
-    def assign_face(self, face_id: int, person_id: int, *, actor: str = "local") -> None:
-        """The user says this face is this person."""
+    def assign_face(self, face_id: int, person_id: int, *, confirm: bool = False, actor: str = "local") -> None:
+        """The user says this face is this person (``confirm``: and the person's other faces
+        are theirs too -- the user saw them side by side)."""
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM people WHERE id=?", (person_id,)).fetchone() is None:
                 raise PersonNotFound(f"no person with id {person_id}")
             if db.execute("UPDATE faces SET person_id=?, assigned='user' WHERE id=?", (person_id, face_id)).rowcount == 0:
                 raise FaceNotFound(f"no face with id {face_id}")
+            if confirm:
+                db.execute("UPDATE faces SET assigned='user' WHERE person_id=? AND assigned='auto'", (person_id,))
             db.execute("DELETE FROM rejections WHERE face_id=? AND person_id=?", (face_id, person_id))
             self._drop_empty_unnamed(db)
             self._audit(db, actor, "assign", {"face": face_id, "person": person_id})
 
     def reject_face(self, face_id: int, person_id: int, *, actor: str = "local") -> None:
-        """The user says this face is not this person: it leaves them and never comes back."""
+        """The user says this face is not this person: it leaves them and never comes back.
+        The person's other faces become the user's (they were looked at beside it): a later
+        full re-clustering keeps the person, and so the rejection, intact."""
         with self.transaction() as db:
             row = db.execute("SELECT person_id FROM faces WHERE id=?", (face_id,)).fetchone()
             if row is None:
@@ -422,6 +427,7 @@ class LibraryStore(Database):
             db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id, created) VALUES (?,?,?)", (face_id, person_id, now()))
             if row["person_id"] == person_id:
                 db.execute("UPDATE faces SET person_id=NULL, assigned=NULL WHERE id=?", (face_id,))  # free to join someone else
+            db.execute("UPDATE faces SET assigned='user' WHERE person_id=? AND assigned='auto'", (person_id,))
             self._drop_empty_unnamed(db)
             self._audit(db, actor, "reject", {"face": face_id, "person": person_id})
 

@@ -130,16 +130,18 @@ def mount_ui(app: FastAPI, library: Library) -> None:
         first = queue[0] if queue else None
         person_faces: list[int] = []
         if first is not None:
-            person_faces = [f.id for f in sorted(await run(library.store.faces, person_id=first.person_id), key=lambda f: -f.quality)[:6]]
+            asked = set(first.face_ids)  # a member question: the face is the person's too
+            person_faces = [f.id for f in sorted(await run(library.store.faces, person_id=first.person_id), key=lambda f: -f.quality) if f.id not in asked][:6]
         return render(request, "suggestions.html", "suggestions", title="Suggestions", suggestion=first, total=len(queue), person_faces=person_faces)
 
     @router.post("/suggestions/answer")
-    async def answer(person: int = Form(...), candidate: str = Form(...), reply: str = Form(...)) -> RedirectResponse:
+    async def answer(person: int = Form(...), candidate: str = Form(...), reply: str = Form(...), kind: str = Form("join")) -> RedirectResponse:
         try:
             await run(library.answer, person, candidate, reply)
         except FaceprintError as exc:
             return _see("/suggestions", error=str(exc))
-        return _see("/suggestions", flash={"yes": "Added", "no": "Noted: not them", "skip": "Skipped"}.get(reply, "Saved"))
+        said = {"yes": "Kept" if kind == "member" else "Added", "no": "Taken out" if kind == "member" else "Noted: not them", "skip": "Skipped"}
+        return _see("/suggestions", flash=said.get(reply, "Saved"))
 
     @router.get("/unknown", response_class=HTMLResponse)
     async def unknown_page(request: Request) -> HTMLResponse:
