@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FACEPRINT_DATA ?= ../shared/data
 export FACEPRINT_DATA
 
-.PHONY: install library demo test bench clean calibration
+.PHONY: install library demo test bench clean calibration quality-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,6 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-## The main job: detect and verify faces in the sample photos and print a table.
 ## The main job: index the sample photos into a library, group the faces into people, serve the web UI.
 LIBRARY ?= .faceprint/library.db
 PORT ?= 8000
@@ -43,10 +42,15 @@ bench: install
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/clustering.py --data "$(FACEPRINT_DATA)"
 	$(BIN)/python benchmarks/simulated_user.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/quality.py --data "$(FACEPRINT_DATA)"
 
 ## Recompute the shipped calibration table from all impostor pairs of lfw-dev.
 calibration: install
 	$(BIN)/python scripts/build_calibration.py --data "$(FACEPRINT_DATA)"
+
+## Retrain the shipped face-quality model (src/faceprint/quality/model-v1.json) on lfw-dev.
+quality-model: install
+	$(BIN)/python scripts/train_quality.py --data "$(FACEPRINT_DATA)"
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -81,3 +81,17 @@ def test_simulated_user_benchmark_smoke(data_dir: Path) -> None:
     assert res["contradicted_answered_faces"] == 0 and res["contradicted_after_full_recluster"] == 0
     for stage in ("after_answers", "after_answers_and_rerun"):
         assert res[stage]["pairwise_f1"] >= res["before"]["pairwise_f1"]
+
+
+@pytest.mark.slow
+def test_quality_benchmark_smoke(data_dir: Path, tmp_path: Path) -> None:
+    plot = tmp_path / "erc.png"
+    res = _run("quality.py", "--pairs-per-fold", "12", "--workers", "1", "--timing-faces", "10", "--timing-runs", "2", "--plot", str(plot), data_dir=data_dir)
+    assert res["pairs"] == 120 and res["genuine_pairs"] + res["genuine_pairs_without_a_face"] == 60
+    curves = res["fnmr"]
+    assert {"unified", "random", "sharpness", "recognizability"} <= set(curves)
+    assert all(len(c) == len(res["fractions"]) for c in curves.values())
+    assert all(0.0 <= v <= 1.0 for c in curves.values() for v in c)
+    assert res["timing"]["quality_ms_per_face"] > 0 and res["timing"]["faces"] > 0
+    assert set(res["passes"]) == {"unified_cuts_fnmr_40pct_at_10pct", "unified_beats_random", "unified_beats_every_component", "quality_at_most_3ms_per_face"}
+    assert plot.stat().st_size > 10_000

@@ -56,7 +56,9 @@ def test_gallery_errors_are_clear(tmp_path: Path, lfw: Path, data_dir: Path) -> 
     group = data_dir / "samples" / "group-photos" / "010_2.jpg"
     proc = cli("enroll", "Pair", group, db=db)
     assert proc.returncode == 2 and "2 faces found" in proc.stderr and "010_2.jpg" in proc.stderr
-    assert ok("enroll", "Pair", group, "--face", "largest", db=db)["added"] == 1
+    refused = cli("enroll", "Pair", group, "--face", "largest", db=db)  # a group photo's faces are small
+    assert refused.returncode == 2 and "face too small" in refused.stderr and "px between the eyes" in refused.stderr
+    assert ok("enroll", "Pair", group, "--face", "largest", "--no-quality-check", db=db)["added"] == 1
     proc = cli("subjects", "show", "Nobody", db=db)
     assert proc.returncode == 2 and "no subject named 'Nobody'" in proc.stderr
     proc = cli("subjects", "rename", "Pair", "", db=db)

@@ -138,6 +138,8 @@ def test_enroll_identify_verify_rename_delete(svc: Service, lfw: Path) -> None:
     who = r.json()
     assert who["name"] == ENROLLED[1] and who["match"] is True and who["candidates"][0]["name"] == ENROLLED[1]
     assert len(who["candidates"]) == 2 and who["gallery_templates"] == 3 and who["fpir"] == 1e-3
+    assert 0 <= who["quality"]["unified"] <= 100 and who["low_quality"] is False  # the probe's quality comes along
+    assert who["quality"]["components"]["interocular"]["unit"] == "px"
     r = c.post("/v1/identify", files=[_file(stranger[0])], headers=svc.h("read"))
     assert r.status_code == 200 and r.json()["name"] is None and r.json()["match"] is False
 
@@ -158,7 +160,18 @@ def test_enroll_identify_verify_rename_delete(svc: Service, lfw: Path) -> None:
     # detect
     r = c.post("/v1/detect", files=[_file(stranger[0])], headers=svc.h("read"))
     assert r.status_code == 200 and r.json()["source"] == stranger[0].name and len(r.json()["faces"]) >= 1
-    assert set(r.json()["faces"][0]) >= {"box", "landmarks", "score", "detector"}
+    assert set(r.json()["faces"][0]) >= {"box", "landmarks", "score", "detector", "quality"}
+    assert r.json()["faces"][0]["quality"]["components"]["recognizability"]["raw"] is None  # no template made by detect
+    assert same.json()["a"]["quality"]["unified"] > 0
+    # a face too small to enrol: 422 quality_rejected with the reasons
+    import cv2
+
+    px = cv2.imread(str(stranger[0]))
+    small = Path(svc.gallery.store.path).parent / "small.png"
+    cv2.imwrite(str(small), cv2.resize(px, (90, 90), interpolation=cv2.INTER_AREA))
+    r = c.post("/v1/subjects/Small_Face/faces", files=[_file(small, "files")], headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "quality_rejected", r.text
+    assert any("px between the eyes" in why for why in r.json()["error"]["reasons"])
 
     # list (paginated), show, rename + metadata, 409 on a taken name
     r = c.get("/v1/subjects", params={"limit": 1, "offset": 1}, headers=svc.h("read"))

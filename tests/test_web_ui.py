@@ -89,6 +89,7 @@ def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
             anna = ids["Anna_Kournikova"]
             page.locator(f'.card.person[data-person="{anna}"] a').click()
             page.wait_for_url(f"**/people/{anna}")
+            assert page.locator(".face .quality").first.inner_text().startswith("quality ")  # each face shows its unified quality
             page.fill("#rename-input", "Anna Example")
             page.click("#rename-button")
             sync_api.expect(page.locator("#person-name")).to_contain_text("Anna Example")

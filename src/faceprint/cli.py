@@ -144,6 +144,48 @@ def verify(
 
 
 @app.command()
+def quality(
+    image: Path = typer.Argument(..., help="Image file."),
+    face: str = FaceOpt,
+    all_faces: bool = typer.Option(False, "--all", help="Assess every face in the image."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Face quality: every component (raw value and 0-100 score), the unified 0-100 score,
+    and whether enrolment would accept the face (and why not)."""
+    from faceprint.quality.gate import is_low, problems
+
+    with _errors(as_json):
+        engine = _engine()
+        templates = engine.embed_all(image) if all_faces else [engine.embed(image, face=face)]
+        if all_faces and not templates:
+            raise NoFaceError("no face found", source=str(image))
+        rows = []
+        for t in templates:
+            q = t.quality
+            assert q is not None and t.detection is not None
+            why = problems(q, engine.settings)
+            rows.append({"face": t.detection.to_dict(), **q.to_dict(), "enrolable": not why, "reasons": why, "low_quality": is_low(q, engine.settings)})
+        if as_json:
+            _print_json({"image": str(image), "faces": rows} if all_faces else {"image": str(image), **rows[0]})
+            return
+        for i, (t, r) in enumerate(zip(templates, rows)):
+            q = t.quality
+            assert q is not None
+            table = Table(title=f"{escape(str(image))} — face {i}: unified quality [bold]{q.unified}[/]/100 (model {q.model})")
+            for col in ("component", "raw", "unit", "score"):
+                table.add_column(col, justify="right" if col != "component" else "left")
+            for name, c in q.components.items():
+                raw = "—" if c.raw is None else (f"{c.raw:.3f}" if abs(c.raw) < 10 else f"{c.raw:.1f}")
+                score = "—" if c.score is None else (f"[red]{c.score}[/]" if c.score < 50 else str(c.score))
+                table.add_row(name, raw, c.unit, score)
+            out.print(table)
+            if r["enrolable"]:
+                out.print("[green]enrolment would accept this face[/]")
+            else:
+                out.print("[red]enrolment would refuse this face:[/] " + escape("; ".join(r["reasons"])))
+
+
+@app.command()
 def models(as_json: bool = JsonOpt) -> None:
     """The models faceprint knows: id, version, file, sha256, licence, source package, availability."""
     from faceprint.models.registry import list_models
@@ -278,13 +320,15 @@ def enroll(
     images: list[Path] = typer.Argument(..., help="One or more photos of the subject."),
     face: str = typer.Option("single", "--face", help="Photos with several faces are refused unless you choose: largest, center, or an index."),
     keep_images: bool = typer.Option(False, "--keep-images", help="Also store the photos, so `subjects reembed` can remake templates for a new model."),
+    no_quality_check: bool = typer.Option(False, "--no-quality-check", help="Enrol faces even when they fail the quality gate (see `faceprint quality`)."),
     db: Optional[Path] = DbOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Enrol a subject from photos (one template per photo)."""
+    """Enrol a subject from photos (one template per photo).  Faces that fail the quality
+    gate (too small, turned away, too poor overall) are refused with the reason."""
     with _errors(as_json):
         with _gallery(db) as gallery:
-            res = gallery.enroll(name, list(images), face=face, keep_images=keep_images)
+            res = gallery.enroll(name, list(images), face=face, keep_images=keep_images, check_quality=not no_quality_check)
         if as_json:
             _print_json(res.to_dict())
             return

@@ -25,6 +25,8 @@ from faceprint.errors import CalibrationError, FaceprintError, InputError, Model
 from faceprint.evaluation.metrics import CalibrationTable
 from faceprint.imaging import ImageLimits, load_image
 from faceprint.models.registry import get_spec
+from faceprint.quality.model import Quality, QualityModel
+from faceprint.quality.model import load_model as load_quality_model
 from faceprint.settings import Settings
 from faceprint.types import Decision, Detection, FaceCrop, Image, Template
 
@@ -85,6 +87,7 @@ class Engine:
         self._detector = detector
         self._embedder = embedder
         self._calibration = calibration
+        self._quality: QualityModel | None = None
         self._lock = threading.Lock()
         self.limits = ImageLimits(max_bytes=self.settings.max_bytes, max_pixels=self.settings.max_pixels)
 
@@ -115,6 +118,18 @@ class Engine:
                 self._calibration = load_calibration(self.settings.calibration, self._embedder_model_id())
             return self._calibration
 
+    @property
+    def quality_model(self) -> QualityModel:
+        with self._lock:
+            if self._quality is None:
+                self._quality = load_quality_model(self.settings.quality_model)
+            return self._quality
+
+    def assess(self, image: Image, detection: Detection, crop: FaceCrop, vector: np.ndarray | None = None) -> Quality:
+        """The quality of one detected and aligned face (with its template, when there is one:
+        recognizability needs it)."""
+        return self.quality_model.assess(image.size, detection, crop, vector=vector, model_id=self.model_id if vector is not None else None)
+
     def _embedder_model_id(self) -> str:
         if self._embedder is not None:
             return self._embedder.model_id
@@ -143,15 +158,17 @@ class Engine:
         """The template of one face of the image (see ``select_face``)."""
         image = self.load(source)
         det = select_face(self.detector.detect(image), image, face)
-        vec = self.embedder.embed([self.embedder.crop(image, det)])[0]
-        return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source)
+        crop = self.embedder.crop(image, det)
+        vec = self.embedder.embed([crop])[0]
+        return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source, quality=self.assess(image, det, crop, vec))
 
     def embed_all(self, source: Any) -> list[Template]:
         """Templates of every face in the image, embedded in one batch."""
         image = self.load(source)
         dets = self.detector.detect(image)
-        vecs = self.embedder.embed([self.embedder.crop(image, d) for d in dets])
-        return [Template(vector=v, model_id=self.model_id, detection=d, source=image.source) for v, d in zip(vecs, dets)]
+        crops = [self.embedder.crop(image, d) for d in dets]
+        vecs = self.embedder.embed(crops)
+        return [Template(vector=v, model_id=self.model_id, detection=d, source=image.source, quality=self.assess(image, d, c, v)) for v, d, c in zip(vecs, dets, crops)]
 
     def embed_many(self, sources: Iterable[Any], *, face: str | int = "largest") -> list[Template | FaceprintError]:
         """One template per source, faces of all images embedded in batches; a failing
@@ -161,8 +178,8 @@ class Engine:
 
         def flush() -> None:
             vecs = self.embedder.embed([p[3] for p in pending])
-            for (i, image, det, _), v in zip(pending, vecs):
-                out[i] = Template(vector=v, model_id=self.model_id, detection=det, source=image.source)
+            for (i, image, det, crop), v in zip(pending, vecs):
+                out[i] = Template(vector=v, model_id=self.model_id, detection=det, source=image.source, quality=self.assess(image, det, crop, v))
             pending.clear()
 
         for src in sources:

@@ -55,9 +55,13 @@ class MultipleFacesError(InputError):
 
 
 class QualityRejected(InputError):
-    """A face was found but failed the quality gate."""
+    """A face was found but failed the quality gate; ``reasons`` says why, one per check."""
 
     code = "quality_rejected"
+
+    def __init__(self, message: str, *, source: str | None = None, reasons: list[str] | None = None) -> None:
+        self.reasons = list(reasons or [message])
+        super().__init__(message, source=source)
 
 
 class ModelError(FaceprintError):

@@ -31,6 +31,12 @@ class Settings:
     cluster_min_quality: float = 0.5  # FACEPRINT_CLUSTER_MIN_QUALITY: faces below never seed or bridge a person
     cluster_min_faces: int = 2  # FACEPRINT_CLUSTER_MIN_FACES: smallest group shown as a person
     library_thumbnails: bool = True  # FACEPRINT_LIBRARY_THUMBNAILS: keep face thumbnails for the web UI when indexing
+    quality_model: str | None = None  # FACEPRINT_QUALITY_MODEL: path of a quality model JSON (default: the shipped one)
+    quality_enrol_min: float = 30.0  # FACEPRINT_QUALITY_ENROL_MIN: enrolment refuses faces with a unified quality below (0-100)
+    quality_min_interocular: float = 24.0  # FACEPRINT_QUALITY_MIN_INTEROCULAR: enrolment refuses eyes closer than this (px)
+    quality_max_yaw: float = 45.0  # FACEPRINT_QUALITY_MAX_YAW: enrolment refuses heads turned further (degrees)
+    quality_max_pitch: float = 30.0  # FACEPRINT_QUALITY_MAX_PITCH: enrolment refuses heads tilted further (degrees)
+    quality_mark_below: float = 30.0  # FACEPRINT_QUALITY_MARK_BELOW: identification and indexing flag faces below as low quality
 
     @classmethod
     def load(cls, config: str | os.PathLike | None = None, **overrides: Any) -> "Settings":

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from faceprint.quality.model import Quality
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,14 @@ class Template:
     model_id: str
     detection: Detection | None = None
     source: str = ""
+    quality: Quality | None = None
 
     def to_dict(self, *, with_vector: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"model_id": self.model_id, "source": self.source, "dim": int(self.vector.size)}
         if self.detection is not None:
             out["face"] = self.detection.to_dict()
+        if self.quality is not None:
+            out["quality"] = self.quality.to_dict()
         if with_vector:
             out["vector"] = [round(float(v), 7) for v in self.vector]
         return out

@@ -38,6 +38,7 @@ __all__ = [
     "build_calibration",
     "det_curve",
     "eer",
+    "error_versus_reject",
     "fmr_at_threshold",
     "fnmr_at_threshold",
     "kfold_accuracy",
@@ -295,6 +296,32 @@ def tar_at_far(genuine: npt.ArrayLike, impostor: npt.ArrayLike, far: float) -> t
     """``(TAR, threshold)`` at ``threshold_at_fmr(impostor, far)``."""
     t = threshold_at_fmr(impostor, far)
     return 1.0 - fnmr_at_threshold(genuine, t), t
+
+
+def error_versus_reject(
+    genuine: npt.ArrayLike, quality: npt.ArrayLike, threshold: float, fractions: Sequence[float], *, tiebreak: npt.ArrayLike | None = None,
+) -> np.ndarray:
+    """Error-versus-reject curve (Grother & Tabassi): FNMR at ``threshold`` among the genuine
+    comparisons left after rejecting the lowest-quality ``fraction`` of them, for each fraction.
+
+    ``quality`` is the comparison's quality (usually the lower of its two faces); ties are
+    broken by ``tiebreak`` (higher is better), then by position, so a coarse score cannot
+    choose its own luck.  Exactly ``round(fraction * n)`` comparisons are rejected."""
+    gen = _scores(genuine, "genuine").astype(np.float64)
+    q = np.asarray(quality, np.float64)
+    if q.shape != gen.shape:
+        raise InputError(f"quality must have one value per genuine score: {q.shape} vs {gen.shape}")
+    tb = np.zeros_like(q) if tiebreak is None else np.asarray(tiebreak, np.float64)
+    order = np.lexsort((np.arange(gen.size), tb, q))  # worst first
+    fails = (gen < _threshold(threshold))[order]
+    n = gen.size
+    out = []
+    for f in fractions:
+        if not 0.0 <= float(f) < 1.0:
+            raise InputError(f"reject fractions must be in [0, 1), got {f}")
+        k = int(round(float(f) * n))
+        out.append(float(fails[k:].mean()) if k < n else float("nan"))
+    return np.asarray(out)
 
 
 # --------------------------------------------------------------------------- accuracy (LFW-style)

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from faceprint.errors import InputError
 from faceprint.evaluation.metrics import _scores
 
-__all__ = ["plot_det", "plot_roc", "plot_score_histogram"]
+__all__ = ["plot_det", "plot_erc", "plot_roc", "plot_score_histogram"]
 
 Curves = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
 
@@ -198,4 +198,39 @@ def plot_score_histogram(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
+    return _save(fig, path)
+
+
+def plot_erc(
+    fractions: npt.ArrayLike,
+    curves: Mapping[str, npt.ArrayLike],
+    path: str | os.PathLike[str],
+    *,
+    title: str = "Error versus reject",
+    highlight: str | None = None,
+    baseline: str | None = None,
+    ylabel: str = "FNMR (%)",
+) -> Path:
+    """Error-versus-reject curves, ``name -> FNMR`` at each rejected fraction (x, in %).
+    ``highlight`` is drawn bold, ``baseline`` (e.g. random rejection) dashed."""
+    x = 100.0 * np.asarray(fractions, np.float64)
+    if not curves:
+        raise InputError("nothing to plot: no curves given")
+    fig, ax = _figure()
+    for name, y in curves.items():
+        y = np.asarray(y, np.float64)
+        if y.shape != x.shape:
+            raise InputError(f"curve {name!r} has {y.size} points for {x.size} fractions")
+        style: dict[str, object] = {"linewidth": 1.0, "alpha": 0.8}
+        if name == highlight:
+            style = {"linewidth": 2.6, "color": "black"}
+        elif name == baseline:
+            style = {"linewidth": 1.6, "linestyle": "--", "color": "0.4"}
+        ax.plot(x, 100.0 * y, marker="o", markersize=2.5, label=name, **style)
+    ax.set_xlabel("Lowest-quality comparisons rejected (%)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.4)
+    ax.legend(fontsize="small", ncol=2)
     return _save(fig, path)

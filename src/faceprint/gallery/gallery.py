@@ -10,6 +10,7 @@ re-enrolment.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -21,9 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from faceprint.engine import Engine, select_face
-from faceprint.errors import FaceprintError, InputError
+from faceprint.errors import FaceprintError, InputError, QualityRejected
 from faceprint.gallery.index import VectorIndex, index_for, make_index, read_header
 from faceprint.gallery.store import NewTemplate, Store, Subject
+from faceprint.quality.gate import enforce as enforce_quality
+from faceprint.quality.gate import is_low as is_low_quality
 from faceprint.types import Decision, Image, Template
 
 
@@ -66,6 +69,7 @@ class Identification:
     model_id: str
     note: str = ""
     probe: Template | None = None
+    low_quality: bool | None = None  # the probe's quality is under the quality_mark_below setting
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -82,6 +86,10 @@ class Identification:
             out["note"] = self.note
         if self.probe is not None and self.probe.detection is not None:
             out["face"] = self.probe.detection.to_dict()
+        if self.probe is not None and self.probe.quality is not None:
+            out["quality"] = self.probe.quality.to_dict()
+        if self.low_quality is not None:
+            out["low_quality"] = self.low_quality
         return out
 
 
@@ -96,7 +104,7 @@ class EnrollResult:
             "subject": self.subject.to_dict(),
             "added": len(self.template_ids),
             "template_ids": self.template_ids,
-            "rejected": [{"source": s, "code": e.code, "message": str(e)} for s, e in self.rejected],
+            "rejected": [{"source": s, "code": e.code, "message": str(e), **({"reasons": e.reasons} if isinstance(e, QualityRejected) else {})} for s, e in self.rejected],
         }
 
 
@@ -232,6 +240,7 @@ class Gallery:
         create: bool = True,
         actor: str = "local",
         keep_images: bool = False,
+        check_quality: bool = True,
     ) -> EnrollResult:
         """Add one template per photo to subject ``name`` (created if needed).
 
@@ -239,7 +248,8 @@ class Gallery:
         ``"largest"``).  Photos that fail are listed in ``rejected``; if none succeeds
         nothing is written and the first error is raised.  ``keep_images`` stores the
         photo files in the database so ``reembed`` can remake templates for a new model
-        (off by default: only templates are stored)."""
+        (off by default: only templates are stored).  ``check_quality`` refuses faces that
+        fail the quality gate (:mod:`faceprint.quality.gate`; the reasons are in ``rejected``)."""
         if not sources:
             raise InputError("enrolment needs at least one photo")
         crops, picked, rejected = [], [], []
@@ -249,17 +259,26 @@ class Gallery:
                 image = self.engine.load(src)
                 det = select_face(self.engine.detector.detect(image), image, face)
                 crops.append(self.engine.embedder.crop(image, det))
-                picked.append((image, det, _sha256(src, image), _file_bytes(src) if keep_images else None))
+                picked.append((label, image, det, _sha256(src, image), _file_bytes(src) if keep_images else None))
             except FaceprintError as exc:
                 rejected.append((label, exc))
-        if not crops:
+        if crops:
+            vecs = self.engine.embed_crops(crops)
+            new, accepted = [], []
+            for v, crop, (label, image, det, sha, data) in zip(vecs, crops, picked):
+                q = self.engine.assess(image, det, crop, v)
+                try:
+                    if check_quality:
+                        enforce_quality(q, self.engine.settings, source=image.source)
+                except QualityRejected as exc:
+                    rejected.append((label, exc))
+                    continue
+                new.append(NewTemplate(vector=v, model_id=self.model_id, quality=float(q.unified), face_score=det.score, image_sha256=sha, source=image.source,
+                                       box=[round(float(x), 1) for x in det.box]))
+                accepted.append((sha, data))
+        if not crops or not new:
             raise rejected[0][1]
-        vecs = self.engine.embed_crops(crops)
-        new = [
-            NewTemplate(vector=v, model_id=self.model_id, face_score=det.score, image_sha256=sha, source=image.source, box=[round(float(x), 1) for x in det.box])
-            for v, (image, det, sha, _) in zip(vecs, picked)
-        ]
-        kept = {sha: data for _, _, sha, data in picked if data is not None}
+        kept = {sha: data for sha, data in accepted if data is not None}
         subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor, images=kept)
         return EnrollResult(subject, ids, rejected)
 
@@ -314,7 +333,10 @@ class Gallery:
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         probe = self._probe(source, face)
-        return self.identify_vectors(probe.vector[None, :], k=k, fpir=fpir, probes=[probe])[0]
+        result = self.identify_vectors(probe.vector[None, :], k=k, fpir=fpir, probes=[probe])[0]
+        if probe.quality is not None:  # kept, but flagged: a poor probe explains a miss
+            result = dataclasses.replace(result, low_quality=is_low_quality(probe.quality, self.engine.settings))
+        return result
 
     def identify_vectors(self, vectors: np.ndarray, *, k: int = 5, fpir: float = 1e-3, probes: Sequence[Template] | None = None) -> list[Identification]:
         """Batch identification of unit vectors of this gallery's model."""

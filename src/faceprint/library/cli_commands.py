@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
                 return
             out.print(
                 f"[bold]{summary.files}[/] files: {summary.analysed} analysed, {summary.unchanged} unchanged, {summary.moved} moved, "
-                f"{summary.duplicates} duplicates, {summary.removed} removed; {summary.faces} faces found in {summary.seconds:.1f} s"
+                f"{summary.duplicates} duplicates, {summary.removed} removed; {summary.faces} faces found ({summary.low_quality_faces} of low quality, kept and marked) in {summary.seconds:.1f} s"
             )
             out.print(f"library: {counts['photos']} photos, {counts['faces']} faces, {counts['people']} people ({counts['named']} named)")
             for e in summary.errors[:20]:

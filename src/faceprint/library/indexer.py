@@ -55,6 +55,7 @@ class IndexSummary:
     duplicates: int = 0
     removed: int = 0
     faces: int = 0
+    low_quality_faces: int = 0  # kept, but marked (unified quality under the quality_mark_below setting)
     errors: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -68,6 +69,7 @@ class IndexSummary:
             "duplicates": self.duplicates,
             "removed": self.removed,
             "faces": self.faces,
+            "low_quality_faces": self.low_quality_faces,
             "errors": self.errors,
             "seconds": round(self.seconds, 2),
             "photos_per_s": round(self.analysed / self.seconds, 2) if self.seconds > 0 else None,
@@ -143,6 +145,7 @@ def _thumbnail(pixels: np.ndarray, box: tuple[float, float, float, float]) -> by
 
 def _faces_of(engine: Any, image: Any, thumbnails: bool, frame: float | None = None) -> list[NewFace]:
     from faceprint.library.quality import face_quality
+    from faceprint.quality.gate import is_low
 
     dets = engine.detector.detect(image)
     if not dets:
@@ -152,6 +155,8 @@ def _faces_of(engine: Any, image: Any, thumbnails: bool, frame: float | None = N
     out = []
     for d, c, v in zip(dets, crops, vecs):
         q, detail = face_quality(d, c)
+        fq = engine.assess(image, d, c, v)  # the unified score and components, kept for the UI and the API
+        detail = {**detail, "unified": fq.unified, "low_quality": is_low(fq, engine.settings), "components": {k: x.score for k, x in fq.components.items()}}
         out.append(
             NewFace(
                 box=[round(float(b), 1) for b in d.box],
@@ -294,6 +299,7 @@ def index_folder(
         )
         summary.analysed += 1
         summary.faces += len(res["faces"])
+        summary.low_quality_faces += sum(1 for f in res["faces"] if f.quality_detail.get("low_quality"))
         if res["status"] == "error":
             summary.errors.append({"path": res["path"], "error": res["error"]})
 

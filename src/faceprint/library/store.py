@@ -135,9 +135,10 @@ class StoredFace:
     assigned: str | None
     vector: np.ndarray | None = None
     frame: float | None = None  # video time (s); None for a still
+    unified: int | None = None  # unified quality 0-100 (faceprint.quality), when indexed with it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "photo_id": self.photo_id, "path": self.path, "box": self.box, "det_score": round(self.det_score, 4), "quality": round(self.quality, 3), "person_id": self.person_id, "assigned": self.assigned}
+        return {"id": self.id, "photo_id": self.photo_id, "path": self.path, "box": self.box, "det_score": round(self.det_score, 4), "quality": round(self.quality, 3), "unified_quality": self.unified, "person_id": self.person_id, "assigned": self.assigned}
 
 
 @dataclass
@@ -259,13 +260,14 @@ class LibraryStore(Database):
             where.append(f"f.id IN ({','.join('?' * len(face_ids))})")
             params.extend(int(i) for i in face_ids)
         sql = (
-            "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned, f.frame" + (", f.vector" if with_vectors else "")
+            "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned, f.frame, json_extract(f.quality_detail, '$.unified') AS unified"
+            + (", f.vector" if with_vectors else "")
             + " FROM faces f JOIN photos p ON p.id = f.photo_id" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id"
         )
         out = []
         for r in self.read(sql, params):
             vec = np.frombuffer(r["vector"], np.float32).copy() if with_vectors else None
-            out.append(StoredFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), float(r["det_score"]), float(r["quality"]), r["person_id"], r["assigned"], vec, r["frame"]))
+            out.append(StoredFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), float(r["det_score"]), float(r["quality"]), r["person_id"], r["assigned"], vec, r["frame"], r["unified"]))
         return out
 
     def face(self, face_id: int) -> StoredFace:

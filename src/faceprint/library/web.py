@@ -82,7 +82,8 @@ def mount_ui(app: FastAPI, library: Library) -> None:
             return _see("/", error=str(exc))
         faces = await run(library.store.faces, person_id=person_id)
         others = [p for p in await run(library.store.people) if p["id"] != person_id]
-        return render(request, "person.html", "people", title=person["name"] or "Unnamed person", person=person, faces=faces, others=others)
+        return render(request, "person.html", "people", title=person["name"] or "Unnamed person", person=person, faces=faces, others=others,
+                      mark_below=library.engine.settings.quality_mark_below)
 
     @router.post("/people/{person_id}/rename")
     async def rename(person_id: int, name: str = Form(...)) -> RedirectResponse:

@@ -47,7 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceprint import __version__
-from faceprint.errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError
+from faceprint.errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError, QualityRejected
 from faceprint.gallery import Gallery
 from faceprint.service.auth import Forbidden, KeyInfo, Unauthorized, check_key
 
@@ -67,9 +67,10 @@ class _Model(BaseModel):
 
 
 class ErrorBody(_Model):
-    code: str = Field(description="Stable machine-readable error code, e.g. no_face, subject_not_found, unauthorized.")
+    code: str = Field(description="Stable machine-readable error code, e.g. no_face, quality_rejected, subject_not_found, unauthorized.")
     message: str = Field(description="Human-readable message naming the input it is about.")
     request_id: str | None = None
+    reasons: list[str] | None = Field(default=None, description="quality_rejected: every check the face failed, in words.")
 
 
 class ErrorOut(_Model):
@@ -142,11 +143,24 @@ class Box(_Model):
     h: float
 
 
+class ComponentOut(_Model):
+    raw: float | None = Field(description="The measured value (null when it cannot be measured here).")
+    score: int | None = Field(description="0-100, higher is better.")
+    unit: str
+
+
+class QualityOut(_Model):
+    unified: int = Field(description="Unified face quality, 0-100: predicted usefulness for recognition.")
+    model: str = Field(description="Version of the quality model.")
+    components: dict[str, ComponentOut]
+
+
 class FaceOut(_Model):
     box: Box
     landmarks: list[list[float]]
     score: float
     detector: str
+    quality: QualityOut | None = None
 
 
 class DetectOut(_Model):
@@ -160,6 +174,7 @@ class RejectedOut(_Model):
     source: str
     code: str
     message: str
+    reasons: list[str] | None = Field(default=None, description="quality_rejected: every check the face failed, in words.")
 
 
 class EnrollOut(_Model):
@@ -187,6 +202,8 @@ class IdentifyOut(_Model):
     candidates: list[CandidateOut]
     note: str | None = None
     face: FaceOut | None = None
+    quality: QualityOut | None = None
+    low_quality: bool | None = Field(default=None, description="The probe's unified quality is below the quality_mark_below setting.")
 
 
 class TemplateOut(_Model):
@@ -194,6 +211,7 @@ class TemplateOut(_Model):
     source: str
     dim: int
     face: FaceOut | None = None
+    quality: QualityOut | None = None
 
 
 class VerifyOut(_Model):
@@ -309,8 +327,8 @@ class ServiceMiddleware:
             )
 
 
-def error_response(status: int, code: str, message: str, request_id: str | None, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "request_id": request_id}}, status_code=status, headers=headers)
+def error_response(status: int, code: str, message: str, request_id: str | None, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "request_id": request_id, **extra}}, status_code=status, headers=headers)
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type"}
@@ -326,7 +344,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if exc.http_status >= 500:
             logger.error("faceprint error %s (request id %s): %s", exc.code, _request_id(request), exc)
-        return error_response(exc.http_status, exc.code, str(exc), _request_id(request), headers)
+        extra = {"reasons": exc.reasons} if isinstance(exc, QualityRejected) else {}
+        return error_response(exc.http_status, exc.code, str(exc), _request_id(request), headers, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -573,13 +592,15 @@ def create_app(
         files: list[UploadFile] = File(..., description="One or more photos of the subject (one template each)."),
         face: str = Form("single", description="Which face when a photo has several: single (refuse), largest, center, or an index."),
         create: bool = Form(True, description="Create the subject if it does not exist."),
+        check_quality: bool = Form(True, description="Refuse faces that fail the quality gate (quality_rejected, with reasons)."),
         key: KeyInfo = Depends(enroll_key),
     ) -> dict[str, Any]:
-        """Enrol photos.  Photos that fail are listed in `rejected`; if all fail, the first error is returned."""
+        """Enrol photos.  Photos that fail (no face, several faces, poor quality) are listed in
+        `rejected` with the reason; if all fail, the first error is returned."""
         if len(files) > max_files:
             raise InputError(f"{len(files)} files in one request; at most {max_files} are accepted")
         sources = [_read_upload(f, max_upload_bytes, "files") for f in files]
-        result = gallery.enroll(name, sources, face=face, create=create, actor=actor(key))
+        result = gallery.enroll(name, sources, face=face, create=create, check_quality=check_quality, actor=actor(key))
         return result.to_dict()
 
     # -- recognition ---------------------------------------------------------------------
@@ -618,10 +639,12 @@ def create_app(
 
     @app.post("/v1/detect", response_model=DetectOut, tags=["recognition"], responses=_UPLOAD_ERRORS)
     def detect(file: UploadFile = File(..., description="Any photo."), key: KeyInfo = Depends(read_key)) -> dict[str, Any]:
-        """Every face: box, 5 landmarks, score (highest score first)."""
+        """Every face: box, 5 landmarks, score (highest score first) and quality (without
+        recognizability: no template is made here)."""
         image = engine.load(_read_upload(file, max_upload_bytes, "file"))
         faces = engine.detect(image)
-        return {"source": image.source, "width": image.width, "height": image.height, "faces": [f.to_dict() for f in faces]}
+        out = [{**f.to_dict(), "quality": engine.assess(image, f, engine.align(image, f)).to_dict()} for f in faces]
+        return {"source": image.source, "width": image.width, "height": image.height, "faces": out}
 
     return app
 
