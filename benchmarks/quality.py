@@ -54,7 +54,7 @@ def _init() -> None:
 
 def _analyse(job: tuple[str, str, float, int, int]) -> dict[str, Any] | None:
     """One image: (path, degradation, strength, seed, fold) -> vector, quality, timings."""
-    from faceprint.engine import select_face
+    from faceprint.errors import NoFaceError
     from faceprint.imaging import load_image
     from faceprint.quality.degrade import degrade
     from faceprint.types import Image
@@ -63,12 +63,10 @@ def _analyse(job: tuple[str, str, float, int, int]) -> dict[str, Any] | None:
     pixels = load_image(path).pixels
     if kind != "none":
         pixels = degrade(pixels, kind, strength, seed)
-    image = Image(pixels=pixels, source=path)
-    dets = _engine.detector.detect(image)
-    if not dets:
+    try:
+        image, det, crop = _engine.locate(Image(pixels=pixels, source=path), face="center")
+    except NoFaceError:
         return None
-    det = select_face(dets, image, "center")
-    crop = _engine.embedder.crop(image, det)
     t0 = time.perf_counter()
     vec = _engine.embedder.embed([crop])[0]
     t_embed = time.perf_counter() - t0
@@ -84,18 +82,16 @@ def _analyse(job: tuple[str, str, float, int, int]) -> dict[str, Any] | None:
 
 def _timing(jobs: list[tuple[str, str, float, int, int]], runs: int) -> dict[str, float]:
     """Median per-face cost of quality (measures + unified) and of embedding, in this process."""
-    from faceprint.engine import select_face
-    from faceprint.imaging import load_image
+    from faceprint.errors import NoFaceError
 
     _init()
     faces = []
     for path, *_ in jobs:
-        image = load_image(path)
-        dets = _engine.detector.detect(image)
-        if dets:
-            det = select_face(dets, image, "center")
-            crop = _engine.embedder.crop(image, det)
-            faces.append((image, det, crop, _engine.embedder.embed([crop])[0]))
+        try:
+            image, det, crop = _engine.locate(path, face="center")
+        except NoFaceError:
+            continue
+        faces.append((image, det, crop, _engine.embedder.embed([crop])[0]))
     q_runs, e_runs = [], []
     for _ in range(runs):
         tq, te = [], []

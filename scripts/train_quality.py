@@ -45,8 +45,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from faceprint.quality.degrade import KINDS  # noqa: E402
-from faceprint.quality.model import BASE_FEATURES, LANDMARK_FEATURES, MODEL_PATH  # noqa: E402
+from faceprint.quality.degrade import KINDS
+from faceprint.quality.model import BASE_FEATURES, LANDMARK_FEATURES, MODEL_PATH
 
 DEPTH, TREES, RATE = 3, 300, 0.05
 _engine: Any = None
@@ -92,17 +92,15 @@ def analyse(pixels: np.ndarray, source: str = "<array>", ui: bool = False) -> di
     """Detect (centre face), align, embed and measure one image; None without a face."""
     import cv2
 
-    from faceprint.engine import select_face
+    from faceprint.errors import NoFaceError
     from faceprint.quality.components import measure
     from faceprint.types import FaceCrop, Image
 
     e = _engine
-    image = Image(pixels=pixels, source=source)
-    dets = e.detector.detect(image)
-    if not dets:
+    try:
+        image, det, crop = e.locate(Image(pixels=pixels, source=source), face="center")
+    except NoFaceError:
         return None
-    det = select_face(dets, image, "center")
-    crop = e.embedder.crop(image, det)
     crops = [crop]
     if ui:  # an unrecognisable version of the same face
         tiny = cv2.resize(crop.pixels, (6, 6), interpolation=cv2.INTER_AREA)

@@ -154,11 +154,15 @@ class Engine:
         """(N, dim) unit vectors for already aligned faces, in one batch."""
         return self.embedder.embed(crops)
 
-    def embed(self, source: Any, *, face: str | int = "largest") -> Template:
-        """The template of one face of the image (see ``select_face``)."""
+    def locate(self, source: Any, *, face: str | int = "largest") -> tuple[Image, Detection, FaceCrop]:
+        """Load the image, find its faces, pick one (see ``select_face``) and align it."""
         image = self.load(source)
         det = select_face(self.detector.detect(image), image, face)
-        crop = self.embedder.crop(image, det)
+        return image, det, self.embedder.crop(image, det)
+
+    def embed(self, source: Any, *, face: str | int = "largest") -> Template:
+        """The template of one face of the image (see ``select_face``)."""
+        image, det, crop = self.locate(source, face=face)
         vec = self.embedder.embed([crop])[0]
         return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source, quality=self.assess(image, det, crop, vec))
 
