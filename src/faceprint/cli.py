@@ -254,7 +254,7 @@ def calibrate(
         out.print(t)
 
 
-@eval_app.command("pairs")
+@eval_app.command("pairs")  # the first report; `eval verify --pairs` adds DET, the threshold table and report.html
 def eval_pairs(
     pairs: Path = typer.Option(..., "--pairs", help="LFW-format pairs.txt (or CSV a,b,same)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Folder with <Name>/<Name>_NNNN.jpg."),
@@ -451,9 +451,11 @@ def demo(
 
 
 def _register_service() -> None:
+    from faceprint.evaluation.cli_commands import register as register_eval
     from faceprint.library.cli_commands import register as register_library
     from faceprint.service.cli_commands import register
 
+    register_eval(eval_app)
     register_library(app)
     register(app)
 

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from faceprint.errors import InputError
 from faceprint.evaluation.metrics import _scores
 
-__all__ = ["plot_det", "plot_erc", "plot_roc", "plot_score_histogram"]
+__all__ = ["plot_det", "plot_distributions", "plot_erc", "plot_group_rates", "plot_lines", "plot_roc", "plot_score_histogram"]
 
 Curves = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
 
@@ -233,4 +233,100 @@ def plot_erc(
     ax.set_title(title)
     ax.grid(True, alpha=0.4)
     ax.legend(fontsize="small", ncol=2)
+    return _save(fig, path)
+
+
+def plot_lines(
+    curves: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]],
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xlog: bool = False,
+    ylog: bool = False,
+    marker: str | None = None,
+) -> Path:
+    """Plain line curves ``name -> (x, y)`` (CMC, FNIR vs FPIR, ...)."""
+    if not curves:
+        raise InputError("nothing to plot: no curves given")
+    fig, ax = _figure()
+    for name, (x, y) in curves.items():
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        keep = np.isfinite(x) & np.isfinite(y) & ((x > 0) if xlog else True) & ((y > 0) if ylog else True)
+        ax.plot(x[keep], y[keep], label=name, linewidth=1.5, marker=marker, markersize=3)
+    if xlog:
+        ax.set_xscale("log")
+    if ylog:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.5)
+    ax.grid(True, which="minor", alpha=0.15)
+    ax.legend(loc="best")
+    return _save(fig, path)
+
+
+def plot_group_rates(
+    rates: Mapping[str, Mapping[str, tuple[float | None, list[float] | None]]],
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    ylabel: str = "rate",
+) -> Path:
+    """Grouped bars with 95 % intervals: ``metric -> group -> (value, [lo, hi])``."""
+    metrics_ = list(rates)
+    groups = sorted({g for m in rates.values() for g in m})
+    fig, ax = _figure()
+    width = 0.8 / max(1, len(groups))
+    for k, g in enumerate(groups):
+        vals = [rates[m].get(g, (None, None))[0] for m in metrics_]
+        cis = [rates[m].get(g, (None, None))[1] for m in metrics_]
+        xs = np.arange(len(metrics_)) + (k - (len(groups) - 1) / 2) * width
+        v = np.array([np.nan if x is None else x for x in vals])
+        lo = np.array([0 if (c is None or x is None) else max(0.0, x - c[0]) for x, c in zip(vals, cis)])
+        hi = np.array([0 if (c is None or x is None) else max(0.0, c[1] - x) for x, c in zip(vals, cis)])
+        ax.bar(xs, v, width, label=g, yerr=[lo, hi], capsize=4)
+    ax.set_xticks(np.arange(len(metrics_)), metrics_)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.4)
+    ax.legend(loc="best")
+    return _save(fig, path)
+
+
+def plot_distributions(
+    samples: Mapping[str, npt.ArrayLike],
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    xlabel: str,
+    bins: int = 80,
+    lines: Mapping[str, float] | None = None,
+    log_y: bool = False,
+) -> Path:
+    """Density histograms of several samples on shared bins, with optional vertical lines."""
+    data = {k: np.asarray(v, np.float64) for k, v in samples.items()}
+    data = {k: v[np.isfinite(v)] for k, v in data.items() if np.isfinite(v).any()}
+    if not data:
+        raise InputError("nothing to plot: every sample is empty")
+    lo = min(float(v.min()) for v in data.values())
+    hi = max(float(v.max()) for v in data.values())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    fig, ax = _figure()
+    for name, v in data.items():
+        h, _ = np.histogram(v, bins=edges, density=True)
+        ax.stairs(h, edges, fill=True, alpha=0.3, label=f"{name} (n={v.size:,})")
+    for name, t in (lines or {}).items():
+        ax.axvline(float(t), color="black", linestyle="--", linewidth=1.2, label=f"{name}: {float(t):.3g}")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Density")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
     return _save(fig, path)

@@ -1,0 +1,200 @@
+"""``faceprint eval verify | identify | bias | dataset | idsim``: added to the ``eval`` group by
+:func:`register`.  Each writes results.json, PNG plots and a self-contained report.html into
+``--out`` and prints a summary (``--json``: the results)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+_ROOT = "Folder of identity sub-folders: ROOT/<identity>/<images>."
+_CACHE = "Keep the templates of ROOT in this .npz and reuse them next time (same images and model)."
+
+
+def register(eval_app: typer.Typer) -> None:
+    from faceprint.cli import JsonOpt
+
+    def _setup(out_dir: Path, as_json: bool) -> Any:
+        from faceprint.cli import _engine
+        from faceprint.errors import InputError
+
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError("--out must be a folder, and a file of that name exists", source=str(out_dir))
+        return _engine()
+
+    def _faceset(engine: Any, root: Path, identities: Optional[int], cache: Optional[Path], as_json: bool, face: str = "center") -> Any:
+        from faceprint.cli import _progress
+        from faceprint.evaluation.faceset import load_faceset
+        from faceprint.evaluation.pairs import identity_folders
+
+        paths, ids, _ = identity_folders(root)
+        total = int((ids < identities).sum()) if identities else len(paths)
+        with _progress(total, "embedding", not as_json) as step:
+            return load_faceset(engine, root, face=face, identities=identities, cache=cache, progress=step)
+
+    def _summary(res: dict[str, Any], rows: list[tuple[str, Any]], as_json: bool) -> None:
+        from faceprint.cli import _print_json, escape, out
+        from faceprint.evaluation.html import fmt
+
+        if as_json:
+            _print_json(res)
+            return
+        from rich.table import Table
+
+        t = Table(title=f"faceprint eval {res['kind']}")
+        t.add_column("measure")
+        t.add_column("value", justify="right")
+        for k, v in rows:
+            t.add_row(k, escape(fmt(v)))
+        out.print(t)
+        out.print(f"report: {escape(res['files']['report'])}   results: {escape(res['files']['results'])}")
+
+    @eval_app.command("verify")
+    def verify_cmd(
+        pairs: Optional[Path] = typer.Option(None, "--pairs", help="LFW-format pairs.txt (or CSV a,b,same); without it, pairs come from --root's identity folders."),
+        root: Optional[Path] = typer.Option(None, "--root", help=_ROOT + " With --pairs: the folder the pairs' images are in."),
+        out_dir: Path = typer.Option(Path("eval-results/verify"), "--out", help="Folder for results.json, plots and report.html."),
+        impostors: int = typer.Option(200_000, "--impostors", help="Folder mode: how many different-identity pairs to sample."),
+        identities: Optional[int] = typer.Option(None, "--identities", help="Folder mode: only the first N identities (smoke runs)."),
+        limit: Optional[int] = typer.Option(None, "--limit", help="Pairs mode: only the first N pairs of each fold and class."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help=_CACHE),
+        face: str = typer.Option("center", "--face", help="Face to use in each image (LFW labels the central face)."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Verification (1:1): ROC and DET, score histograms, k-fold accuracy, EER, TAR at FAR
+        1e-2 / 1e-3 / 1e-4 and a threshold table (threshold, FMR, FNMR; and how the shipped
+        calibration holds on this data)."""
+        from faceprint.cli import _errors, _progress
+        from faceprint.errors import InputError
+        from faceprint.evaluation.pairs import limit_pairs, read_pairs
+        from faceprint.evaluation.protocol import score_pairs
+        from faceprint.evaluation.reports import verify_folders, verify_report
+
+        with _errors(as_json):
+            engine = _setup(out_dir, as_json)
+            if pairs is not None:
+                plist = read_pairs(pairs, root)
+                if limit:
+                    plist = limit_pairs(plist, limit)
+                with _progress(len({p.a for p in plist} | {p.b for p in plist}), "embedding", not as_json) as step:
+                    ps = score_pairs(engine, plist, face=face, progress=step)
+                res = verify_report(ps.scores[ps.labels], ps.scores[~ps.labels], (ps.scores, ps.labels, ps.folds), out_dir, title=f"Verification: {pairs.name}",
+                                    label=engine.model_id, calibration=engine.calibration,
+                                    extra={"source": str(pairs), "pairs": len(plist), "failures_to_enrol": len(ps.failures), "model_id": engine.model_id})
+            elif root is not None:
+                fs = _faceset(engine, root, identities, cache, as_json, face)
+                res = verify_folders(fs, out_dir, impostors=impostors, calibration=engine.calibration, title=f"Verification: {root.name}")
+            else:
+                raise InputError("give --pairs (with --root for LFW-format pairs) or --root with identity folders")
+            _summary(res, [("genuine / impostor pairs", f"{res['genuine_pairs']:,} / {res['impostor_pairs']:,}"), ("accuracy (k-fold)", res.get("accuracy_mean")),
+                           ("EER", res["eer"]), ("TAR at FAR 1e-3", res.get("tar_at_far_1e-3")), ("TAR at FAR 1e-4", res.get("tar_at_far_1e-4"))], as_json)
+
+    @eval_app.command("identify")
+    def identify_cmd(
+        root: Path = typer.Option(..., "--root", help=_ROOT),
+        out_dir: Path = typer.Option(Path("eval-results/identify"), "--out", help="Folder for results.json, plots and report.html."),
+        identities: Optional[int] = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help=_CACHE),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Identification (1:N): the first image of each identity enrolled, the others probes,
+        single-image identities as distractors: CMC, rank-1/5, FNIR vs FPIR."""
+        from faceprint.cli import _errors
+        from faceprint.evaluation.reports import identify_report
+
+        with _errors(as_json):
+            engine = _setup(out_dir, as_json)
+            fs = _faceset(engine, root, identities, cache, as_json)
+            res = identify_report(fs, out_dir, title=f"Identification: {root.name}")
+            _summary(res, [("gallery identities", res["gallery_identities"]), ("mated probes", res["mated_probes"]), ("rank-1", res["rank1"]), ("rank-5", res["rank5"]),
+                           ("FNIR at FPIR 1e-2", res.get("fnir_at_fpir_1e-2")), ("FNIR at FPIR 1e-3", res.get("fnir_at_fpir_1e-3"))], as_json)
+
+    @eval_app.command("bias")
+    def bias_cmd(
+        root: Path = typer.Option(..., "--root", help=_ROOT),
+        groups: Path = typer.Option(..., "--groups", help="CSV with columns image, identity and one column per attribute (e.g. gender)."),
+        attribute: Optional[str] = typer.Option(None, "--attribute", help="Which attribute column (default: the first)."),
+        out_dir: Path = typer.Option(Path("eval-results/bias"), "--out", help="Folder for results.json, plots and report.html."),
+        fmr: float = typer.Option(1e-3, "--fmr", help="Overall FMR the global threshold is set for."),
+        bootstrap: int = typer.Option(500, "--bootstrap", help="Bootstrap replicates for the 95 % intervals (0: none)."),
+        max_per_identity: int = typer.Option(10, "--max-per-identity", help="At most this many images per identity (0: all), so heavily photographed people do not decide a group's rates."),
+        min_identities: int = typer.Option(10, "--min-identities", help="Groups with fewer identities are listed but left out of the comparison."),
+        identities: Optional[int] = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help=_CACHE),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Demographic differentials: per-group FMR and FNMR at one global threshold with
+        bootstrap intervals (by identity), their ratios, within- vs cross-group impostors, and
+        group-aware thresholds chosen on half of the identities and checked on the other."""
+        from faceprint.cli import _errors
+        from faceprint.errors import InputError
+        from faceprint.evaluation.faceset import read_groups
+        from faceprint.evaluation.reports import bias_report
+
+        with _errors(as_json):
+            if not 0 < fmr < 1:
+                raise InputError(f"--fmr must be between 0 and 1, got {fmr}")
+            attr, by_image, by_identity = read_groups(groups, attribute)
+            engine = _setup(out_dir, as_json)
+            fs = _faceset(engine, root, identities, cache, as_json)
+            labels = [by_image.get(p.name) or by_identity.get(fs.names[i]) for p, i in zip(fs.paths, fs.ids)]
+            res = bias_report(fs, labels, attr, out_dir, fmr=fmr, bootstrap=bootstrap, max_per_identity=max_per_identity or None, min_identities=min_identities, title=f"Demographic differentials: {root.name} by {attr}")
+            rows: list[tuple[str, Any]] = [("global threshold", res["global_threshold"])]
+            for g, v in res["groups"].items():
+                rows += [(f"FMR {g}", v["fmr"]), (f"FNMR {g}", v["fnmr"])]
+            gt = res["group_thresholds"]
+            rows += [("FMR differential", res["fmr_differential"]), ("FNMR differential", res["fnmr_differential"]),
+                     ("check half: FMR ratio, global threshold", gt["check"]["fmr_ratio_global"]), ("check half: FMR ratio, group thresholds", gt["check"]["fmr_ratio_group_aware"])]
+            _summary(res, rows, as_json)
+
+    @eval_app.command("dataset")
+    def dataset_cmd(
+        root: Path = typer.Option(..., "--root", help=_ROOT),
+        reference: Optional[Path] = typer.Option(None, "--reference", help="A reference gallery of identity folders to check for leakage (identities of ROOT too close to a real person)."),
+        out_dir: Path = typer.Option(Path("eval-results/dataset"), "--out", help="Folder for results.json, plots and report.html."),
+        fmr: float = typer.Option(1e-3, "--fmr", help="FMR of the threshold for collisions and leakage (from the calibration)."),
+        identities: Optional[int] = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help=_CACHE),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Audit a face dataset of identity folders (e.g. a synthetic training set): detection
+        rate, quality, intra-identity consistency and diversity, identity collisions, and
+        leakage against a reference gallery."""
+        from faceprint.cli import _errors
+        from faceprint.evaluation.reports import dataset_report
+
+        with _errors(as_json):
+            engine = _setup(out_dir, as_json)
+            fs = _faceset(engine, root, identities, cache, as_json, face="largest")
+            ref = _faceset(engine, reference, None, None, as_json, face="largest") if reference else None
+            res = dataset_report(fs, out_dir, threshold=engine.calibration.threshold_for(fmr), fmr=fmr, reference=ref, title=f"Dataset audit: {root.name}")
+            rows: list[tuple[str, Any]] = [("detection rate", res["detection_rate"]), ("median quality", res["quality"]["median"]),
+                                           ("intra-identity similarity (mean)", res["consistency"]["mean"]), ("identity collisions", res["separability"]["collisions"])]
+            if "leakage" in res:
+                rows.append(("identities leaking a reference identity", res["leakage"]["flagged"]))
+            _summary(res, rows, as_json)
+
+    @eval_app.command("idsim")
+    def idsim_cmd(
+        reference: Optional[Path] = typer.Option(None, "--reference", help="Reference faces: files (paired with --generated by file name) or identity folders."),
+        generated: Optional[Path] = typer.Option(None, "--generated", help="Generated faces, laid out like --reference."),
+        root: Optional[Path] = typer.Option(None, "--root", help="Instead of the two: identity folders whose first image is the reference and the rest are 'generated'."),
+        out_dir: Path = typer.Option(Path("eval-results/idsim"), "--out", help="Folder for results.json, plots and report.html."),
+        fmr: float = typer.Option(1e-3, "--fmr", help="FMR of the threshold the share above is counted at."),
+        identities: Optional[int] = typer.Option(None, "--identities", help="--root: only the first N identities."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Identity similarity between reference and generated faces: mean and median cosine,
+        share above the FMR threshold, worst cases as thumbnails."""
+        from faceprint.cli import _errors, _progress
+        from faceprint.evaluation.idsim import idsim_pairs, run_idsim
+
+        with _errors(as_json):
+            engine = _setup(out_dir, as_json)
+            pairs = idsim_pairs(reference, generated, root, identities)
+            with _progress(len({a for a, _ in pairs} | {b for _, b in pairs}), "embedding", not as_json) as step:
+                res = run_idsim(engine, pairs, out_dir, fmr=fmr, progress=step)
+            _summary(res, [("pairs", res["pairs"]), ("pairs without a face", res["pairs_without_face"]), ("mean cosine", res["mean"]), ("median cosine", res["median"]),
+                           (f"share above the FMR {fmr:g} threshold", res["share_above_threshold"])], as_json)
