@@ -97,17 +97,28 @@ def register(eval_app: typer.Typer) -> None:
         out_dir: Path = typer.Option(Path("eval-results/identify"), "--out", help="Folder for results.json, plots and report.html."),
         identities: Optional[int] = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
         cache: Optional[Path] = typer.Option(None, "--cache", help=_CACHE),
+        errata: Optional[Path] = typer.Option(None, "--errata", help="Known label errors ('same A B' lines: one person under two names; 'image FILE': a mislabelled picture), e.g. scripts/lfw_errata.txt."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Identification (1:N): the first image of each identity enrolled, the others probes,
         single-image identities as distractors: CMC, rank-1/5, FNIR vs FPIR."""
+        import numpy as np
+
         from faceprint.cli import _errors
+        from faceprint.errors import InputError
+        from faceprint.evaluation.pairs import read_errata
         from faceprint.evaluation.reports import identify_report
 
         with _errors(as_json):
             engine = _setup(out_dir, as_json)
             fs = _faceset(engine, root, identities, cache, as_json)
-            res = identify_report(fs, out_dir, title=f"Identification: {root.name}")
+            alias = None
+            if errata is not None:
+                if not errata.is_file():
+                    raise InputError("errata file not found", source=str(errata))
+                alias, skip = read_errata(errata, fs.names)
+                fs = fs.subset(np.array([p.name not in skip for p in fs.paths]))
+            res = identify_report(fs, out_dir, title=f"Identification: {root.name}" + (" (errata applied)" if errata else ""), alias=alias)
             _summary(res, [("gallery identities", res["gallery_identities"]), ("mated probes", res["mated_probes"]), ("rank-1", res["rank1"]), ("rank-5", res["rank5"]),
                            ("FNIR at FPIR 1e-2", res.get("fnir_at_fpir_1e-2")), ("FNIR at FPIR 1e-3", res.get("fnir_at_fpir_1e-3"))], as_json)
 

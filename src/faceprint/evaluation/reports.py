@@ -174,7 +174,7 @@ def verify_folders(fs: FaceSet, out_dir: str | Path, *, impostors: int = 200_000
 
 
 # -------------------------------------------------------------------------------- identification
-def identify_report(fs: FaceSet, out_dir: str | Path, *, title: str = "Identification", max_rank: int = 20) -> dict[str, Any]:
+def identify_report(fs: FaceSet, out_dir: str | Path, *, title: str = "Identification", max_rank: int = 20, alias: np.ndarray | None = None) -> dict[str, Any]:
     """Closed- and open-set identification: gallery = the first image of every identity with a
     face (single-image identities are distractors: enrolled, never searched for), probes = the
     other images.  CMC; FNIR vs FPIR with non-mated searches made by leaving each probe's own
@@ -199,6 +199,9 @@ def identify_report(fs: FaceSet, out_dir: str | Path, *, title: str = "Identific
     mate_score = S[np.arange(len(probes)), mate]
     rank = (S > mate_score[:, None]).sum(axis=1)  # 0 = first
     S[np.arange(len(probes)), mate] = -np.inf
+    if alias is not None:  # identities known to be one person under two names are not each other's non-mates
+        same_person = alias[gid][None, :] == alias[fs.ids[probes]][:, None]
+        S[same_person] = -np.inf
     nonmate_top = S.max(axis=1)  # the search as if the probe's identity were not enrolled
     ranks = np.arange(1, max_rank + 1)
     cmc = [float(np.mean(rank < r)) for r in ranks]
