@@ -107,6 +107,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[st
         "bias": _cli("bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "100", "--out", str(tmp / "bias"), cwd=tmp),
         "dataset": _cli("dataset", *common, "--reference", str(data_dir / "samples" / "deepface" / "identities"), "--out", str(tmp / "dataset"), cwd=tmp),
         "idsim": _cli("idsim", "--root", str(lfw / "images"), "--identities", "150", "--out", str(tmp / "idsim"), cwd=tmp),
+        "budget": _cli("budget", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "2", "--out", str(tmp / "budget"), cwd=tmp),
     }
     return out
 
@@ -129,6 +130,13 @@ def test_each_kind_reports_its_figures(reports: dict[str, dict]) -> None:
     assert d["leakage"]["reference_identities"] >= 5 and d["separability"]["identity_pairs"] > 1000
     s = reports["idsim"]
     assert s["pairs"] > 100 and 0.4 < s["mean"] < 1 and 0.8 < s["share_above_threshold"] <= 1 and len(s["worst"]) == 10
+    bu = reports["budget"]
+    names = [c["config"] for c in bu["configs"]]
+    assert names[:4] == ["SFace + flip, detector 640", "SFace, detector 640", "SFace + flip, detector 160", "SFace, detector 160"]
+    assert all(c["ms_per_image"] > 0 and 0.5 <= c["accuracy"] <= 1 for c in bu["configs"])
+    assert [b["budget_ms"] for b in bu["best_within_budget"]] == [25, 50, 100, 200, 400]
+    if "dlib ResNet + flip" in names:  # the dlib extra is installed: the fusion runs too
+        assert any("score fusion" in n for n in names)
     for r in reports.values():
         html = Path(r["files"]["report"]).read_text()
         assert html.startswith("<!doctype html>") and "data:image/png;base64," in html and "http://" not in html and "https://" not in html

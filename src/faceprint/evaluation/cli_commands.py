@@ -209,3 +209,35 @@ def register(eval_app: typer.Typer) -> None:
                 res = run_idsim(engine, pairs, out_dir, fmr=fmr, progress=step)
             _summary(res, [("pairs", res["pairs"]), ("pairs without a face", res["pairs_without_face"]), ("mean cosine", res["mean"]), ("median cosine", res["median"]),
                            (f"share above the FMR {fmr:g} threshold", res["share_above_threshold"])], as_json)
+
+    @eval_app.command("budget")
+    def budget_cmd(
+        pairs: Path = typer.Option(..., "--pairs", help="LFW-format pairs.txt (or CSV a,b,same)."),
+        root: Optional[Path] = typer.Option(None, "--root", help="The folder the pairs' images are in."),
+        out_dir: Path = typer.Option(Path("eval-results/budget"), "--out", help="Folder for results.json, plots and report.html."),
+        limit: Optional[int] = typer.Option(100, "--limit", help="Only the first N pairs of each fold and class (0: all; the dlib embedder needs ~130 ms a face)."),
+        config: Optional[list[str]] = typer.Option(None, "--config", help="Only these configurations (repeat; default: all that are installed)."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Accuracy against time per image across configurations: flip on/off, detector input
+        size, each installed embedder, and the score fusion of SFace and dlib."""
+        from contextlib import ExitStack
+
+        from faceprint.cli import _errors, _progress
+        from faceprint.evaluation.budget import budget_report
+        from faceprint.evaluation.pairs import limit_pairs, read_pairs
+        from faceprint.settings import Settings
+
+        with _errors(as_json):
+            _setup(out_dir, as_json)
+            plist = read_pairs(pairs, root)
+            if limit:
+                plist = limit_pairs(plist, limit)
+            with ExitStack() as stack:
+                def bar(name: str, total: int) -> Any:
+                    return stack.enter_context(_progress(total, name, not as_json))
+
+                res = budget_report(Settings.load(), plist, out_dir, configs=config, progress=bar)
+            rows: list[tuple[str, Any]] = [(f"{r['config']} ({r['ms_per_image']:.0f} ms/image)", r["accuracy"]) for r in res["configs"]]
+            rows += [(f"best within {b['budget_ms']:g} ms", b["best"]) for b in res["best_within_budget"]]
+            _summary(res, rows, as_json)
