@@ -61,6 +61,14 @@ def verification_report(ps: PairScores, *, fars: Sequence[float] = (1e-2, 1e-3))
         "failures_to_enrol": len(ps.failures),
         "failed_images": dict(list(ps.failures.items())[:20]),
     }
+    out.update(tar_entries(gen, imp, fars))
+    return out
+
+
+def tar_entries(gen: np.ndarray, imp: np.ndarray, fars: Sequence[float]) -> dict[str, Any]:
+    """``tar_at_far_1e-3`` / ``threshold_at_far_1e-3`` per FAR, or None and a ``note_far_...``
+    when the impostor pairs are too few to state that FAR."""
+    out: dict[str, Any] = {}
     for far in fars:
         key = f"{far:.0e}".replace("e-0", "e-")
         try:

@@ -24,6 +24,7 @@ from faceprint.errors import CalibrationError, InputError
 from faceprint.evaluation import metrics
 from faceprint.evaluation.faceset import FaceSet
 from faceprint.evaluation.html import HtmlReport, fmt
+from faceprint.evaluation.protocol import tar_entries
 
 __all__ = ["bias_report", "cap_per_identity", "dataset_report", "idsim_report", "identify_report", "threshold_table", "verify_report", "write"]
 
@@ -96,14 +97,7 @@ def verify_report(gen: np.ndarray, imp: np.ndarray, folds: tuple[np.ndarray, np.
     if folds is not None:
         kf = metrics.kfold_accuracy(*folds)
         res.update(accuracy_mean=kf["accuracy_mean"], accuracy_std=kf["accuracy_std"], fold_accuracies=kf["fold_accuracies"])
-    for far in (1e-2, 1e-3, 1e-4):
-        try:
-            tar, thr = metrics.tar_at_far(gen, imp, far)
-            res[f"tar_at_far_{_key(far)}"] = tar
-            res[f"threshold_at_far_{_key(far)}"] = thr
-        except CalibrationError as exc:
-            res[f"tar_at_far_{_key(far)}"] = None
-            res[f"note_far_{_key(far)}"] = str(exc)
+    res.update(tar_entries(gen, imp, (1e-2, 1e-3, 1e-4)))
     res["threshold_table"] = threshold_table(gen, imp, calibration)
     res["files"] = _verify_figures(gen, imp, out, label, title, e_thr, auc)
 
