@@ -15,7 +15,7 @@ import numpy as np
 from faceprint.errors import CalibrationError, FaceprintError, InputError
 from faceprint.evaluation import metrics
 from faceprint.evaluation.html import HtmlReport
-from faceprint.evaluation.pairs import Pair
+from faceprint.evaluation.pairs import Pair, embed_paths, pair_scores
 
 __all__ = ["CONFIGS", "budget_report"]
 
@@ -48,16 +48,9 @@ def _scores(engine: Any, pairs: Sequence[Pair], progress: Callable[[int], None] 
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
     engine.embed_many(paths[:2], face="center")  # load the models outside the timing
     t0 = time.perf_counter()
-    vecs: dict[Path, np.ndarray | None] = {}
-    for start in range(0, len(paths), 64):
-        part = paths[start:start + 64]
-        for p, r in zip(part, engine.embed_many(part, face="center")):
-            vecs[p] = None if isinstance(r, FaceprintError) else r.vector
-        if progress:
-            progress(len(part))
+    vectors, errors = embed_paths(lambda ps: engine.embed_many(ps, face="center"), paths, progress=progress)
     per_image = (time.perf_counter() - t0) / max(1, len(paths))
-    s = np.array([float(np.dot(vecs[p.a], vecs[p.b])) if vecs[p.a] is not None and vecs[p.b] is not None else -1.0 for p in pairs])
-    return s, per_image, sum(v is None for v in vecs.values())
+    return pair_scores(pairs, {p: i for i, p in enumerate(paths)}, vectors, errors), per_image, sum(e is not None for e in errors)
 
 
 def _row(name: str, scores: np.ndarray, labels: np.ndarray, folds: np.ndarray, ms: float, failed: int) -> dict[str, Any]:
