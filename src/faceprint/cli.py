@@ -453,10 +453,12 @@ def demo(
 def _register_service() -> None:
     from faceprint.evaluation.cli_commands import register as register_eval
     from faceprint.library.cli_commands import register as register_library
+    from faceprint.liveness.cli_commands import register as register_liveness
     from faceprint.service.cli_commands import register
 
     register_eval(eval_app)
     register_library(app)
+    register_liveness(app, eval_app)
     register(app)
 
 

@@ -21,9 +21,11 @@ import numpy as np
 
 from faceprint.detection import Detector, DetectorSettings, YuNetDetector
 from faceprint.embedding import Embedder, SFaceEmbedder
-from faceprint.errors import CalibrationError, FaceprintError, InputError, ModelError, ModelMismatchError, MultipleFacesError, NoFaceError
+from faceprint.errors import CalibrationError, FaceprintError, InputError, LivenessRejected, ModelError, ModelMismatchError, MultipleFacesError, NoFaceError
 from faceprint.evaluation.metrics import CalibrationTable
 from faceprint.imaging import ImageLimits, load_image
+from faceprint.liveness.pad import Liveness, PadModel, load_pad_model
+from faceprint.liveness.synthetic import SyntheticCheck, SyntheticModel, load_synthetic_model
 from faceprint.models.registry import get_spec
 from faceprint.quality.model import Quality, QualityModel
 from faceprint.quality.model import load_model as load_quality_model
@@ -88,6 +90,8 @@ class Engine:
         self._embedder = embedder
         self._calibration = calibration
         self._quality: QualityModel | None = None
+        self._pad: PadModel | None = None
+        self._synthetic: SyntheticModel | None = None
         self._lock = threading.Lock()
         self.limits = ImageLimits(max_bytes=self.settings.max_bytes, max_pixels=self.settings.max_pixels)
 
@@ -125,6 +129,38 @@ class Engine:
                 self._quality = load_quality_model(self.settings.quality_model)
             return self._quality
 
+    @property
+    def pad_model(self) -> PadModel:
+        with self._lock:
+            if self._pad is None:
+                self._pad = load_pad_model(self.settings.pad_model)
+            return self._pad
+
+    @property
+    def synthetic_model(self) -> SyntheticModel:
+        with self._lock:
+            if self._synthetic is None:
+                self._synthetic = load_synthetic_model(self.settings.synthetic_model)
+            return self._synthetic
+
+    def liveness_of(self, image: Image, detection: Detection) -> Liveness:
+        """Presentation-attack check of one detected face (see :mod:`faceprint.liveness.pad`)."""
+        return self.pad_model.assess(image, detection, threshold=self.settings.pad_threshold)
+
+    def synthetic_of(self, image: Image, detection: Detection) -> SyntheticCheck:
+        """Synthetic-face check of one detected face (see :mod:`faceprint.liveness.synthetic`)."""
+        return self.synthetic_model.assess(image, detection, threshold=self.settings.synthetic_threshold)
+
+    def liveness(self, source: Any, *, face: str | int = "largest") -> Liveness:
+        """Is the face in ``source`` a live person, or a print or screen held to the camera?"""
+        image = self.load(source)
+        return self.liveness_of(image, select_face(self.detector.detect(image), image, face))
+
+    def synthetic(self, source: Any, *, face: str | int = "largest") -> SyntheticCheck:
+        """Is the face in ``source`` generated (GAN / diffusion) rather than photographed?"""
+        image = self.load(source)
+        return self.synthetic_of(image, select_face(self.detector.detect(image), image, face))
+
     def assess(self, image: Image, detection: Detection, crop: FaceCrop, vector: np.ndarray | None = None) -> Quality:
         """The quality of one detected and aligned face (with its template, when there is one:
         recognizability needs it)."""
@@ -160,11 +196,22 @@ class Engine:
         det = select_face(self.detector.detect(image), image, face)
         return image, det, self.embedder.crop(image, det)
 
-    def embed(self, source: Any, *, face: str | int = "largest") -> Template:
-        """The template of one face of the image (see ``select_face``)."""
+    def embed(self, source: Any, *, face: str | int = "largest", liveness: bool = False, synthetic: bool = False) -> Template:
+        """The template of one face of the image (see ``select_face``), with its quality, and
+        with the presentation-attack / synthetic-face checks when asked for."""
         image, det, crop = self.locate(source, face=face)
         vec = self.embedder.embed([crop])[0]
-        return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source, quality=self.assess(image, det, crop, vec))
+        return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source, quality=self.assess(image, det, crop, vec),
+                        liveness=self.liveness_of(image, det) if liveness else None, synthetic=self.synthetic_of(image, det) if synthetic else None)
+
+    def enforce_liveness(self, template: Template) -> None:
+        """Raise :class:`LivenessRejected` unless the template's face was checked and found live."""
+        if template.liveness is None:
+            raise InputError("liveness is required, and a template without its photo cannot be checked; give the photo", source=template.source or None)
+        if not template.liveness.live:
+            lv = template.liveness
+            raise LivenessRejected(f"the face looks like a presentation attack (liveness score {lv.score:.3f} < {lv.threshold:g})", source=template.source or None,
+                                   reasons=lv.evidence or [f"liveness score {lv.score:.3f} is below the threshold {lv.threshold:g}"])
 
     def embed_all(self, source: Any) -> list[Template]:
         """Templates of every face in the image, embedded in one batch."""
@@ -222,10 +269,16 @@ class Engine:
             calibration=table.name,
         )
 
-    def verify(self, a: Any, b: Any, *, fmr: float | None = None, face: str | int = "largest") -> Verification:
-        """Are the faces in ``a`` and ``b`` the same person?  Inputs are images or Templates."""
-        ta = a if isinstance(a, Template) else self.embed(a, face=face)
-        tb = b if isinstance(b, Template) else self.embed(b, face=face)
+    def verify(self, a: Any, b: Any, *, fmr: float | None = None, face: str | int = "largest", require_liveness: bool | None = None) -> Verification:
+        """Are the faces in ``a`` and ``b`` the same person?  Inputs are images or Templates.
+        ``require_liveness`` (default: the ``require_liveness_verify`` setting) refuses a
+        photo whose face looks like a print or a screen (:class:`LivenessRejected`)."""
+        live = self.settings.require_liveness_verify if require_liveness is None else require_liveness
+        ta = a if isinstance(a, Template) else self.embed(a, face=face, liveness=live)
+        tb = b if isinstance(b, Template) else self.embed(b, face=face, liveness=live)
+        if live:
+            self.enforce_liveness(ta)
+            self.enforce_liveness(tb)
         score = self.similarity(ta, tb)
         if ta.model_id != self.calibration.model_id:
             raise CalibrationError(

@@ -54,14 +54,27 @@ class MultipleFacesError(InputError):
     code = "multiple_faces"
 
 
-class QualityRejected(InputError):
-    """A face was found but failed the quality gate; ``reasons`` says why, one per check."""
+class FaceRejected(InputError):
+    """A face was found but a check refused it; ``reasons`` says why, one per finding."""
 
-    code = "quality_rejected"
+    code = "face_rejected"
 
     def __init__(self, message: str, *, source: str | None = None, reasons: list[str] | None = None) -> None:
         self.reasons = list(reasons or [message])
         super().__init__(message, source=source)
+
+
+class QualityRejected(FaceRejected):
+    """A face failed the quality gate; ``reasons`` says why, one per check."""
+
+    code = "quality_rejected"
+
+
+class LivenessRejected(FaceRejected):
+    """Liveness was required and the face looks like a presentation attack (a print, a
+    screen); ``reasons`` is the detectors' evidence."""
+
+    code = "liveness_rejected"
 
 
 class ModelError(FaceprintError):

@@ -27,6 +27,9 @@ from PIL import Image as PILImage
 from .errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError
 from .types import Image
 
+#: File name suffixes of the image formats faceprint reads (folders are searched for these).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm", ".heic", ".heif", ".avif"})
+
 try:
     import pillow_heif
 except ImportError:  # pragma: no cover - depends on the environment

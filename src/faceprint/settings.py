@@ -37,6 +37,12 @@ class Settings:
     quality_max_yaw: float = 45.0  # FACEPRINT_QUALITY_MAX_YAW: enrolment refuses heads turned further (degrees)
     quality_max_pitch: float = 30.0  # FACEPRINT_QUALITY_MAX_PITCH: enrolment refuses heads tilted further (degrees)
     quality_mark_below: float = 30.0  # FACEPRINT_QUALITY_MARK_BELOW: identification and indexing flag faces below as low quality
+    pad_model: str | None = None  # FACEPRINT_PAD_MODEL: path of a presentation-attack model JSON (default: the shipped one)
+    pad_threshold: float = 0.5  # FACEPRINT_PAD_THRESHOLD: liveness score (0-1) at or above which a face counts as live
+    require_liveness_enrol: bool = False  # FACEPRINT_REQUIRE_LIVENESS_ENROL: enrolment refuses faces that look like an attack
+    require_liveness_verify: bool = False  # FACEPRINT_REQUIRE_LIVENESS_VERIFY: verification refuses probe photos that look like an attack
+    synthetic_model: str | None = None  # FACEPRINT_SYNTHETIC_MODEL: path of a synthetic-face model JSON (default: the shipped one)
+    synthetic_threshold: float = 0.5  # FACEPRINT_SYNTHETIC_THRESHOLD: synthetic score (0-1) at or above which a face counts as synthetic
 
     @classmethod
     def load(cls, config: str | os.PathLike | None = None, **overrides: Any) -> "Settings":

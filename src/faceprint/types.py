@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from faceprint.liveness.pad import Liveness
+    from faceprint.liveness.synthetic import SyntheticCheck
     from faceprint.quality.model import Quality
 
 
@@ -95,6 +97,8 @@ class Template:
     detection: Detection | None = None
     source: str = ""
     quality: Quality | None = None
+    liveness: Liveness | None = None  # presentation-attack check, when it was asked for
+    synthetic: SyntheticCheck | None = None  # synthetic-face check, when it was asked for
 
     def to_dict(self, *, with_vector: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"model_id": self.model_id, "source": self.source, "dim": int(self.vector.size)}
@@ -102,6 +106,10 @@ class Template:
             out["face"] = self.detection.to_dict()
         if self.quality is not None:
             out["quality"] = self.quality.to_dict()
+        if self.liveness is not None:
+            out["liveness"] = self.liveness.to_dict()
+        if self.synthetic is not None:
+            out["synthetic"] = self.synthetic.to_dict()
         if with_vector:
             out["vector"] = [round(float(v), 7) for v in self.vector]
         return out

@@ -136,6 +136,8 @@ def plot_det(
     *,
     title: str = "DET",
     fmr_min: float | None = None,
+    xlabel: str = "False match rate (FMR)",
+    ylabel: str = "False non-match rate (FNMR)",
 ) -> Path:
     """DET curves, ``name -> (fmr, fnmr)``, both axes logarithmic (zeros are not drawn)."""
     data = _curves(curves)
@@ -151,8 +153,8 @@ def plot_det(
     ax.set_yscale("log")
     ax.set_xlim(lo_x, 1.0)
     ax.set_ylim(lo_y, 1.0)
-    ax.set_xlabel("False match rate (FMR)")
-    ax.set_ylabel("False non-match rate (FNMR)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.5)
     ax.grid(True, which="minor", alpha=0.15)
@@ -169,9 +171,11 @@ def plot_score_histogram(
     title: str = "Score distributions",
     bins: int = 100,
     log_y: bool = False,
+    names: tuple[str, str] = ("genuine", "impostor"),
+    xlabel: str = "Similarity score",
 ) -> Path:
     """Density histograms of genuine and impostor scores on shared bins,
-    with a vertical line per named threshold."""
+    with a vertical line per named threshold (``names``: the two classes' legend names)."""
     gen = _scores(genuine, "genuine")
     imp = _scores(impostor, "impostor")
     if bins < 1:
@@ -182,7 +186,7 @@ def plot_score_histogram(
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, bins + 1)
     fig, ax = _figure()
-    for what, s, color in (("impostor", imp, "tab:red"), ("genuine", gen, "tab:blue")):
+    for what, s, color in ((names[1], imp, "tab:red"), (names[0], gen, "tab:blue")):
         h, _ = np.histogram(s, bins=edges, density=True)
         ax.stairs(h, edges, fill=True, alpha=0.35, color=color, label=f"{what} (n={s.size:,})")
         ax.stairs(h, edges, color=color, linewidth=1.0)
@@ -193,7 +197,7 @@ def plot_score_histogram(
                    linewidth=1.3, label=f"{name}: {float(t):.4g}")
     if log_y:
         ax.set_yscale("log")
-    ax.set_xlabel("Similarity score")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("Density")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from faceprint.engine import Engine, select_face
-from faceprint.errors import FaceprintError, InputError, QualityRejected
+from faceprint.errors import FaceprintError, FaceRejected, InputError
 from faceprint.gallery.index import VectorIndex, index_for, make_index, read_header
 from faceprint.gallery.store import NewTemplate, Store, Subject
 from faceprint.quality.gate import enforce as enforce_quality
@@ -104,7 +104,7 @@ class EnrollResult:
             "subject": self.subject.to_dict(),
             "added": len(self.template_ids),
             "template_ids": self.template_ids,
-            "rejected": [{"source": s, "code": e.code, "message": str(e), **({"reasons": e.reasons} if isinstance(e, QualityRejected) else {})} for s, e in self.rejected],
+            "rejected": [{"source": s, "code": e.code, "message": str(e), **({"reasons": e.reasons} if isinstance(e, FaceRejected) else {})} for s, e in self.rejected],
         }
 
 
@@ -241,6 +241,7 @@ class Gallery:
         actor: str = "local",
         keep_images: bool = False,
         check_quality: bool = True,
+        check_liveness: bool | None = None,
     ) -> EnrollResult:
         """Add one template per photo to subject ``name`` (created if needed).
 
@@ -249,7 +250,10 @@ class Gallery:
         nothing is written and the first error is raised.  ``keep_images`` stores the
         photo files in the database so ``reembed`` can remake templates for a new model
         (off by default: only templates are stored).  ``check_quality`` refuses faces that
-        fail the quality gate (:mod:`faceprint.quality.gate`; the reasons are in ``rejected``)."""
+        fail the quality gate (:mod:`faceprint.quality.gate`; the reasons are in ``rejected``);
+        ``check_liveness`` (default: the ``require_liveness_enrol`` setting) refuses faces the
+        presentation-attack check finds to be a print or a screen (the evidence in ``rejected``)."""
+        live = self.engine.settings.require_liveness_enrol if check_liveness is None else check_liveness
         if not sources:
             raise InputError("enrolment needs at least one photo")
         crops, picked, rejected = [], [], []
@@ -270,7 +274,9 @@ class Gallery:
                 try:
                     if check_quality:
                         enforce_quality(q, self.engine.settings, source=image.source)
-                except QualityRejected as exc:
+                    if live:
+                        self.engine.enforce_liveness(Template(vector=v, model_id=self.model_id, detection=det, source=image.source, liveness=self.engine.liveness_of(image, det)))
+                except FaceRejected as exc:
                     rejected.append((label, exc))
                     continue
                 new.append(NewTemplate(vector=v, model_id=self.model_id, quality=float(q.unified), face_score=det.score, image_sha256=sha, source=image.source,
@@ -307,12 +313,12 @@ class Gallery:
         return subject, ids
 
     # -- search --------------------------------------------------------------------
-    def _probe(self, source: Any, face: str | int) -> Template:
+    def _probe(self, source: Any, face: str | int, *, liveness: bool = False) -> Template:
         if isinstance(source, Template):
             if source.model_id != self.model_id:
                 raise InputError(f"probe template is of model {source.model_id!r}; this gallery searches {self.model_id!r}")
             return source
-        return self.engine.embed(source, face=face)
+        return self.engine.embed(source, face=face, liveness=liveness)
 
     def threshold_for_fpir(self, fpir: float) -> tuple[float, str]:
         """Open-set threshold for a stated FPIR at the current gallery size, and a note
@@ -363,14 +369,19 @@ class Gallery:
             out.append(Identification(cands, match, threshold, fpir, n, self.model_id, note, probes[row] if probes else None))
         return out
 
-    def verify(self, source: Any, name: str, *, fmr: float | None = None, face: str | int = "largest") -> Decision:
-        """1:1 against an enrolled subject: the best score over the subject's templates."""
+    def verify(self, source: Any, name: str, *, fmr: float | None = None, face: str | int = "largest", require_liveness: bool | None = None) -> Decision:
+        """1:1 against an enrolled subject: the best score over the subject's templates.
+        ``require_liveness`` (default: the ``require_liveness_verify`` setting) refuses a probe
+        photo whose face looks like a presentation attack."""
         subject = self.store.subject(name)
         templates = self.store.templates(subject_id=subject.id, model_id=self.model_id)
         if not templates:
             other = ", ".join(subject.models) or "none"
             raise InputError(f"subject {name!r} has no templates of model {self.model_id!r} (has: {other}); enrol new photos")
-        probe = self._probe(source, face)
+        live = self.engine.settings.require_liveness_verify if require_liveness is None else require_liveness
+        probe = self._probe(source, face, liveness=live)
+        if live:
+            self.engine.enforce_liveness(probe)
         score = float(max(probe.vector @ t.vector for t in templates))
         return self.engine.decide(score, fmr=fmr)
 

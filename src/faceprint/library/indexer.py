@@ -40,7 +40,7 @@ from faceprint.settings import Settings
 
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IndexSummary", "analyse_file", "index_folder", "scan_folder"]
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm", ".heic", ".heif", ".avif"}
+from faceprint.imaging import IMAGE_EXTENSIONS  # noqa: E402  (re-exported: the indexer's public name)
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
 THUMB_SIZE = 128
 

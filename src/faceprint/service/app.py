@@ -47,7 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceprint import __version__
-from faceprint.errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError, QualityRejected
+from faceprint.errors import FaceprintError, FaceRejected, ImageDecodeError, ImageTooLargeError, InputError
 from faceprint.gallery import Gallery
 from faceprint.service.auth import Forbidden, KeyInfo, Unauthorized, check_key
 
@@ -70,7 +70,7 @@ class ErrorBody(_Model):
     code: str = Field(description="Stable machine-readable error code, e.g. no_face, quality_rejected, subject_not_found, unauthorized.")
     message: str = Field(description="Human-readable message naming the input it is about.")
     request_id: str | None = None
-    reasons: list[str] | None = Field(default=None, description="quality_rejected: every check the face failed, in words.")
+    reasons: list[str] | None = Field(default=None, description="quality_rejected / liveness_rejected: every check the face failed, or the evidence of an attack, in words.")
 
 
 class ErrorOut(_Model):
@@ -174,7 +174,7 @@ class RejectedOut(_Model):
     source: str
     code: str
     message: str
-    reasons: list[str] | None = Field(default=None, description="quality_rejected: every check the face failed, in words.")
+    reasons: list[str] | None = Field(default=None, description="quality_rejected / liveness_rejected: every check the face failed, or the evidence of an attack, in words.")
 
 
 class EnrollOut(_Model):
@@ -344,7 +344,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if exc.http_status >= 500:
             logger.error("faceprint error %s (request id %s): %s", exc.code, _request_id(request), exc)
-        extra = {"reasons": exc.reasons} if isinstance(exc, QualityRejected) else {}
+        extra = {"reasons": exc.reasons} if isinstance(exc, FaceRejected) else {}
         return error_response(exc.http_status, exc.code, str(exc), _request_id(request), headers, **extra)
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,174 @@
+"""Presentation-attack detection measured in ISO/IEC 30107-3 terms, and the report of
+``faceprint eval pad``.
+
+Scores are liveness scores (higher = more likely bona fide); a presentation is accepted as
+bona fide at ``score >= threshold``.
+
+* APCER (per attack type, i.e. PAI species): share of that type's attack presentations
+  accepted as bona fide.  The overall APCER is the worst type's (30107-3 clause 13.1.1).
+* BPCER: share of bona fide presentations rejected as attacks.
+* ACER = (APCER + BPCER) / 2 (an average the standard has since deprecated; reported
+  because the literature compares on it).
+* BPCER at APCER = 10% / 1%: the BPCER at the strictest threshold where no attack type's
+  APCER exceeds the target.
+* DET: APCER (pooled attacks) against BPCER over all thresholds.
+
+Also ROC AUC / accuracy for two-class detectors (the synthetic-face report uses them).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.errors import InputError
+from faceprint.evaluation.html import HtmlReport, fmt
+
+__all__ = ["LabelledImage", "auc", "iso_metrics", "pad_report", "read_labels", "threshold_at_apcer"]
+
+APCER_TARGETS = (0.2, 0.1, 0.05, 0.01)
+
+
+class LabelledImage:
+    __slots__ = ("path", "label", "group")
+
+    def __init__(self, path: Path, label: str, group: str) -> None:
+        self.path, self.label, self.group = path, label, group
+
+
+def read_labels(csv_path: str | Path, *, group_column: str | None = None) -> list[LabelledImage]:
+    """Rows of a labels CSV with columns ``path`` and ``label`` (paths relative to the CSV's
+    folder); the group (subject) of each row is ``group_column`` if given, else a ``subject``
+    column if there is one, else the image's folder."""
+    p = Path(csv_path)
+    try:
+        with p.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise InputError("labels file not found", source=str(p)) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"not a readable CSV: {exc}", source=str(p)) from None
+    if not rows or "path" not in rows[0] or "label" not in rows[0]:
+        raise InputError("the labels CSV needs a header with columns 'path' and 'label'", source=str(p))
+    gcol = group_column or ("subject" if "subject" in rows[0] else None)
+    if group_column and group_column not in rows[0]:
+        raise InputError(f"the labels CSV has no column {group_column!r}", source=str(p))
+    out = []
+    for i, r in enumerate(rows, start=2):
+        if not r.get("path") or not r.get("label"):
+            raise InputError(f"line {i}: empty path or label", source=str(p))
+        ip = Path(r["path"])
+        ip = ip if ip.is_absolute() else p.parent / ip
+        out.append(LabelledImage(ip, r["label"].strip(), (r.get(gcol) or "").strip() if gcol else ip.parent.name))
+    return out
+
+
+def threshold_at_apcer(scores: np.ndarray, labels: Sequence[str], target: float) -> float:
+    """The lowest threshold at which every attack type's APCER is at most ``target``."""
+    from faceprint.liveness.pad import is_bona_fide
+
+    lab = np.asarray(labels)
+    thr = -np.inf
+    for t in sorted({lb for lb in labels if not is_bona_fide(lb)}):
+        s = np.sort(scores[lab == t])[::-1]
+        allowed = int(np.floor(target * s.size + 1e-9))
+        if allowed < s.size:
+            thr = max(thr, float(np.nextafter(s[allowed], np.inf)))
+    return float(thr)
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(score of a positive > score of a negative), ties counting half."""
+    both = np.concatenate([pos, neg])
+    order = both.argsort(kind="mergesort")
+    ranks = np.empty(both.size)
+    sb = both[order]
+    i = 0
+    while i < sb.size:  # average ranks of ties
+        j = i
+        while j + 1 < sb.size and sb[j + 1] == sb[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1
+        i = j + 1
+    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
+
+
+def iso_metrics(scores: Sequence[float] | np.ndarray, labels: Sequence[str], *, threshold: float) -> dict[str, Any]:
+    """APCER per attack type and overall, BPCER, ACER at ``threshold``; BPCER at APCER 10% / 1%;
+    the DET curve; operating points (threshold for APCER 20/10/5/1%); ROC AUC."""
+    from faceprint.liveness.pad import is_bona_fide
+
+    s = np.asarray(scores, float)
+    lab = list(labels)
+    bona = np.array([is_bona_fide(lb) for lb in lab])
+    if not bona.any() or bona.all():
+        raise InputError("PAD metrics need both bona fide and attack presentations")
+    types = sorted({lb for lb in lab if not is_bona_fide(lb)})
+    la = np.asarray(lab)
+    per_type = {t: {"presentations": int((la == t).sum()), "apcer": float(np.mean(s[la == t] >= threshold))} for t in types}
+    apcer = max(v["apcer"] for v in per_type.values())
+    bpcer = float(np.mean(s[bona] < threshold))
+    out: dict[str, Any] = {
+        "threshold": threshold, "bona_fide": int(bona.sum()), "attacks": int((~bona).sum()), "attack_types": per_type,
+        "apcer": apcer, "bpcer": bpcer, "acer": (apcer + bpcer) / 2.0, "auc": auc(s[bona], s[~bona]),
+    }
+    out["bpcer_at_apcer"] = {}
+    out["operating_points"] = []
+    for target in APCER_TARGETS:
+        t = threshold_at_apcer(s, lab, target)
+        b = float(np.mean(s[bona] < t))
+        if target in (0.1, 0.01):
+            out["bpcer_at_apcer"][f"{target:.0%}"] = b
+        out["operating_points"].append({"apcer": target, "threshold": t if np.isfinite(t) else None, "bpcer": b})
+    # DET (pooled attacks): every distinct score as a threshold
+    cand = np.unique(s)
+    att = np.sort(s[~bona])
+    bf = np.sort(s[bona])
+    ap = 1.0 - np.searchsorted(att, cand, side="left") / att.size
+    bp = np.searchsorted(bf, cand, side="left") / bf.size
+    out["det"] = {"apcer": ap.tolist(), "bpcer": bp.tolist()}
+    i = int(np.argmin(np.abs(ap - bp)))
+    out["eer"] = float((ap[i] + bp[i]) / 2.0)
+    return out
+
+
+def pad_report(scores: np.ndarray, labels: Sequence[str], paths: Sequence[str], out_dir: str | Path, *, threshold: float, title: str = "Presentation-attack detection",
+               extra: dict[str, Any] | None = None, failures: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """results.json + DET and score plots + report.html for one scored labelled set."""
+    from faceprint.evaluation import plots
+    from faceprint.evaluation.reports import write
+    from faceprint.liveness.pad import is_bona_fide
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    m = iso_metrics(scores, labels, threshold=threshold)
+    bona = np.array([is_bona_fide(lb) for lb in labels])
+    det = {"pooled attacks": (np.asarray(m["det"]["apcer"]), np.asarray(m["det"]["bpcer"]))}
+    files = {
+        "det": str(plots.plot_det(det, out / "det.png", title="DET (APCER against BPCER)",
+                                  xlabel="APCER (attacks accepted as bona fide)", ylabel="BPCER (bona fide rejected)")),
+        "scores": str(plots.plot_score_histogram(scores[bona], scores[~bona], out / "scores.png", thresholds={"threshold": threshold}, title="Liveness scores", bins=50,
+                                                    names=("bona fide", "attack"), xlabel="Liveness score (higher = more likely live)")),
+    }
+    wrong = [{"path": p, "label": lb, "score": round(float(sc), 4)} for p, lb, sc in zip(paths, labels, scores) if (sc >= threshold) != is_bona_fide(lb)]
+    res = {"kind": "pad", **(extra or {}), **{k: v for k, v in m.items() if k != "det"}, "det_points": len(m["det"]["apcer"]),
+           "errors": wrong[:200], "failures": [{"path": p, "error": e} for p, e in failures], "files": files}
+    r = HtmlReport(title, subtitle="ISO/IEC 30107-3 measures; a presentation counts as bona fide at score >= threshold")
+    r.heading("Summary").table(["measure", "value"], [
+        ["bona fide presentations", m["bona_fide"]], ["attack presentations", m["attacks"]], ["threshold", fmt(threshold)],
+        ["APCER (worst attack type)", fmt(m["apcer"])], ["BPCER", fmt(m["bpcer"])], ["ACER", fmt(m["acer"])],
+        ["BPCER at APCER = 10%", fmt(m["bpcer_at_apcer"]["10%"])], ["BPCER at APCER = 1%", fmt(m["bpcer_at_apcer"]["1%"])],
+        ["EER (pooled)", fmt(m["eer"])], ["ROC AUC", fmt(m["auc"])], ["faces not found", len(failures)],
+    ])
+    r.heading("Per attack type").table(["attack type", "presentations", "APCER"], [[t, v["presentations"], fmt(v["apcer"])] for t, v in m["attack_types"].items()])
+    r.heading("Operating points").table(["APCER target", "threshold", "BPCER"], [[fmt(o["apcer"]), fmt(o["threshold"]), fmt(o["bpcer"])] for o in m["operating_points"]])
+    r.figure(files["det"], "DET: APCER against BPCER, pooled attacks").figure(files["scores"], "Liveness scores: bona fide (blue) and attacks (red)")
+    if wrong:
+        r.heading("Errors at the threshold").table(["image", "label", "score"], [[w["path"], w["label"], w["score"]] for w in wrong[:50]],
+                                                   caption=f"{len(wrong)} misclassified" + (" (first 50)" if len(wrong) > 50 else ""))
+    r.note("These figures hold for the attack types and capture conditions of this set only; an attack type absent here is not measured.")
+    return write(out, res, r)
