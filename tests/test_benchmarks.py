@@ -95,3 +95,27 @@ def test_quality_benchmark_smoke(data_dir: Path, tmp_path: Path) -> None:
     assert res["timing"]["quality_ms_per_face"] > 0 and res["timing"]["faces"] > 0
     assert set(res["passes"]) == {"unified_cuts_fnmr_40pct_at_10pct", "unified_beats_random", "unified_beats_every_component", "quality_at_most_3ms_per_face"}
     assert plot.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_pad_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("pad.py", "--every", "6", "--timing-runs", "2", data_dir=data_dir)
+    assert res["subjects"] == 9 and res["faces"] > 130
+    loso = res["leave_one_subject_out"]
+    assert set(loso) == {"fused (texture + context)", "texture only", "context only", "one-class (live faces only)"}
+    for v in loso.values():
+        assert 0.0 <= v["acer"] <= 0.5 and set(v["bpcer_at_apcer"]) == {"10%", "1%"}
+    assert {s["truth"] for s in res["samples"].values()} == {"spoof_print", "spoof_screen", "live"}
+    assert res["timing"]["pad_ms_per_face"] > 0 and res["timing"]["ratio_pad_to_embed"] > 0
+    assert set(res["passes"]) == {"acer_at_most_5pct", "bpcer_at_apcer10_at_most_5pct", "samples_all_correct"}
+
+
+@pytest.mark.slow
+def test_synthetic_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("synthetic.py", "--real", "60", "--every", "4", "--people", "12", data_dir=data_dir)
+    assert set(res["per_generator"]) == {"stylegan3", "generated-photos"} and len(res["cross_generator"]) == 2
+    assert all(0.0 <= v["auc"] <= 1.0 for v in [*res["per_generator"].values(), *res["cross_generator"].values(), *res["file_history_control"].values()])
+    ia = res["identity_aware"]
+    assert ia["people"] >= 10 and ia["impostor"]["median_z"] < ia["genuine"]["median_z"]
+    assert set(res["passes"]) == {"auc_per_generator_at_least_0_8", "cross_generator_auc_above_chance", "file_history_control_near_chance",
+                                  "identity_check_flags_impostors_not_genuine"}

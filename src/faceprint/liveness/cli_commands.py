@@ -57,6 +57,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         source: Path = typer.Argument(..., help="Image file, or a video clip (mp4, mov, avi, mkv, webm)."),
         face: str = FaceOpt,
         challenge: Optional[str] = typer.Option(None, "--challenge", help="Video only: the head turns asked of the person, in order, e.g. 'left,right' (the person's own left)."),
+        turn_angle: float = typer.Option(15.0, "--turn-angle", help="--challenge: degrees the head must turn from its starting pose."),
+        within: float = typer.Option(4.0, "--within", help="--challenge: seconds allowed for each request (from the previous one met, or the clip's start)."),
         step: int = typer.Option(2, "--step", help="Video: use every N-th frame."),
         as_json: bool = JsonOpt,
     ) -> None:
@@ -75,7 +77,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 if challenge:
                     from faceprint.liveness.challenge import challenge_response, parse_challenge
 
-                    ch = challenge_response(engine, source, parse_challenge(challenge))
+                    if turn_angle <= 0 or within <= 0:
+                        raise InputError("--turn-angle and --within must be positive")
+                    ch = challenge_response(engine, source, parse_challenge(challenge), min_angle=turn_angle, window_s=within, step=step)
                     res["challenge"] = ch.to_dict()
                     res["live"] = bool(res["live"] and ch.passed)
                     if not ch.passed:

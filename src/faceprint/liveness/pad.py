@@ -6,8 +6,8 @@ Two passive detectors, each a logistic model over a feature family of
 
 - ``texture``: the face region's colour LBP, Fourier spectrum, colour moments and specular
   share -- what recapture does to skin;
-- ``context``: straight edges framing the face and the face against its surround -- the
-  border of the photo or screen, the hand holding it.
+- ``context``: long straight edges framing the face -- the border of the photo, the
+  bezel of the screen.
 
 Each gives an *attack logit*; the fused attack logit is their maximum (a face is an attack
 when either detector is sure of it), and the liveness ``score`` is ``sigmoid(-fused)`` in
@@ -161,10 +161,8 @@ class PadModel:
             x = feats[d.family]
             if d.family == "context":
                 sides = [s for s, v in zip(("top", "bottom", "left", "right"), x[:4]) if v > 0]
-                if sides:
-                    out.append(f"long straight edges frame the face ({', '.join(sides)}): the border of a photo or a screen?")
-                else:
-                    out.append("the face does not fit its surround (sharpness, colour or brightness) as a live face would")
+                where = f" ({', '.join(sides)})" if sides else ""
+                out.append(f"long straight edges frame the face{where}: the border of a photo or a screen?")
             else:
                 contrib = d.contributions(x)
                 top = [FAMILIES[d.family][i] for i in np.argsort(-contrib)[:3] if contrib[i] > 0]

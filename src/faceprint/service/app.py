@@ -206,12 +206,38 @@ class IdentifyOut(_Model):
     low_quality: bool | None = Field(default=None, description="The probe's unified quality is below the quality_mark_below setting.")
 
 
+class LivenessOut(_Model):
+    live: bool = Field(description="The face counts as a live person (score >= threshold).")
+    score: float = Field(description="0-1, higher = more likely live.")
+    threshold: float
+    mode: str = Field(description="two-class (trained on live faces and attacks) or one-class (live faces only).")
+    model: str = Field(description="Version of the presentation-attack model.")
+    detectors: dict[str, float] = Field(description="Each detector's own liveness score (texture, context; or one_class).")
+    evidence: list[str] = Field(description="What pointed at an attack, in words (empty when nothing did).")
+
+
+class SyntheticOut(_Model):
+    synthetic: bool = Field(description="The face counts as generated (score >= threshold).")
+    score: float = Field(description="0-1, higher = more likely generated (GAN / diffusion).")
+    threshold: float
+    model: str
+    evidence: list[str]
+
+
+class FaceCheckOut(_Model):
+    source: str
+    face: FaceOut
+    liveness: LivenessOut | None = None
+    synthetic: SyntheticOut | None = None
+
+
 class TemplateOut(_Model):
     model_id: str
     source: str
     dim: int
     face: FaceOut | None = None
     quality: QualityOut | None = None
+    liveness: LivenessOut | None = None
 
 
 class VerifyOut(_Model):
@@ -593,6 +619,7 @@ def create_app(
         face: str = Form("single", description="Which face when a photo has several: single (refuse), largest, center, or an index."),
         create: bool = Form(True, description="Create the subject if it does not exist."),
         check_quality: bool = Form(True, description="Refuse faces that fail the quality gate (quality_rejected, with reasons)."),
+        check_liveness: bool | None = Form(None, description="Refuse faces that look like a print or a screen (liveness_rejected, with the evidence); default: the server's require_liveness_enrol setting."),
         key: KeyInfo = Depends(enroll_key),
     ) -> dict[str, Any]:
         """Enrol photos.  Photos that fail (no face, several faces, poor quality) are listed in
@@ -600,7 +627,7 @@ def create_app(
         if len(files) > max_files:
             raise InputError(f"{len(files)} files in one request; at most {max_files} are accepted")
         sources = [_read_upload(f, max_upload_bytes, "files") for f in files]
-        result = gallery.enroll(name, sources, face=face, create=create, check_quality=check_quality, actor=actor(key))
+        result = gallery.enroll(name, sources, face=face, create=create, check_quality=check_quality, check_liveness=check_liveness, actor=actor(key))
         return result.to_dict()
 
     # -- recognition ---------------------------------------------------------------------
@@ -624,18 +651,41 @@ def create_app(
         subject: str | None = Form(None, description="photo-vs-subject: the enrolled subject's name"),
         fmr: float | None = Query(None, gt=0, lt=1, description="False-match rate of the decision threshold (default: the engine's, 1e-3)."),
         face: str = Query("largest", description="largest, center, single, or an index."),
+        require_liveness: bool | None = Query(None, description="Refuse photos whose face looks like a print or a screen (liveness_rejected); default: the server's require_liveness_verify setting."),
         key: KeyInfo = Depends(read_key),
     ) -> dict[str, Any]:
         """1:1: `file_a` + `file_b` (two photos), or `file` + `subject` (a photo against an enrolled subject)."""
         if file_a is not None and file_b is not None and file is None and subject is None:
             a = _read_upload(file_a, max_upload_bytes, "file_a")
             b = _read_upload(file_b, max_upload_bytes, "file_b")
-            return engine.verify(a, b, fmr=fmr, face=face).to_dict()
+            return engine.verify(a, b, fmr=fmr, face=face, require_liveness=require_liveness).to_dict()
         if file is not None and subject is not None and file_a is None and file_b is None:
             probe = _read_upload(file, max_upload_bytes, "file")
-            decision = gallery.verify(probe, subject, fmr=fmr, face=face)
+            decision = gallery.verify(probe, subject, fmr=fmr, face=face, require_liveness=require_liveness)
             return {**decision.to_dict(), "subject": subject}
         raise InputError("give either file_a and file_b (photo vs photo), or file and subject (photo vs enrolled subject)")
+
+    @app.post("/v1/liveness", response_model=FaceCheckOut, response_model_exclude_none=True, tags=["recognition"], responses=_UPLOAD_ERRORS)
+    def liveness(
+        file: UploadFile = File(..., description="Photo of the face to check."),
+        face: str = Query("largest", description="largest, center, single, or an index."),
+        key: KeyInfo = Depends(read_key),
+    ) -> dict[str, Any]:
+        """Presentation-attack check of one face: a live person, or a print / screen held to the
+        camera?  Score 0-1 (higher = more likely live), each detector's score, the evidence."""
+        image, det, _ = engine.locate(_read_upload(file, max_upload_bytes, "file"), face=face)
+        return {"source": image.source, "face": det.to_dict(), "liveness": engine.liveness_of(image, det).to_dict()}
+
+    @app.post("/v1/synthetic", response_model=FaceCheckOut, response_model_exclude_none=True, tags=["recognition"], responses=_UPLOAD_ERRORS)
+    def synthetic(
+        file: UploadFile = File(..., description="Photo of the face to check."),
+        face: str = Query("largest", description="largest, center, single, or an index."),
+        key: KeyInfo = Depends(read_key),
+    ) -> dict[str, Any]:
+        """Synthetic-face check of one face: generated (GAN / diffusion) or photographed?
+        Score 0-1 (higher = more likely generated)."""
+        image, det, _ = engine.locate(_read_upload(file, max_upload_bytes, "file"), face=face)
+        return {"source": image.source, "face": det.to_dict(), "synthetic": engine.synthetic_of(image, det).to_dict()}
 
     @app.post("/v1/detect", response_model=DetectOut, tags=["recognition"], responses=_UPLOAD_ERRORS)
     def detect(file: UploadFile = File(..., description="Any photo."), key: KeyInfo = Depends(read_key)) -> dict[str, Any]:

@@ -1,0 +1,296 @@
+"""Single-image presentation-attack detection, the synthetic-face check and their surfaces, on
+real inputs: the NUAA print-attack frames, the three sample attack photos, the shared
+generated faces and lfw-dev."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from faceprint.errors import LivenessRejected, ModelError
+from faceprint.evaluation.pad import iso_metrics, threshold_at_apcer
+from faceprint.liveness.pad import PadModel, features_of, fit_logistic, load_pad_model, train
+from faceprint.liveness.synthetic import identity_consistency, load_synthetic_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    e = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "faceprint.cli", *args], capture_output=True, text=True, timeout=600, env=e)
+
+
+@pytest.fixture(scope="module")
+def pad_dir(data_dir: Path) -> Path:
+    p = data_dir / "samples" / "pad"
+    if not p.is_dir():
+        pytest.skip(f"sample PAD photos not found at {p}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def nuaa(data_dir: Path) -> Path:
+    p = data_dir / "pad" / "nuaa-train" / "labels.csv"
+    if not p.is_file():
+        pytest.skip(f"NUAA labels not found at {p}")
+    return p
+
+
+def _subset(nuaa: Path, tmp: Path, every: int) -> Path:
+    """A labels CSV of every N-th NUAA frame (paths made absolute), subjects kept."""
+    rows = list(csv.DictReader(nuaa.open()))[::every]
+    out = tmp / "labels.csv"
+    with out.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "subject"])
+        for r in rows:
+            w.writerow([str(nuaa.parent / r["path"]), r["label"], r["subject"]])
+    return out
+
+
+# --- the shipped model on the sample attacks -------------------------------------------------
+def test_sample_attacks_and_live_face(engine: Any, pad_dir: Path) -> None:
+    f1, f2, t1 = (engine.liveness(pad_dir / n) for n in ("image_F1.jpg", "image_F2.jpg", "image_T1.jpg"))
+    assert not f1.live and not f2.live and t1.live
+    assert f1.score < 0.1 and f2.score < 0.1 and t1.score > 0.6
+    assert f1.evidence and "edges frame the face" in f1.evidence[0]
+    assert t1.evidence == []
+    assert set(t1.detectors) == {"texture", "context"} and t1.model == "pad-v1" and t1.mode == "two-class"
+
+
+def test_liveness_cli_image_json_and_bad_input(pad_dir: Path, tmp_path: Path) -> None:
+    r = _cli("liveness", str(pad_dir / "image_F2.jpg"), "--json")
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["live"] is False and 0 <= body["score"] < 0.5 and body["kind"] == "image" and body["face"]["box"]["w"] > 50
+    r = _cli("liveness", str(tmp_path / "missing.jpg"), "--json")
+    assert r.returncode == 2 and json.loads(r.stdout)["error"]["message"].endswith("file not found")
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    r = _cli("liveness", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "notes.jpg" in r.stderr
+
+
+def test_liveness_cli_video_and_challenge(data_dir: Path) -> None:
+    v = data_dir / "samples" / "video"
+    katie, hamilton = v / "talking-heads" / "WDA_KatieHill_000.mp4", v / "hamilton" / "short_hamilton_clip.mp4"
+    if not katie.is_file() or not hamilton.is_file():
+        pytest.skip("sample clips not found under samples/video")
+    for clip in (katie, hamilton):  # a talking head and film footage: live by motion and by the frames
+        r = _cli("liveness", str(clip), "--json")
+        assert r.returncode == 0, r.stderr
+        body = json.loads(r.stdout)
+        assert body["kind"] == "video" and body["motion"]["live"] is True and body["pad"]["frames_scored"] >= 4
+        assert body["live"] is True and body["pad"]["median_score"] >= 0.5 and body["score"] >= 0.5
+    # Katie Hill turns her head to her own left about 1.3 s in, and never 15 degrees to her right
+    r = _cli("liveness", str(katie), "--challenge", "left", "--json")
+    body = json.loads(r.stdout)
+    assert body["live"] is True and body["challenge"]["passed"] and 0.5 < body["challenge"]["met_at"][0] < 3
+    r = _cli("liveness", str(katie), "--challenge", "left,right", "--json")
+    body = json.loads(r.stdout)
+    assert body["live"] is False and body["challenge"]["met_at"][1] is None and "request 2 ('right')" in body["reason"]
+    r = _cli("liveness", str(katie), "--challenge", "left", "--within", "0.5", "--json")
+    assert json.loads(r.stdout)["live"] is False
+    r = _cli("liveness", str(katie), "--challenge", "sideways")
+    assert r.returncode == 2 and "sideways" in r.stderr
+
+
+def test_challenge_met_by_a_tilted_photo_is_still_refused(lfw: Path, tmp_path: Path) -> None:
+    """Tilting a photo about its vertical axis reads as a head turn to the landmarks, so the
+    challenge alone is met; the motion check sees one plane and the verdict is not live."""
+    import av
+    import cv2
+
+    from faceprint.imaging import load_image
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_liveness_motion import flat_video
+
+    still = cv2.resize(load_image(sorted(lfw.rglob("*.jpg"))[0]).pixels, (500, 500))
+    clip = tmp_path / "photo.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("mpeg4", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 500, 500, "yuv420p"
+        stream.bit_rate = 4_000_000
+        for f in flat_video(still, n=60):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode())
+    r = _cli("liveness", str(clip), "--challenge", "left", "--json")
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["challenge"]["passed"] is True  # the landmarks alone are fooled ...
+    assert body["motion"]["live"] is False and body["live"] is False  # ... the plane is not
+    assert "flat picture" in body["reason"]
+
+
+# --- training and evaluation -----------------------------------------------------------------
+def test_fit_logistic_matches_scikit_learn() -> None:
+    sk = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 6))
+    y = (x @ np.array([1.0, -2.0, 0.5, 0, 0, 0.3]) + rng.normal(size=300) > 0.8).astype(int)
+    coef, b = fit_logistic(x, y, c=0.3)
+    ref = sk.LogisticRegression(C=0.3, class_weight="balanced", max_iter=10000, tol=1e-10).fit(x, y)
+    np.testing.assert_allclose(coef, ref.coef_[0], atol=2e-4)
+    assert abs(b - ref.intercept_[0]) < 2e-4
+
+
+def test_iso_metrics_by_hand() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.4, 0.6, 0.2, 0.1, 0.55, 0.3])
+    labels = ["live", "live", "live", "live", "print", "print", "print", "screen", "screen"]
+    m = iso_metrics(scores, labels, threshold=0.5)
+    assert m["attack_types"]["print"]["apcer"] == pytest.approx(1 / 3) and m["attack_types"]["screen"]["apcer"] == pytest.approx(0.5)
+    assert m["apcer"] == pytest.approx(0.5) and m["bpcer"] == pytest.approx(0.25) and m["acer"] == pytest.approx(0.375)
+    # APCER <= 10% for every type means no attack accepted: the threshold lies just above the top attack score 0.6,
+    # which rejects the bona fide 0.4 only
+    t = threshold_at_apcer(scores, labels, 0.1)
+    assert 0.6 < t <= 0.7 and m["bpcer_at_apcer"]["10%"] == pytest.approx(0.25)
+    assert m["auc"] == pytest.approx(np.mean([s > a for s in scores[:4] for a in scores[4:]]))
+
+
+def test_train_pad_cli_loso_eval_report_and_one_class(nuaa: Path, pad_dir: Path, tmp_path: Path) -> None:
+    labels = _subset(nuaa, tmp_path, every=6)
+    model_path = tmp_path / "pad.json"
+    r = _cli("train-pad", "--labels", str(labels), "--out", str(model_path), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["groups"] == 9 and res["faces"] > 130 and res["acer"] < 0.1 and res["bpcer_at_apcer"]["10%"] < 0.1
+    model = load_pad_model(model_path)
+    assert model.mode == "two-class" and model.meta["leave_one_group_out"]["acer"] == pytest.approx(res["acer"])
+
+    # eval pad on the sample photos plus a slice of NUAA, with a screen attack type
+    ev = tmp_path / "eval.csv"
+    rows = list(csv.reader(labels.open()))[1:30]
+    rows += [[str(pad_dir / "image_F1.jpg"), "spoof_print", "x"], [str(pad_dir / "image_F2.jpg"), "spoof_screen", "x"], [str(pad_dir / "image_T1.jpg"), "live", "x"]]
+    with ev.open("w", newline="") as fh:
+        csv.writer(fh).writerows([["path", "label", "subject"], *rows])
+    out = tmp_path / "report"
+    r = _cli("eval", "pad", "--labels", str(ev), "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert set(body["attack_types"]) == {"spoof_print", "spoof_screen"} and body["attack_types"]["spoof_screen"]["presentations"] == 1
+    assert body["attack_types"]["spoof_screen"]["apcer"] == 0.0 and body["model"] == "pad-v1"
+    assert (out / "report.html").stat().st_size > 10_000 and (out / "det.png").is_file()
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["apcer"] == body["apcer"] and "BPCER at APCER = 10%" in (out / "report.html").read_text()
+
+    # one-class: trained on live faces only; still ranks attacks below live faces out of subject
+    r = _cli("train-pad", "--labels", str(labels), "--out", str(tmp_path / "oc.json"), "--one-class", "--json")
+    assert r.returncode == 0, r.stderr
+    oc = json.loads(r.stdout)
+    assert oc["mode"] == "one-class" and oc["auc"] > 0.8
+    assert load_pad_model(tmp_path / "oc.json").mode == "one-class"
+
+
+def test_train_needs_both_classes_and_models_are_checked(engine: Any, nuaa: Path, tmp_path: Path) -> None:
+    from faceprint.errors import InputError
+    from faceprint.evaluation.pad import read_labels
+
+    items = [it for it in read_labels(nuaa) if it.label == "live"][:12]
+    feats, kept, failed = features_of(engine, items)
+    assert len(kept) == 12 and not failed
+    with pytest.raises(InputError, match="attack faces"):
+        train(feats, [it.label for it in kept], [it.group for it in kept])
+    model, _ = train(feats, [it.label for it in kept], [it.group for it in kept], one_class=True, components=4)
+    assert PadModel(model).mode == "one-class"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": "x", "mode": "two-class", "threshold": 0.5, "detectors": [{"name": "texture", "family": "texture", "mean": [0], "scale": [1], "coef": [1], "intercept": 0}]}))
+    with pytest.raises(ModelError, match="does not match"):
+        load_pad_model(bad)
+    (tmp_path / "nojson.json").write_text("{")
+    with pytest.raises(ModelError, match="not JSON"):
+        load_pad_model(tmp_path / "nojson.json")
+
+
+# --- liveness required at verification and enrolment ---------------------------------------
+def test_require_liveness_at_verify_and_enrol(engine: Any, pad_dir: Path, tmp_path: Path) -> None:
+    from faceprint.gallery import Gallery
+
+    t1, f2, f1 = pad_dir / "image_T1.jpg", pad_dir / "image_F2.jpg", pad_dir / "image_F1.jpg"
+    v = engine.verify(t1, t1, require_liveness=True)
+    assert v.decision.match and v.a.liveness is not None and v.a.liveness.live
+    assert "liveness" in v.to_dict()["a"]
+    with pytest.raises(LivenessRejected) as exc:
+        engine.verify(t1, f2, require_liveness=True)
+    assert exc.value.code == "liveness_rejected" and exc.value.reasons and "image_F2" in str(exc.value)
+    assert engine.verify(t1, f2).a.liveness is None  # off by default: no cost when not asked
+    with Gallery(tmp_path / "g.db", engine) as g:
+        res = g.enroll("Person", [t1, f1], face="largest", check_liveness=True)
+        assert len(res.template_ids) == 1 and [e.code for _, e in res.rejected] == ["liveness_rejected"]
+        assert "edges frame the face" in res.to_dict()["rejected"][0]["reasons"][0]
+        with pytest.raises(LivenessRejected):
+            g.verify(f2, "Person", require_liveness=True)
+        assert g.verify(t1, "Person", require_liveness=True).match
+
+
+def test_rest_liveness_synthetic_and_required_liveness(engine: Any, pad_dir: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from faceprint.gallery import Gallery
+    from faceprint.service import auth
+    from faceprint.service.app import create_app
+
+    g = Gallery(tmp_path / "g.db", engine)
+    key = auth.create_key(g.store, "t", ["read", "enroll"])
+    h = {"Authorization": f"Bearer {key}"}
+
+    def up(p: Path, field: str = "file") -> tuple[str, tuple[str, bytes, str]]:
+        return (field, (p.name, p.read_bytes(), "image/jpeg"))
+
+    with TestClient(create_app(g)) as c:
+        r = c.post("/v1/liveness", files=[up(pad_dir / "image_F2.jpg")], headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["liveness"]["live"] is False and body["liveness"]["detectors"]["context"] < 0.5 and body["face"]["box"]["w"] > 50
+        r = c.post("/v1/synthetic", files=[up(pad_dir / "image_T1.jpg")], headers=h)
+        assert r.status_code == 200 and 0 <= r.json()["synthetic"]["score"] <= 1
+        r = c.post("/v1/verify", files=[up(pad_dir / "image_T1.jpg", "file_a"), up(pad_dir / "image_F2.jpg", "file_b")], params={"require_liveness": "true"}, headers=h)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "liveness_rejected" and r.json()["error"]["reasons"]
+        r = c.post("/v1/verify", files=[up(pad_dir / "image_T1.jpg", "file_a"), up(pad_dir / "image_T1.jpg", "file_b")], params={"require_liveness": "true"}, headers=h)
+        assert r.status_code == 200 and r.json()["a"]["liveness"]["live"] is True
+        r = c.post("/v1/subjects/P/faces", files=[up(pad_dir / "image_T1.jpg", "files"), up(pad_dir / "image_F1.jpg", "files")],
+                   data={"face": "largest", "check_liveness": "true"}, headers=h)
+        assert r.status_code == 201 and r.json()["added"] == 1 and r.json()["rejected"][0]["code"] == "liveness_rejected"
+        r = c.post("/v1/liveness", files=[("file", ("x.jpg", b"not an image", "image/jpeg"))], headers=h)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "image_decode_error"
+    g.close()
+
+
+# --- synthetic faces --------------------------------------------------------------------------
+def test_synthetic_check_and_cli(engine: Any, data_dir: Path, lfw: Path) -> None:
+    syn = sorted((data_dir / "synthetic" / "stylegan3" / "stylegan3_pool").glob("*.png"))[:8] + sorted((data_dir / "synthetic" / "generated-photos" / "images").rglob("*.jpg"))[:8]
+    real = sorted(lfw.rglob("*.jpg"))[:: 400][:16]
+    if len(syn) < 16:
+        pytest.skip("generated faces not found under synthetic/")
+    s_syn = [engine.synthetic(p).score for p in syn]
+    s_real = [engine.synthetic(p, face="center").score for p in real]
+    auc = np.mean([a > b for a in s_syn for b in s_real])
+    assert auc > 0.8, (s_syn, s_real)
+    r = _cli("synthetic", str(syn[-1]), "--json")
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert set(body) >= {"synthetic", "score", "threshold", "model", "face"} and body["model"] == load_synthetic_model().version
+
+
+def test_identity_consistency_genuine_impostor(engine: Any, lfw: Path) -> None:
+    people = [d for d in sorted(lfw.iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 5][:6]
+    if len(people) < 6:
+        pytest.skip("lfw-dev needs 6 people with 5 photos")
+    vecs = [np.stack([t.vector for t in engine.embed_many(sorted(d.glob("*.jpg"))[:5], face="center")]) for d in people]
+    for i, v in enumerate(vecs):
+        genuine = identity_consistency(v[4], v[:4])
+        impostor = identity_consistency(vecs[(i + 1) % len(vecs)][4], v[:4])
+        assert impostor.z < genuine.z and impostor.outlier
+    from faceprint.errors import InputError
+
+    with pytest.raises(InputError, match="at least two"):
+        identity_consistency(vecs[0][0], vecs[0][:1])
