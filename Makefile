@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FACEPRINT_DATA ?= ../shared/data
 export FACEPRINT_DATA
 
-.PHONY: install library demo test bench clean calibration quality-model
+.PHONY: install library demo test bench clean calibration quality-model pad-model synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,8 @@ bench: install
 	$(BIN)/python benchmarks/clustering.py --data "$(FACEPRINT_DATA)"
 	$(BIN)/python benchmarks/simulated_user.py --data "$(FACEPRINT_DATA)"
 	$(BIN)/python benchmarks/quality.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/pad.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/synthetic.py --data "$(FACEPRINT_DATA)"
 
 ## Recompute the shipped calibration table from all impostor pairs of lfw-dev.
 calibration: install
@@ -51,6 +53,17 @@ calibration: install
 ## Retrain the shipped face-quality model (src/faceprint/quality/model-v1.json) on lfw-dev.
 quality-model: install
 	$(BIN)/python scripts/train_quality.py --data "$(FACEPRINT_DATA)"
+
+## Retrain the shipped presentation-attack model (src/faceprint/liveness/pad-v1.json) on NUAA prints.
+pad-model: install
+	$(BIN)/faceprint train-pad --labels "$(FACEPRINT_DATA)/pad/nuaa-train/labels.csv" --out src/faceprint/liveness/pad-v1.json --version pad-v1
+
+## Retrain the shipped synthetic-face model (src/faceprint/liveness/synthetic-v1.json).
+synthetic-model: install
+	$(BIN)/faceprint train-synthetic --synthetic "$(FACEPRINT_DATA)/synthetic/stylegan3/labels.csv" --synthetic "$(FACEPRINT_DATA)/synthetic/generated-photos/labels.csv" \
+	  --real "$(FACEPRINT_DATA)/lfw-dev/images" --real-limit 700 --real "$(FACEPRINT_DATA)/samples/deepface" \
+	  --real "$(FACEPRINT_DATA)/samples/face-recognition-examples" --real "$(FACEPRINT_DATA)/samples/dlib-landmarks" \
+	  --out src/faceprint/liveness/synthetic-v1.json --version synthetic-v1
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -46,10 +46,14 @@ def _errors(as_json: bool) -> Iterator[None]:
     try:
         yield
     except FaceprintError as exc:
+        reasons = getattr(exc, "reasons", None)
         if as_json:
-            print(json.dumps({"error": {"code": exc.code, "message": str(exc)}}))
+            print(json.dumps({"error": {"code": exc.code, "message": str(exc), **({"reasons": reasons} if reasons else {})}}))
         else:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            for r in reasons or []:
+                if r != str(exc):
+                    err.print(f"  - {escape(r)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -126,6 +130,7 @@ def verify(
     fmr: Optional[float] = typer.Option(None, "--fmr", help="False-match rate the decision threshold is chosen for (default 1e-3)."),
     face: str = FaceOpt,
     calibration: Optional[Path] = CalOpt,
+    require_liveness: Optional[bool] = typer.Option(None, "--require-liveness/--no-require-liveness", help="Refuse a photo whose face looks like a print or a screen (default: FACEPRINT_REQUIRE_LIVENESS_VERIFY)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Are two faces the same person?  Reports score, threshold and the FMR it stands for."""
@@ -133,7 +138,7 @@ def verify(
         if fmr is not None and not 0 < fmr < 1:
             raise InputError(f"--fmr must be between 0 and 1, got {fmr}")
         engine = _engine(calibration=str(calibration) if calibration else None)
-        result = engine.verify(a, b, fmr=fmr, face=face)
+        result = engine.verify(a, b, fmr=fmr, face=face, require_liveness=require_liveness)
         d = result.decision
         if as_json:
             _print_json(result.to_dict())
@@ -321,6 +326,7 @@ def enroll(
     face: str = typer.Option("single", "--face", help="Photos with several faces are refused unless you choose: largest, center, or an index."),
     keep_images: bool = typer.Option(False, "--keep-images", help="Also store the photos, so `subjects reembed` can remake templates for a new model."),
     no_quality_check: bool = typer.Option(False, "--no-quality-check", help="Enrol faces even when they fail the quality gate (see `faceprint quality`)."),
+    require_liveness: Optional[bool] = typer.Option(None, "--require-liveness/--no-require-liveness", help="Refuse faces that look like a print or a screen (default: FACEPRINT_REQUIRE_LIVENESS_ENROL)."),
     db: Optional[Path] = DbOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -328,7 +334,7 @@ def enroll(
     gate (too small, turned away, too poor overall) are refused with the reason."""
     with _errors(as_json):
         with _gallery(db) as gallery:
-            res = gallery.enroll(name, list(images), face=face, keep_images=keep_images, check_quality=not no_quality_check)
+            res = gallery.enroll(name, list(images), face=face, keep_images=keep_images, check_quality=not no_quality_check, check_liveness=require_liveness)
         if as_json:
             _print_json(res.to_dict())
             return
