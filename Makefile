@@ -61,7 +61,7 @@ pad-model: install
 ## Retrain the shipped synthetic-face model (src/faceprint/liveness/synthetic-v1.json).
 synthetic-model: install
 	$(BIN)/faceprint train-synthetic --synthetic "$(FACEPRINT_DATA)/synthetic/stylegan3/labels.csv" --synthetic "$(FACEPRINT_DATA)/synthetic/generated-photos/labels.csv" \
-	  --real "$(FACEPRINT_DATA)/lfw-dev/images" --real-limit 700 --real "$(FACEPRINT_DATA)/samples/deepface" \
+	  --real "$(FACEPRINT_DATA)/lfw-dev/images" --real-limit 700 --real "$(FACEPRINT_DATA)/pad/nuaa-train/labels.csv" --real "$(FACEPRINT_DATA)/samples/deepface" \
 	  --real "$(FACEPRINT_DATA)/samples/face-recognition-examples" --real "$(FACEPRINT_DATA)/samples/dlib-landmarks" \
 	  --out src/faceprint/liveness/synthetic-v1.json --version synthetic-v1
 

@@ -113,9 +113,11 @@ def test_pad_benchmark_smoke(data_dir: Path) -> None:
 @pytest.mark.slow
 def test_synthetic_benchmark_smoke(data_dir: Path) -> None:
     res = _run("synthetic.py", "--real", "60", "--every", "4", "--people", "12", data_dir=data_dir)
-    assert set(res["per_generator"]) == {"stylegan3", "generated-photos"} and len(res["cross_generator"]) == 2
-    assert all(0.0 <= v["auc"] <= 1.0 for v in [*res["per_generator"].values(), *res["cross_generator"].values(), *res["file_history_control"].values()])
+    assert set(res["within"]) == {"stylegan3", "generated-photos"} and len(res["cross_generator"]) == 2 and len(res["real_source_held_out"]) == 4
+    for v in [*res["within"].values(), *res["cross_generator"].values(), *res["real_source_held_out"].values()]:
+        assert {"fused", "layout", "texture"} <= set(v) and all(0.0 <= v[k]["auc"] <= 1.0 for k in ("fused", "layout", "texture"))
+    assert set(res["reframed"]) == {"stylegan3 cropped: detected", "generated-photos cropped: detected", "lfw-dev cropped: flagged"}
     ia = res["identity_aware"]
     assert ia["people"] >= 10 and ia["impostor"]["median_z"] < ia["genuine"]["median_z"]
-    assert set(res["passes"]) == {"auc_per_generator_at_least_0_8", "cross_generator_auc_above_chance", "file_history_control_near_chance",
-                                  "identity_check_flags_impostors_not_genuine"}
+    assert set(res["passes"]) == {"auc_per_generator_at_least_0_95", "unseen_real_source_auc_at_least_0_9", "unseen_real_source_flagged_at_most_2pct",
+                                  "cross_generator_auc_at_least_0_9", "file_history_control_near_chance", "identity_check_flags_impostors_not_genuine"}

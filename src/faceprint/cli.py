@@ -373,6 +373,29 @@ def identify(
         out.print(t)
 
 
+@subjects_app.command("consistency")
+def subjects_consistency(
+    name: str = typer.Argument(..., help="Enrolled subject."),
+    image: Path = typer.Argument(..., help="New photo claimed to be this subject."),
+    face: str = FaceOpt,
+    z: float = typer.Option(-3.0, "--z", help="Flag the face when its z-score is below this."),
+    db: Optional[Path] = DbOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Identity-aware check: does a new photo agree with the subject's enrolled references as
+    well as they agree with each other?  A face far below (another person, or a face generated
+    to resemble them) is flagged as an outlier."""
+    with _errors(as_json):
+        with _gallery(db) as gallery:
+            res = gallery.consistency(image, name, face=face, z_threshold=z)
+        if as_json:
+            _print_json({"subject": name, "image": str(image), **res.to_dict()})
+            return
+        verdict = "[bold red]OUTLIER[/]" if res.outlier else "[bold green]CONSISTENT[/]"
+        out.print(f"{verdict}  z = {res.z:.2f} (flagged below {z:g}); best similarity {res.best:.3f} against the references' own {res.reference_mean:.3f} ± {res.reference_std:.3f} "
+                  f"({res.references} references)")
+
+
 @subjects_app.command("list")
 def subjects_list(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
     """Every enrolled subject with its template count."""

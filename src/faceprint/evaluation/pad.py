@@ -28,7 +28,7 @@ import numpy as np
 from faceprint.errors import InputError
 from faceprint.evaluation.html import HtmlReport, fmt
 
-__all__ = ["LabelledImage", "auc", "iso_metrics", "pad_report", "read_labels", "threshold_at_apcer"]
+__all__ = ["LabelledImage", "auc", "iso_metrics", "pad_report", "read_labels", "synthetic_report", "threshold_at_apcer"]
 
 APCER_TARGETS = (0.2, 0.1, 0.05, 0.01)
 
@@ -171,4 +171,45 @@ def pad_report(scores: np.ndarray, labels: Sequence[str], paths: Sequence[str], 
         r.heading("Errors at the threshold").table(["image", "label", "score"], [[w["path"], w["label"], w["score"]] for w in wrong[:50]],
                                                    caption=f"{len(wrong)} misclassified" + (" (first 50)" if len(wrong) > 50 else ""))
     r.note("These figures hold for the attack types and capture conditions of this set only; an attack type absent here is not measured.")
+    return write(out, res, r)
+
+
+def _roc(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rate, true positive rate) over every threshold, positives scoring high."""
+    t = np.unique(np.concatenate([pos, neg]))[::-1]
+    fpr = np.array([np.mean(neg >= x) for x in t])
+    tpr = np.array([np.mean(pos >= x) for x in t])
+    return fpr, tpr
+
+
+def synthetic_report(scores: dict[str, np.ndarray], real: np.ndarray, out_dir: str | Path, *, threshold: float, title: str = "Synthetic-face detection",
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per generator: ROC AUC against the real faces, share detected at ``threshold``,
+    accuracy on that generator + the real faces; the real faces' false-flag rate; ROC curves
+    and score distributions."""
+    from faceprint.evaluation import plots
+    from faceprint.evaluation.reports import write
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    flagged = float(np.mean(real >= threshold))
+    gens = {}
+    for g, s in scores.items():
+        det = float(np.mean(s >= threshold))
+        gens[g] = {"faces": int(s.size), "auc": auc(s, real), "detected": det,
+                   "accuracy": float((np.sum(s >= threshold) + np.sum(real < threshold)) / (s.size + real.size))}
+    pooled = np.concatenate(list(scores.values()))
+    files = {
+        "roc": str(plots.plot_roc({g: _roc(s, real) for g, s in scores.items()}, out / "roc.png", title="ROC per generator", mark_fmr=None,
+                                  xlabel="Real faces flagged (false positive rate)", ylabel="Generated faces detected (true positive rate)")),
+        "scores": str(plots.plot_score_histogram(pooled, real, out / "scores.png", thresholds={"threshold": threshold}, title="Synthetic scores", bins=40,
+                                                 names=("generated", "real"), xlabel="Synthetic score (higher = more likely generated)")),
+    }
+    res = {"kind": "synthetic", **(extra or {}), "threshold": threshold, "real_faces": int(real.size), "real_flagged": flagged, "generators": gens, "files": files}
+    r = HtmlReport(title, subtitle="Each generator's faces against the same real faces")
+    r.heading("Per generator").table(["generator", "faces", "ROC AUC", "detected at threshold", "accuracy (with the real faces)"],
+                                     [[g, v["faces"], fmt(v["auc"]), fmt(v["detected"]), fmt(v["accuracy"])] for g, v in gens.items()])
+    r.table(["real faces", "flagged as generated"], [[int(real.size), fmt(flagged)]])
+    r.figure(files["roc"], "ROC per generator").figure(files["scores"], "Scores: generated (blue) and real (red)")
+    r.note("Generators absent here are not measured; a detector trained on some generators often misses others.")
     return write(out, res, r)

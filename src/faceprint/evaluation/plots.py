@@ -97,6 +97,8 @@ def plot_roc(
     title: str = "ROC",
     fmr_min: float | None = None,
     mark_fmr: float | None = 1e-3,
+    xlabel: str = "False match rate (FMR)",
+    ylabel: str = "True accept rate (TAR = 1 - FNMR)",
 ) -> Path:
     """ROC curves, ``name -> (fmr, tar)``: log FMR on x, TAR on y.
 
@@ -117,12 +119,12 @@ def plot_roc(
     # zoom in on accurate models (a curve hugging TAR=1 tells nothing at full scale)
     y_lo = max(0.0, np.floor((y_lo - 0.01) * 20) / 20)
     if mark_fmr is not None:
-        ax.axvline(mark_fmr, linestyle=":", color="0.3", linewidth=1.2, label=f"FMR = {mark_fmr:g}")
+        ax.axvline(mark_fmr, linestyle=":", color="0.3", linewidth=1.2, label=f"{xlabel.split(' (')[-1].rstrip(')') if '(' in xlabel else 'x'} = {mark_fmr:g}")
     ax.set_xscale("log")
     ax.set_xlim(lo, 1.0)
     ax.set_ylim(y_lo, 1.0 + (1.0 - y_lo) * 0.005)
-    ax.set_xlabel("False match rate (FMR)")
-    ax.set_ylabel("True accept rate (TAR = 1 - FNMR)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.5)
     ax.grid(True, which="minor", alpha=0.15)

@@ -385,6 +385,20 @@ class Gallery:
         score = float(max(probe.vector @ t.vector for t in templates))
         return self.engine.decide(score, fmr=fmr)
 
+    def consistency(self, source: Any, name: str, *, face: str | int = "largest", z_threshold: float = -3.0) -> Any:
+        """Identity-aware check: how consistent is the face in ``source`` with subject ``name``'s
+        enrolled references?  An :class:`~faceprint.liveness.synthetic.IdentityConsistency`
+        (``outlier`` when the face agrees with them far less than they agree with each other:
+        another person, or a face generated to resemble them).  Needs two or more templates."""
+        from faceprint.liveness.synthetic import identity_consistency
+
+        subject = self.store.subject(name)
+        templates = self.store.templates(subject_id=subject.id, model_id=self.model_id)
+        if len(templates) < 2:
+            raise InputError(f"subject {name!r} has {len(templates)} template(s) of model {self.model_id!r}; the consistency check needs at least 2")
+        probe = self._probe(source, face)
+        return identity_consistency(probe.vector, np.stack([t.vector for t in templates]), z_threshold=z_threshold)
+
     # -- subjects --------------------------------------------------------------------
     def subjects(self, **kw: Any) -> list[Subject]:
         return self.store.subjects(**kw)

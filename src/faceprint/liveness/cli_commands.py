@@ -52,6 +52,8 @@ def video_liveness(engine: Any, path: Path, *, step: int = 2, max_frames: int = 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     from faceprint.cli import FaceOpt, JsonOpt
 
+    _eval_synthetic_register(eval_app)
+
     @app.command()
     def liveness(
         source: Path = typer.Argument(..., help="Image file, or a video clip (mp4, mov, avi, mkv, webm)."),
@@ -177,10 +179,11 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     @app.command("train-synthetic")
     def train_synthetic(
         synthetic_sets: list[Path] = typer.Option(..., "--synthetic", help="Labels CSV (column path) of generated faces; repeat for several generators."),
-        real: list[Path] = typer.Option(..., "--real", help="Folder of real face photos (searched recursively); repeatable."),
-        real_limit: Optional[int] = typer.Option(None, "--real-limit", help="Use at most N real photos per folder (an even, deterministic spread)."),
+        real: list[Path] = typer.Option(..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."),
+        real_limit: Optional[int] = typer.Option(None, "--real-limit", help="Use at most N real photos per folder or CSV (an even, deterministic spread)."),
         out_path: Path = typer.Option(..., "--out", help="Where to write the model JSON (use it with FACEPRINT_SYNTHETIC_MODEL)."),
-        c: float = typer.Option(0.01, "--c", help="Inverse L2 regularisation."),
+        detectors: str = typer.Option("layout", "--detectors", help="Detectors to fit, comma-separated: layout, texture (texture learns your real photos' sources: add it only when your inputs come from them)."),
+        c: float = typer.Option(0.01, "--c", help="Inverse L2 regularisation of the texture detector."),
         version: str = typer.Option("synthetic-custom", "--version", help="Version string recorded in the model."),
         as_json: bool = JsonOpt,
     ) -> None:
@@ -198,7 +201,8 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             with _progress(len(paths), "features", not as_json) as step:
                 x, ok, failed = synthetic_set_features(engine, paths, progress=step)
             y = [s for s, k in zip(is_syn, ok) if k]
-            model, ev = train(x, y, c=c, version=version)
+            model, ev = train(x, y, c=c, version=version, detectors=[d.strip() for d in detectors.split(",") if d.strip()])
+            ev.pop("oof")
             model["training"].update({"synthetic_sets": [str(p) for p in synthetic_sets], "real": [str(p) for p in real], "no_face": len(failed)})
             try:
                 out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +214,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                 _print_json(res)
                 return
             out.print(f"wrote {out_path}: {ev['synthetic']} synthetic, {ev['real']} real faces ({len(failed)} without a face); "
-                      f"5-fold AUC {ev['auc']:.4f}, accuracy {ev['accuracy']:.4f}")
+                      f"5-fold AUC {ev['auc']:.4f}, accuracy {ev['accuracy']:.4f}; per detector AUC " + ", ".join(f"{k} {v:.4f}" for k, v in ev["per_detector_auc"].items()))
 
     @eval_app.command("pad")
     def eval_pad(
@@ -242,7 +246,51 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                           ("BPCER at APCER 10%", res["bpcer_at_apcer"]["10%"]), ("BPCER at APCER 1%", res["bpcer_at_apcer"]["1%"])], as_json)
 
 
-def collect_synthetic_training(synthetic_sets: list[Path], real: list[Path], real_limit: int | None) -> tuple[list[Path], list[bool]]:
+def _eval_synthetic_register(eval_app: typer.Typer) -> None:
+    from faceprint.cli import JsonOpt
+
+    @eval_app.command("synthetic")
+    def eval_synthetic(
+        synthetic_sets: list[Path] = typer.Option(..., "--synthetic", help="Labels CSV (column path) of one generator's faces; repeat per generator (named by the CSV's folder)."),
+        real: list[Path] = typer.Option(..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."),
+        real_limit: Optional[int] = typer.Option(None, "--real-limit", help="Use at most N real photos per folder or CSV (an even, deterministic spread)."),
+        out_dir: Path = typer.Option(Path("eval-results/synthetic"), "--out", help="Folder for results.json, plots and report.html."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Synthetic-face model JSON (default: the configured / shipped one)."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Synthetic-face detection: ROC AUC, detection rate and accuracy per generator against
+        real photos, ROC curves and score distributions."""
+        from faceprint.cli import _engine, _errors, _progress
+        from faceprint.errors import InputError
+        from faceprint.evaluation.pad import read_labels, synthetic_report
+        from faceprint.liveness.synthetic import synthetic_set_features
+
+        with _errors(as_json):
+            if out_dir.exists() and not out_dir.is_dir():
+                raise InputError("--out must be a folder, and a file of that name exists", source=str(out_dir))
+            engine = _engine(synthetic_model=str(model) if model else None)
+            sm = engine.synthetic_model
+            real_paths, _ = collect_synthetic_training([], real, real_limit, need_synthetic=False)
+            sets = {}
+            for csv_path in synthetic_sets:
+                name = csv_path.resolve().parent.name
+                sets[name if name not in sets else str(csv_path)] = [it.path for it in read_labels(csv_path)]
+            total = len(real_paths) + sum(len(v) for v in sets.values())
+            with _progress(total, "scoring", not as_json) as step:
+                xr, _, failed = synthetic_set_features(engine, real_paths, progress=step)
+                scores = {}
+                for g, paths in sets.items():
+                    x, _, f2 = synthetic_set_features(engine, paths, progress=step)
+                    failed += f2
+                    scores[g] = _scores(sm, x)
+            if xr["layout"].shape[0] == 0 or any(s.size == 0 for s in scores.values()):
+                raise InputError("no face found in the real photos or in one of the generated sets")
+            res = synthetic_report(scores, _scores(sm, xr), out_dir, threshold=engine.settings.synthetic_threshold,
+                                   extra={"model": sm.version, "no_face": len(failed)})
+            _summary(res, [("real faces flagged", res["real_flagged"])] + [(f"{g}: ROC AUC / detected", f"{v['auc']:.4f} / {v['detected']:.4f}") for g, v in res["generators"].items()], as_json)
+
+
+def collect_synthetic_training(synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True) -> tuple[list[Path], list[bool]]:
     """(paths, is-synthetic) from labels CSVs of generated faces and folders of real photos."""
     from faceprint.errors import InputError
     from faceprint.evaluation.pad import read_labels
@@ -254,18 +302,28 @@ def collect_synthetic_training(synthetic_sets: list[Path], real: list[Path], rea
         for it in read_labels(s):
             paths.append(it.path)
             flags.append(True)
+    from faceprint.liveness.pad import is_bona_fide
+
     for folder in real:
-        if not folder.is_dir():
-            raise InputError("not a folder of real photos", source=str(folder))
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if folder.is_file() and folder.suffix.lower() == ".csv":
+            files = [it.path for it in read_labels(folder) if is_bona_fide(it.label)]
+        elif folder.is_dir():
+            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            raise InputError("not a folder of real photos nor a labels CSV", source=str(folder))
         if real_limit and len(files) > real_limit:
             files = [files[int(i)] for i in np.floor(np.arange(real_limit) * (len(files) / real_limit))]
         paths += files
         flags += [False] * len(files)
-    if not any(flags) or all(flags):
-        raise InputError("training needs both synthetic faces (--synthetic) and real photos (--real)")
+    if all(flags) or (need_synthetic and not any(flags)):
+        raise InputError("both synthetic faces (--synthetic) and real photos (--real) are needed")
     return paths, flags
 
+
+
+def _scores(model: Any, feats: dict[str, np.ndarray]) -> np.ndarray:
+    n = next(iter(feats.values())).shape[0]
+    return np.array([model.score_features({k: v[i] for k, v in feats.items()}) for i in range(n)])
 
 
 def _summary(res: dict[str, Any], rows: list[tuple[str, Any]], as_json: bool) -> None:

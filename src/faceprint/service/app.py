@@ -224,6 +224,17 @@ class SyntheticOut(_Model):
     evidence: list[str]
 
 
+class ConsistencyOut(_Model):
+    subject: str
+    best: float = Field(description="Highest cosine similarity of the new face to a reference.")
+    mean: float
+    reference_mean: float = Field(description="Mean over references of each one's best similarity to the others.")
+    reference_std: float
+    z: float = Field(description="(best - reference_mean) / reference_std: how far below the references' own agreement.")
+    outlier: bool = Field(description="z below the threshold: another person, or a face made to resemble the subject.")
+    references: int
+
+
 class FaceCheckOut(_Model):
     source: str
     face: FaceOut
@@ -629,6 +640,19 @@ def create_app(
         sources = [_read_upload(f, max_upload_bytes, "files") for f in files]
         result = gallery.enroll(name, sources, face=face, create=create, check_quality=check_quality, check_liveness=check_liveness, actor=actor(key))
         return result.to_dict()
+
+    @app.post("/v1/subjects/{name:path}/consistency", response_model=ConsistencyOut, tags=["subjects"], responses={**_UPLOAD_ERRORS, 404: {"model": ErrorOut}})
+    def consistency(
+        name: str,
+        file: UploadFile = File(..., description="New photo claimed to be this subject."),
+        face: str = Query("largest", description="largest, center, single, or an index."),
+        z: float = Query(-3.0, description="Flag the face as an outlier below this z-score."),
+        key: KeyInfo = Depends(read_key),
+    ) -> dict[str, Any]:
+        """Identity-aware check: how consistent is a new face with the subject's enrolled
+        references (an outlier score over their templates)?"""
+        res = gallery.consistency(_read_upload(file, max_upload_bytes, "file"), name, face=face, z_threshold=z)
+        return {"subject": name, **res.to_dict()}
 
     # -- recognition ---------------------------------------------------------------------
     @app.post("/v1/identify", response_model=IdentifyOut, tags=["recognition"], responses=_UPLOAD_ERRORS)
