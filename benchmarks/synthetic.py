@@ -49,8 +49,15 @@ def main() -> None:
     from faceprint import Engine
     from faceprint.evaluation.pad import auc, read_labels
     from faceprint.imaging import IMAGE_EXTENSIONS
-    from faceprint.liveness.synthetic import (FAMILIES, SyntheticModel, identity_consistency, load_synthetic_model, synthetic_features, synthetic_set_features,
-                                              train)
+    from faceprint.liveness.synthetic import (
+        FAMILIES,
+        SyntheticModel,
+        identity_consistency,
+        load_synthetic_model,
+        synthetic_features,
+        synthetic_set_features,
+        train,
+    )
     from faceprint.types import Image
 
     engine = Engine()
@@ -150,7 +157,7 @@ def main() -> None:
             img = engine.load(p)
             dets = engine.detector.detect(img)
             px = cv2.resize(img.pixels, (round(img.width * scale), round(img.height * scale)), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
-            ok, buf = cv2.imencode(ext, cv2.cvtColor(px, cv2.COLOR_RGB2BGR), params)
+            _, buf = cv2.imencode(ext, cv2.cvtColor(px, cv2.COLOR_RGB2BGR), params)
             img2 = engine.load(buf.tobytes())
             d2 = engine.detector.detect(img2)
             if dets and d2:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -21,7 +20,16 @@ import numpy as np
 
 from faceprint.detection import Detector, DetectorSettings, YuNetDetector
 from faceprint.embedding import Embedder, SFaceEmbedder
-from faceprint.errors import CalibrationError, FaceprintError, InputError, LivenessRejected, ModelError, ModelMismatchError, MultipleFacesError, NoFaceError
+from faceprint.errors import (
+    CalibrationError,
+    FaceprintError,
+    InputError,
+    LivenessRejected,
+    ModelError,
+    ModelMismatchError,
+    MultipleFacesError,
+    NoFaceError,
+)
 from faceprint.evaluation.metrics import CalibrationTable
 from faceprint.imaging import ImageLimits, load_image
 from faceprint.liveness.pad import Liveness, PadModel, load_pad_model

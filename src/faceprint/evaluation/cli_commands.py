@@ -13,6 +13,25 @@ _ROOT = "Folder of identity sub-folders: ROOT/<identity>/<images>."
 _CACHE = "Keep the templates of ROOT in this .npz and reuse them next time (same images and model)."
 
 
+def summary(res: dict[str, Any], rows: list[tuple[str, Any]], as_json: bool) -> None:
+    """Print an eval report's results: the JSON, or a table of ``rows`` and the files written."""
+    from faceprint.cli import _print_json, escape, out
+    from faceprint.evaluation.html import fmt
+
+    if as_json:
+        _print_json(res)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"faceprint eval {res['kind']}")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    for k, v in rows:
+        t.add_row(k, escape(fmt(v)))
+    out.print(t)
+    out.print(f"report: {escape(res['files']['report'])}   results: {escape(res['files']['results'])}")
+
+
 def register(eval_app: typer.Typer) -> None:
     from faceprint.cli import JsonOpt
 
@@ -34,22 +53,7 @@ def register(eval_app: typer.Typer) -> None:
         with _progress(total, "embedding", not as_json) as step:
             return load_faceset(engine, root, face=face, identities=identities, cache=cache, progress=step)
 
-    def _summary(res: dict[str, Any], rows: list[tuple[str, Any]], as_json: bool) -> None:
-        from faceprint.cli import _print_json, escape, out
-        from faceprint.evaluation.html import fmt
-
-        if as_json:
-            _print_json(res)
-            return
-        from rich.table import Table
-
-        t = Table(title=f"faceprint eval {res['kind']}")
-        t.add_column("measure")
-        t.add_column("value", justify="right")
-        for k, v in rows:
-            t.add_row(k, escape(fmt(v)))
-        out.print(t)
-        out.print(f"report: {escape(res['files']['report'])}   results: {escape(res['files']['results'])}")
+    _summary = summary
 
     @eval_app.command("verify")
     def verify_cmd(

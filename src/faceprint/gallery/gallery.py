@@ -29,7 +29,6 @@ from faceprint.quality.gate import enforce as enforce_quality
 from faceprint.quality.gate import is_low as is_low_quality
 from faceprint.types import Decision, Image, Template
 
-
 #: Galleries up to this many templates are searched exactly (one BLAS product, ~1 ms at 20k);
 #: larger ones by the PQ scan with exact re-ranking (~3 ms per million templates).
 EXACT_LIMIT = 20_000

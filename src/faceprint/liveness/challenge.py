@@ -21,7 +21,7 @@ explains the motion; and a live attacker wearing a mask turns as asked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import InputError
+from faceprint.liveness.motion import timed_frames
 
-__all__ = ["DIRECTIONS", "ChallengeResult", "challenge_response", "parse_challenge", "timed_frames"]
+__all__ = ["DIRECTIONS", "ChallengeResult", "challenge_response", "parse_challenge"]
 
 DIRECTIONS = ("left", "right", "up", "down")
 BASELINE_FRAMES = 3
@@ -45,26 +46,6 @@ def parse_challenge(text: str | Sequence[str]) -> list[str]:
     if bad or not parts:
         raise InputError(f"challenge directions must be among {', '.join(DIRECTIONS)}; got {', '.join(bad) or 'none'}")
     return parts
-
-
-def timed_frames(path: str | Path, *, step: int = 2, max_frames: int = 300) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in seconds, RGB frame) of every ``step``-th frame of a video, at most ``max_frames``."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except Exception as exc:  # PyAV raises its own error types
-        raise InputError(f"cannot open the video: {exc}", source=str(path)) from None
-    try:
-        n = 0
-        for i, frame in enumerate(container.decode(video=0)):
-            if i % step == 0:
-                yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
-                n += 1
-                if n >= max_frames:
-                    break
-    finally:
-        container.close()
 
 
 @dataclass(frozen=True)
@@ -91,7 +72,7 @@ def challenge_response(engine: Any, source: str | Path | Iterable[tuple[float, n
     from faceprint.types import Image
 
     reqs = parse_challenge(list(requests))
-    frames = timed_frames(source, step=step) if isinstance(source, (str, Path)) else source
+    frames = timed_frames(source, step=step, max_frames=300) if isinstance(source, (str, Path)) else source
     poses: list[tuple[float, float, float]] = []
     for t, px in frames:
         img = Image(np.ascontiguousarray(px))

@@ -227,6 +227,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         ACER, BPCER at APCER 10% / 1%, DET curve, score distributions, the misclassified images."""
         from faceprint.cli import _engine, _errors, _progress
         from faceprint.errors import InputError
+        from faceprint.evaluation.cli_commands import summary
         from faceprint.evaluation.pad import pad_report, read_labels
         from faceprint.liveness.pad import features_of
 
@@ -242,7 +243,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             res = pad_report(scores, [it.label for it in kept], [str(it.path) for it in kept], out_dir, threshold=engine.settings.pad_threshold,
                              title=f"Presentation-attack detection: {labels.name}", failures=failed,
                              extra={"labels": str(labels), "model": pm.version, "mode": pm.mode})
-            _summary(res, [("bona fide / attacks", f"{res['bona_fide']} / {res['attacks']}"), ("APCER", res["apcer"]), ("BPCER", res["bpcer"]), ("ACER", res["acer"]),
+            summary(res, [("bona fide / attacks", f"{res['bona_fide']} / {res['attacks']}"), ("APCER", res["apcer"]), ("BPCER", res["bpcer"]), ("ACER", res["acer"]),
                           ("BPCER at APCER 10%", res["bpcer_at_apcer"]["10%"]), ("BPCER at APCER 1%", res["bpcer_at_apcer"]["1%"])], as_json)
 
 
@@ -262,6 +263,7 @@ def _eval_synthetic_register(eval_app: typer.Typer) -> None:
         real photos, ROC curves and score distributions."""
         from faceprint.cli import _engine, _errors, _progress
         from faceprint.errors import InputError
+        from faceprint.evaluation.cli_commands import summary
         from faceprint.evaluation.pad import read_labels, synthetic_report
         from faceprint.liveness.synthetic import synthetic_set_features
 
@@ -287,7 +289,7 @@ def _eval_synthetic_register(eval_app: typer.Typer) -> None:
                 raise InputError("no face found in the real photos or in one of the generated sets")
             res = synthetic_report(scores, _scores(sm, xr), out_dir, threshold=engine.settings.synthetic_threshold,
                                    extra={"model": sm.version, "no_face": len(failed)})
-            _summary(res, [("real faces flagged", res["real_flagged"])] + [(f"{g}: ROC AUC / detected", f"{v['auc']:.4f} / {v['detected']:.4f}") for g, v in res["generators"].items()], as_json)
+            summary(res, [("real faces flagged", res["real_flagged"])] + [(f"{g}: ROC AUC / detected", f"{v['auc']:.4f} / {v['detected']:.4f}") for g, v in res["generators"].items()], as_json)
 
 
 def collect_synthetic_training(synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True) -> tuple[list[Path], list[bool]]:
@@ -324,21 +326,3 @@ def collect_synthetic_training(synthetic_sets: list[Path], real: list[Path], rea
 def _scores(model: Any, feats: dict[str, np.ndarray]) -> np.ndarray:
     n = next(iter(feats.values())).shape[0]
     return np.array([model.score_features({k: v[i] for k, v in feats.items()}) for i in range(n)])
-
-
-def _summary(res: dict[str, Any], rows: list[tuple[str, Any]], as_json: bool) -> None:
-    from faceprint.cli import _print_json, escape, out
-    from faceprint.evaluation.html import fmt
-
-    if as_json:
-        _print_json(res)
-        return
-    from rich.table import Table
-
-    t = Table(title=f"faceprint eval {res['kind']}")
-    t.add_column("measure")
-    t.add_column("value", justify="right")
-    for k, v in rows:
-        t.add_row(k, escape(fmt(v)))
-    out.print(t)
-    out.print(f"report: {escape(res['files']['report'])}   results: {escape(res['files']['results'])}")

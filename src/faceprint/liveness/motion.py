@@ -36,7 +36,7 @@ import numpy as np
 
 from faceprint.errors import InputError
 
-__all__ = ["MotionLiveness", "motion_liveness", "video_frames"]
+__all__ = ["MotionLiveness", "motion_liveness", "timed_frames", "video_frames"]
 
 THRESHOLD = 0.2  # % of the face width: about the geometric middle of the flat (<= 0.054) and live (>= 0.85) clips measured
 MIN_MOTION = 0.002  # median point displacement / face width under which a pair tells nothing
@@ -58,8 +58,8 @@ class MotionLiveness:
                 "informative_pairs": self.informative_pairs, "frames": self.frames, "frames_with_face": self.frames_with_face, "reason": self.reason}
 
 
-def video_frames(path: str | Path, *, step: int = 2, max_frames: int = 90) -> Iterator[np.ndarray]:
-    """Every ``step``-th frame of a video file as RGB uint8, at most ``max_frames``."""
+def timed_frames(path: str | Path, *, step: int = 2, max_frames: int = 90) -> Iterator[tuple[float, np.ndarray]]:
+    """(time in seconds, RGB uint8 frame) of every ``step``-th frame of a video file, at most ``max_frames``."""
     import av
 
     try:
@@ -70,12 +70,18 @@ def video_frames(path: str | Path, *, step: int = 2, max_frames: int = 90) -> It
         n = 0
         for i, frame in enumerate(container.decode(video=0)):
             if i % step == 0:
-                yield frame.to_ndarray(format="rgb24")
+                yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
                 n += 1
                 if n >= max_frames:
                     break
     finally:
         container.close()
+
+
+def video_frames(path: str | Path, *, step: int = 2, max_frames: int = 90) -> Iterator[np.ndarray]:
+    """Every ``step``-th frame of a video file as RGB uint8, at most ``max_frames``."""
+    for _, frame in timed_frames(path, step=step, max_frames=max_frames):
+        yield frame
 
 
 def motion_liveness(engine: Any, frames: Iterable[np.ndarray], *, threshold: float = THRESHOLD, min_pairs: int = 8) -> MotionLiveness:

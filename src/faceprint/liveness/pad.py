@@ -183,17 +183,23 @@ def _cue_kind(name: str) -> str:
     return "colour distribution"
 
 
+def read_model_json(path: Path, what: str) -> dict[str, Any]:
+    """A model file's JSON object; a missing, unreadable or non-object file is a ModelError
+    naming ``what`` model it should have been."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{what} model file not found", source=str(path)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{what} model is not JSON: {exc}", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise ModelError(f"not a faceprint {what} model: top level is not an object", source=str(path))
+    return data
+
+
 def load_pad_model(path: str | Path | None = None) -> PadModel:
     p = Path(path) if path else MODEL_PATH
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ModelError("PAD model file not found", source=str(p)) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"PAD model is not JSON: {exc}", source=str(p)) from None
-    if not isinstance(data, dict):
-        raise ModelError("not a faceprint PAD model: top level is not an object", source=str(p))
-    return PadModel(data, source=str(p))
+    return PadModel(read_model_json(p, "PAD"), source=str(p))
 
 
 # -- training ---------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ similarity against the spread of the references' similarities among themselves.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -271,16 +270,10 @@ class SyntheticModel:
 
 
 def load_synthetic_model(path: str | Path | None = None) -> SyntheticModel:
+    from faceprint.liveness.pad import read_model_json
+
     p = Path(path) if path else MODEL_PATH
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ModelError("synthetic-face model file not found", source=str(p)) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"synthetic-face model is not JSON: {exc}", source=str(p)) from None
-    if not isinstance(data, dict):
-        raise ModelError("not a faceprint synthetic-face model: top level is not an object", source=str(p))
-    return SyntheticModel(data, source=str(p))
+    return SyntheticModel(read_model_json(p, "synthetic-face"), source=str(p))
 
 
 def _fit_gaussian(x: np.ndarray) -> dict[str, Any]:
