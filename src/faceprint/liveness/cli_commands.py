@@ -203,7 +203,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             y = [s for s, k in zip(is_syn, ok) if k]
             model, ev = train(x, y, c=c, version=version, detectors=[d.strip() for d in detectors.split(",") if d.strip()])
             ev.pop("oof")
-            model["training"].update({"synthetic_sets": [str(p) for p in synthetic_sets], "real": [str(p) for p in real], "no_face": len(failed)})
+            model["training"].update({"synthetic_sets": [str(p) for p in synthetic_sets], "real_sources": [str(p) for p in real], "no_face": len(failed)})
             try:
                 out_path.parent.mkdir(parents=True, exist_ok=True)
                 out_path.write_text(json.dumps(model, separators=(",", ":")))
