@@ -360,3 +360,33 @@ def test_subject_consistency_gallery_cli_and_rest(engine: Any, data_dir: Path, l
     assert json.loads(r.stdout)["outlier"] is False
     r = _cli("subjects", "consistency", "Nobody", str(own[4]), "--db", str(db))
     assert r.returncode == 2 and "Nobody" in r.stderr
+
+
+def test_rest_video_liveness_with_challenge(engine: Any, data_dir: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from faceprint.gallery import Gallery
+    from faceprint.service import auth
+    from faceprint.service.app import create_app
+
+    katie = data_dir / "samples" / "video" / "talking-heads" / "WDA_KatieHill_000.mp4"
+    if not katie.is_file():
+        pytest.skip("talking-heads clip not found")
+    g = Gallery(tmp_path / "g.db", engine)
+    h = {"Authorization": f"Bearer {auth.create_key(g.store, 't', ['read'])}"}
+    with TestClient(create_app(g)) as c:
+        r = c.post("/v1/liveness/video", files=[("file", ("clip.mp4", katie.read_bytes(), "video/mp4"))], params={"challenge": "left"}, headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["live"] is True and body["motion"]["live"] is True and body["challenge"]["passed"] is True
+        r = c.post("/v1/liveness/video", files=[("file", ("clip.mp4", katie.read_bytes(), "video/mp4"))], params={"challenge": "right"}, headers=h)
+        assert r.status_code == 200 and r.json()["live"] is False and "right" in r.json()["reason"]
+        # a photo, a truncated clip and a file that is no video at all: clear 422s
+        photo = data_dir / "samples" / "pad" / "image_T1.jpg"
+        r = c.post("/v1/liveness/video", files=[("file", (photo.name, photo.read_bytes(), "image/jpeg"))], headers=h)
+        assert r.status_code == 422 and "not a video" in r.json()["error"]["message"]
+        r = c.post("/v1/liveness/video", files=[("file", ("cut.mp4", katie.read_bytes()[:4000], "video/mp4"))], headers=h)
+        assert r.status_code == 422 and "video" in r.json()["error"]["message"]
+        r = c.post("/v1/liveness/video", files=[("file", ("x.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200, "video/mp4"))], params={"challenge": "up"}, headers=h)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+    g.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -65,14 +65,14 @@ class ChallengeResult:
                 "frames_with_face": self.frames_with_face, "reason": self.reason}
 
 
-def challenge_response(engine: Any, source: str | Path | Iterable[tuple[float, np.ndarray]], requests: Sequence[str], *,
+def challenge_response(engine: Any, source: str | Path | IO[bytes] | Iterable[tuple[float, np.ndarray]], requests: Sequence[str], *,
                        min_angle: float = 15.0, window_s: float = 4.0, step: int = 2) -> ChallengeResult:
     """Judge a clip (a video path, or (time, RGB frame) pairs) against the requested head turns."""
     from faceprint.quality.components import head_pose
     from faceprint.types import Image
 
     reqs = parse_challenge(list(requests))
-    frames = timed_frames(source, step=step, max_frames=300) if isinstance(source, (str, Path)) else source
+    frames = timed_frames(source, step=step, max_frames=300) if isinstance(source, (str, Path)) or hasattr(source, "read") else source
     poses: list[tuple[float, float, float]] = []
     for t, px in frames:
         img = Image(np.ascontiguousarray(px))

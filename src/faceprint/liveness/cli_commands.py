@@ -10,43 +10,7 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-PAD_FRAMES = 8  # frames of a video the single-image PAD detectors score (median)
-
-
-def video_liveness(engine: Any, path: Path, *, step: int = 2, max_frames: int = 90) -> dict[str, Any]:
-    """Liveness of a clip: the motion check and the single-image PAD detectors on a few frames;
-    live only when both say so (a screen replaying a real head moves like one; a still print
-    held steady shows no motion to judge).  ``score`` (0-1, higher = more likely live) is the
-    smaller of the two scores, the motion score mapped so its threshold sits at 0.5."""
-    from faceprint.liveness.motion import motion_liveness, video_frames
-    from faceprint.types import Image
-
-    frames = list(video_frames(path, step=step, max_frames=max_frames))
-    motion = motion_liveness(engine, frames)
-    idx = np.linspace(0, len(frames) - 1, min(PAD_FRAMES, len(frames))).round().astype(int) if frames else []
-    pad_scores = []
-    for i in sorted(set(int(j) for j in idx)):
-        img = Image(np.ascontiguousarray(frames[i]), source=f"{path}#frame{i * step}")
-        dets = engine.detector.detect(img)
-        if dets:
-            pad_scores.append(engine.liveness_of(img, max(dets, key=lambda d: d.area)).score)
-    pad = float(np.median(pad_scores)) if pad_scores else None
-    thr = engine.settings.pad_threshold
-    m_score = None if motion.score is None else 1.0 / (1.0 + (motion.threshold / max(motion.score, 1e-9)) ** 4)
-    scores = [s for s in (m_score, pad) if s is not None]
-    score = min(scores) if scores else 0.0
-    live = bool(motion.live is True and pad is not None and pad >= thr)
-    if motion.live is None:
-        reason = f"cannot judge: {motion.reason}"
-    elif not motion.live:
-        reason = motion.reason
-    elif pad is None or pad < thr:
-        reason = "the head moves in 3-D, but the frames look recaptured (a screen replay?)"
-    else:
-        reason = motion.reason
-    return {"input": str(path), "kind": "video", "live": live, "score": round(score, 4), "threshold": 0.5, "reason": reason,
-            "motion": motion.to_dict(), "pad": {"median_score": None if pad is None else round(pad, 4), "frames_scored": len(pad_scores), "threshold": thr}}
+from faceprint.liveness.video import VIDEO_SUFFIXES, video_liveness
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
@@ -75,17 +39,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             if not source.exists():
                 raise InputError("file not found", source=str(source))
             if source.suffix.lower() in VIDEO_SUFFIXES:
-                res = video_liveness(engine, source, step=step)
-                if challenge:
-                    from faceprint.liveness.challenge import challenge_response, parse_challenge
-
-                    if turn_angle <= 0 or within <= 0:
-                        raise InputError("--turn-angle and --within must be positive")
-                    ch = challenge_response(engine, source, parse_challenge(challenge), min_angle=turn_angle, window_s=within, step=step)
-                    res["challenge"] = ch.to_dict()
-                    res["live"] = bool(res["live"] and ch.passed)
-                    if not ch.passed:
-                        res["reason"] = ch.reason
+                res = video_liveness(engine, source, step=step, challenge=challenge, turn_angle=turn_angle, within=within)
             else:
                 if challenge:
                     raise InputError("--challenge needs a video")

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import cv2
 import numpy as np
@@ -58,27 +58,41 @@ class MotionLiveness:
                 "informative_pairs": self.informative_pairs, "frames": self.frames, "frames_with_face": self.frames_with_face, "reason": self.reason}
 
 
-def timed_frames(path: str | Path, *, step: int = 2, max_frames: int = 90) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in seconds, RGB uint8 frame) of every ``step``-th frame of a video file, at most ``max_frames``."""
+def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90) -> Iterator[tuple[float, np.ndarray]]:
+    """(time in seconds, RGB uint8 frame) of every ``step``-th frame of a video (a path, or a
+    binary file object read from its start), at most ``max_frames``."""
     import av
 
+    if hasattr(path, "seek"):
+        path.seek(0)  # type: ignore[union-attr]
     try:
-        container = av.open(str(path))
+        container = av.open(path if hasattr(path, "read") else str(path))
     except Exception as exc:  # PyAV raises its own error types
-        raise InputError(f"cannot open the video: {exc}", source=str(path)) from None
+        raise InputError(f"cannot open the video: {exc}", source=str(getattr(path, "name", path))) from None
+    name = str(getattr(path, "name", path))
     try:
-        n = 0
-        for i, frame in enumerate(container.decode(video=0)):
+        if not container.streams.video:
+            raise InputError("the file has no video stream", source=name)
+        frames = container.decode(video=0)
+        n = i = 0
+        while n < max_frames:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except Exception as exc:  # a corrupt or truncated stream: PyAV's own error types
+                if n == 0:
+                    raise InputError(f"cannot decode the video: {exc}", source=name) from None
+                break  # keep the frames decoded before the damage
             if i % step == 0:
                 yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
                 n += 1
-                if n >= max_frames:
-                    break
+            i += 1
     finally:
         container.close()
 
 
-def video_frames(path: str | Path, *, step: int = 2, max_frames: int = 90) -> Iterator[np.ndarray]:
+def video_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90) -> Iterator[np.ndarray]:
     """Every ``step``-th frame of a video file as RGB uint8, at most ``max_frames``."""
     for _, frame in timed_frames(path, step=step, max_frames=max_frames):
         yield frame

@@ -235,6 +235,18 @@ class ConsistencyOut(_Model):
     references: int
 
 
+class VideoLivenessOut(_Model):
+    input: str
+    kind: str = Field(description="video")
+    live: bool = Field(description="Motion like a 3-D head AND frames that look live (AND the challenge met, when one was given).")
+    score: float = Field(description="0-1, higher = more likely live: the smaller of the motion and frame scores.")
+    threshold: float
+    reason: str
+    motion: dict[str, Any] = Field(description="The motion check: planar residual score (% of face width), threshold, informative frame pairs.")
+    pad: dict[str, Any] = Field(description="The single-image detectors on sampled frames: median score, frames scored.")
+    challenge: dict[str, Any] | None = Field(default=None, description="With a challenge: whether, and when, each requested head turn was met.")
+
+
 class FaceCheckOut(_Model):
     source: str
     face: FaceOut
@@ -699,6 +711,23 @@ def create_app(
         camera?  Score 0-1 (higher = more likely live), each detector's score, the evidence."""
         image, det, _ = engine.locate(_read_upload(file, max_upload_bytes, "file"), face=face)
         return {"source": image.source, "face": det.to_dict(), "liveness": engine.liveness_of(image, det).to_dict()}
+
+    @app.post("/v1/liveness/video", response_model=VideoLivenessOut, response_model_exclude_none=True, tags=["recognition"], responses=_UPLOAD_ERRORS)
+    def liveness_video(
+        file: UploadFile = File(..., description="A short clip of the face (mp4, mov, webm, avi, mkv); the first 180 frames are read."),
+        challenge: str | None = Query(None, description="Head turns asked of the person, in order, e.g. 'left,right' (the person's own left)."),
+        turn_angle: float = Query(15.0, gt=0, le=60, description="Degrees each turn must reach."),
+        within: float = Query(4.0, gt=0, le=30, description="Seconds allowed for each turn."),
+        key: KeyInfo = Depends(read_key),
+    ) -> dict[str, Any]:
+        """Liveness of a clip: does the face move like a 3-D head or like a flat picture, do the
+        frames look live, and (with `challenge`) did the head turn as asked, in time?"""
+        from faceprint.liveness.video import is_video, video_liveness
+
+        stream = _read_upload(file, max_upload_bytes, "file")
+        if not is_video(stream.name, stream.getvalue()[:16]):  # type: ignore[attr-defined]
+            raise InputError("not a video (mp4, mov, webm, avi, mkv); for a photo use /v1/liveness", source=stream.name)  # type: ignore[attr-defined]
+        return video_liveness(engine, stream, challenge=challenge, turn_angle=turn_angle, within=within)
 
     @app.post("/v1/synthetic", response_model=FaceCheckOut, response_model_exclude_none=True, tags=["recognition"], responses=_UPLOAD_ERRORS)
     def synthetic(

@@ -1,0 +1,73 @@
+"""Liveness of a video clip: the motion check, the single-image PAD detectors on a few frames
+and, on request, a challenge of head turns -- one answer for every surface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from faceprint.errors import InputError
+
+__all__ = ["PAD_FRAMES", "VIDEO_SUFFIXES", "is_video", "video_liveness"]
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+PAD_FRAMES = 8  # frames of a video the single-image PAD detectors score (median)
+
+
+def is_video(name: str, head: bytes) -> bool:
+    """A video by its file name, or by its first bytes (MP4/MOV ``ftyp``, Matroska/WebM, AVI)."""
+    if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+        return True
+    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+
+
+def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90, challenge: str | None = None,
+                   turn_angle: float = 15.0, within: float = 4.0) -> dict[str, Any]:
+    """Liveness of a clip (a path or a binary file object): the motion check and the
+    single-image PAD detectors on a few frames; live only when both say so (a screen
+    replaying a real head moves like one; a still print held steady shows no motion to
+    judge).  ``score`` (0-1, higher = more likely live) is the smaller of the two scores, the
+    motion score mapped so its threshold sits at 0.5.  With ``challenge`` ('left,right'),
+    the head must also turn as asked (:mod:`faceprint.liveness.challenge`)."""
+    from faceprint.liveness.challenge import challenge_response, parse_challenge
+    from faceprint.liveness.motion import motion_liveness, video_frames
+    from faceprint.types import Image
+
+    requests = parse_challenge(challenge) if challenge else None  # refuse a bad request before the slow part
+    if requests and (turn_angle <= 0 or within <= 0):
+        raise InputError("the challenge's turn angle and time window must be positive")
+    name = str(getattr(source, "name", source))
+    frames = list(video_frames(source, step=step, max_frames=max_frames))
+    motion = motion_liveness(engine, frames)
+    idx = np.linspace(0, len(frames) - 1, min(PAD_FRAMES, len(frames))).round().astype(int) if frames else []
+    pad_scores = []
+    for i in sorted(set(int(j) for j in idx)):
+        img = Image(np.ascontiguousarray(frames[i]), source=f"{name}#frame{i * step}")
+        dets = engine.detector.detect(img)
+        if dets:
+            pad_scores.append(engine.liveness_of(img, max(dets, key=lambda d: d.area)).score)
+    pad = float(np.median(pad_scores)) if pad_scores else None
+    thr = engine.settings.pad_threshold
+    m_score = None if motion.score is None else 1.0 / (1.0 + (motion.threshold / max(motion.score, 1e-9)) ** 4)
+    scores = [s for s in (m_score, pad) if s is not None]
+    score = min(scores) if scores else 0.0
+    live = bool(motion.live is True and pad is not None and pad >= thr)
+    if motion.live is None:
+        reason = f"cannot judge: {motion.reason}"
+    elif not motion.live:
+        reason = motion.reason
+    elif pad is None or pad < thr:
+        reason = "the head moves in 3-D, but the frames look recaptured (a screen replay?)"
+    else:
+        reason = motion.reason
+    res: dict[str, Any] = {"input": name, "kind": "video", "live": live, "score": round(score, 4), "threshold": 0.5, "reason": reason, "motion": motion.to_dict(),
+                           "pad": {"median_score": None if pad is None else round(pad, 4), "frames_scored": len(pad_scores), "threshold": thr}}
+    if requests:
+        ch = challenge_response(engine, source, requests, min_angle=turn_angle, window_s=within, step=step)
+        res["challenge"] = ch.to_dict()
+        res["live"] = bool(live and ch.passed)
+        if not ch.passed and live:
+            res["reason"] = ch.reason
+    return res
