@@ -65,6 +65,11 @@ def test_sample_attacks_and_live_face(engine: Any, pad_dir: Path) -> None:
     assert f1.evidence and "edges frame the face" in f1.evidence[0]
     assert t1.evidence == []
     assert set(t1.detectors) == {"texture", "context"} and t1.model == "pad-v1" and t1.mode == "two-class"
+    # the decision states its operating point: the out-of-subject error rates at this threshold
+    op = t1.operating_point
+    assert op is not None and op["apcer"] < 0.02 and 0 < op["bpcer"] < 0.15 and "9 subjects" in op["measured_on"]
+    lower = load_pad_model().operating_point(0.2)
+    assert lower is not None and lower["apcer"] >= op["apcer"] and lower["bpcer"] <= op["bpcer"]
 
 
 def test_liveness_cli_image_json_and_bad_input(pad_dir: Path, tmp_path: Path) -> None:

@@ -60,6 +60,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
                     out.print(f"challenge: {escape(res['challenge']['reason'])}")
             else:
                 out.print("detectors: " + ", ".join(f"{k} {v:.3f}" for k, v in res["detectors"].items()) + f"  (model {res['model']}, {res['mode']})")
+                op = res.get("operating_point")
+                if op:
+                    out.print(f"at this threshold: APCER {op['apcer']:.2%}, BPCER {op['bpcer']:.2%} (measured on {escape(op['measured_on'])})")
                 for e in res["evidence"]:
                     out.print(f"  - {escape(e)}")
 
@@ -115,6 +118,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             with _progress(len({it.group for it in kept}), "leave-one-subject-out", not as_json) as step:
                 model, ev = train(feats, [it.label for it in kept], [it.group for it in kept], one_class=one_class, c=c, components=components, version=version, progress=step)
             model["training"]["labels"] = str(labels)
+            model["training"]["measured_on"] = f"{labels}: " + model["training"]["measured_on"]
             model["training"]["no_face"] = len(failed)
             try:
                 out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -71,10 +71,14 @@ class Liveness:
     model: str  # the PAD model's version
     detectors: dict[str, float] = field(default_factory=dict)  # detector -> its own liveness score (0-1)
     evidence: list[str] = field(default_factory=list)  # what pointed at an attack, in words
+    operating_point: dict[str, Any] | None = None  # APCER / BPCER measured at this threshold, and on what
 
     def to_dict(self) -> dict[str, Any]:
-        return {"live": self.live, "score": round(self.score, 4), "threshold": self.threshold, "mode": self.mode, "model": self.model,
-                "detectors": {k: round(v, 4) for k, v in self.detectors.items()}, "evidence": list(self.evidence)}
+        out = {"live": self.live, "score": round(self.score, 4), "threshold": self.threshold, "mode": self.mode, "model": self.model,
+               "detectors": {k: round(v, 4) for k, v in self.detectors.items()}, "evidence": list(self.evidence)}
+        if self.operating_point is not None:
+            out["operating_point"] = self.operating_point
+        return out
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class PadModel:
             self.threshold = float(data["threshold"])
             self.meta = data.get("training", {})
             self.operating_points = data.get("operating_points", [])
+            curve = data.get("error_curve")
+            self.curve = None if not curve else (np.asarray(curve["threshold"], float), np.asarray(curve["apcer"], float), np.asarray(curve["bpcer"], float))
             if self.mode == "two-class":
                 self.detectors = [
                     _Logistic(d["name"], d["family"], np.asarray(d["mean"], float), np.asarray(d["scale"], float), np.asarray(d["coef"], float), float(d["intercept"]))
@@ -142,12 +148,21 @@ class PadModel:
     def score_features(self, feats: dict[str, np.ndarray]) -> float:
         return _sigmoid(-max(self.attack_logits(feats).values()))
 
+    def operating_point(self, threshold: float) -> dict[str, Any] | None:
+        """APCER / BPCER the training measured out of subject at ``threshold`` (the nearest
+        stored threshold at or below it), with what they were measured on."""
+        if self.curve is None:
+            return None
+        t, a, b = self.curve
+        i = max(int(np.searchsorted(t, threshold, side="right")) - 1, 0)
+        return {"apcer": round(float(a[i]), 4), "bpcer": round(float(b[i]), 4), "measured_on": self.meta.get("measured_on", "the training data, out of subject")}
+
     def assess_features(self, feats: dict[str, np.ndarray], *, threshold: float | None = None) -> Liveness:
         thr = self.threshold if threshold is None else float(threshold)
         logits = self.attack_logits(feats)
         score = _sigmoid(-max(logits.values()))
         return Liveness(live=bool(score >= thr), score=score, threshold=thr, mode=self.mode, model=self.version,
-                        detectors={k: _sigmoid(-v) for k, v in logits.items()}, evidence=self._evidence(feats, logits))
+                        detectors={k: _sigmoid(-v) for k, v in logits.items()}, evidence=self._evidence(feats, logits), operating_point=self.operating_point(thr))
 
     def _evidence(self, feats: dict[str, np.ndarray], logits: dict[str, float]) -> list[str]:
         out: list[str] = []
@@ -265,6 +280,17 @@ def _model_dict(feats: dict[str, np.ndarray], y: np.ndarray, *, one_class: bool,
     return {"version": version, "mode": "two-class", "threshold": 0.5, "detectors": _fit_two_class(feats, y, c, families)}
 
 
+def _error_curve(scores: np.ndarray, labels: Sequence[str], points: int = 201) -> dict[str, list[float]]:
+    """APCER (worst attack type) and BPCER at ``points`` thresholds evenly spread over 0-1."""
+    lab = np.asarray(labels)
+    bona = np.array([is_bona_fide(x) for x in labels])
+    types = sorted({x for x in labels if not is_bona_fide(x)})
+    ts = np.linspace(0.0, 1.0, points)
+    apcer = [max(float(np.mean(scores[lab == t] >= th)) for t in types) for th in ts]
+    bpcer = [float(np.mean(scores[bona] < th)) for th in ts]
+    return {"threshold": [round(float(t), 4) for t in ts], "apcer": [round(a, 5) for a in apcer], "bpcer": [round(b, 5) for b in bpcer]}
+
+
 def train(
     features: Sequence[dict[str, np.ndarray]],
     labels: Sequence[str],
@@ -315,10 +341,12 @@ def train(
     if ok.any() and (y[ok] == 0).any() and (y[ok] == 1).any():
         evaluation.update(iso_metrics(oof[ok], [lb for lb, o in zip(labels, ok) if o], threshold=model["threshold"]))
         model["operating_points"] = evaluation["operating_points"]
+        model["error_curve"] = _error_curve(oof[ok], [lb for lb, o in zip(labels, ok) if o])
     model["training"] = {
         "faces": len(y), "bona_fide": int((y == 0).sum()), "attacks": {t: int(sum(1 for lb in labels if lb == t)) for t in sorted({lb for lb in labels if not is_bona_fide(lb)})},
         "groups": len(uniq), "c": c, "components": components if one_class else None, "detectors": None if one_class else list(families),
         "leave_one_group_out": {k: evaluation[k] for k in ("apcer", "bpcer", "acer", "bpcer_at_apcer", "auc") if k in evaluation},
+        "measured_on": f"{len(y)} faces of {len(uniq)} subjects, each scored by a model trained without its subject",
     }
     return model, evaluation
 

@@ -214,6 +214,7 @@ class LivenessOut(_Model):
     model: str = Field(description="Version of the presentation-attack model.")
     detectors: dict[str, float] = Field(description="Each detector's own liveness score (texture, context; or one_class).")
     evidence: list[str] = Field(description="What pointed at an attack, in words (empty when nothing did).")
+    operating_point: dict[str, Any] | None = Field(default=None, description="APCER and BPCER the model's training measured at this threshold, and on what data.")
 
 
 class SyntheticOut(_Model):
