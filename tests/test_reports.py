@@ -92,6 +92,13 @@ def _cli(*args: str, cwd: Path) -> dict:
     return json.loads(r.stdout)
 
 
+def _errata(tmp: Path) -> Path:
+    """Two men of four photos each declared one person, and one photo of a third left out."""
+    p = tmp / "errata.txt"
+    p.write_text("# test errata\nsame Abdoulaye_Wade Abel_Pacheco\nimage Abdullah_0001.jpg\n")
+    return p
+
+
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[str, dict]:
     lfw = data_dir / "lfw-dev"
@@ -105,6 +112,8 @@ def reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[st
         "verify_pairs": _cli("verify", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "20", "--out", str(tmp / "verify-pairs"), cwd=tmp),
         "identify": _cli("identify", *common, "--out", str(tmp / "identify"), cwd=tmp),
         "bias": _cli("bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "100", "--out", str(tmp / "bias"), cwd=tmp),
+        "bias_plain": _cli("bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--out", str(tmp / "bias-plain"), cwd=tmp),
+        "bias_errata": _cli("bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--errata", str(_errata(tmp)), "--out", str(tmp / "bias-errata"), cwd=tmp),
         "dataset": _cli("dataset", *common, "--reference", str(data_dir / "samples" / "deepface" / "identities"), "--out", str(tmp / "dataset"), cwd=tmp),
         "idsim": _cli("idsim", "--root", str(lfw / "images"), "--identities", "150", "--out", str(tmp / "idsim"), cwd=tmp),
         "budget": _cli("budget", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "2", "--out", str(tmp / "budget"), cwd=tmp),
@@ -125,6 +134,11 @@ def test_each_kind_reports_its_figures(reports: dict[str, dict]) -> None:
     for g in b["groups"].values():
         assert g["fnmr_ci95"] is not None and g["impostor_pairs"] > 0
     assert {"choose", "check", "thresholds"} <= set(b["group_thresholds"]) and len(b["split_robustness"]) == 5
+    # --errata: the aliases' 4 x 4 cross pairs become genuine, the left-out photo's 3 genuine pairs go
+    plain, fixed = reports["bias_plain"], reports["bias_errata"]
+    assert fixed["images_used"] == plain["images_used"] - 1
+    assert fixed["overall"]["genuine_pairs"] == plain["overall"]["genuine_pairs"] + 16 - 3
+    assert fixed["overall"]["impostor_pairs"] < plain["overall"]["impostor_pairs"] - 16
     d = reports["dataset"]
     assert d["detection_rate"] > 0.95 and 0 < d["quality"]["median"] <= 100 and d["consistency"]["mean"] > 0.4
     assert d["leakage"]["reference_identities"] >= 5 and d["separability"]["identity_pairs"] > 1000

@@ -55,6 +55,18 @@ def register(eval_app: typer.Typer) -> None:
 
     _summary = summary
 
+    def _errata(fs: Any, errata: Path) -> Any:
+        """Leave out the images the errata file calls mislabelled; returns (faces, alias group per identity)."""
+        import numpy as np
+
+        from faceprint.errors import InputError
+        from faceprint.evaluation.pairs import read_errata
+
+        if not errata.is_file():
+            raise InputError("errata file not found", source=str(errata))
+        alias, skip = read_errata(errata, fs.names)
+        return fs.subset(np.array([p.name not in skip for p in fs.paths])), alias
+
     @eval_app.command("verify")
     def verify_cmd(
         pairs: Optional[Path] = typer.Option(None, "--pairs", help="LFW-format pairs.txt (or CSV a,b,same); without it, pairs come from --root's identity folders."),
@@ -106,11 +118,8 @@ def register(eval_app: typer.Typer) -> None:
     ) -> None:
         """Identification (1:N): the first image of each identity enrolled, the others probes,
         single-image identities as distractors: CMC, rank-1/5, FNIR vs FPIR."""
-        import numpy as np
 
         from faceprint.cli import _errors
-        from faceprint.errors import InputError
-        from faceprint.evaluation.pairs import read_errata
         from faceprint.evaluation.reports import identify_report
 
         with _errors(as_json):
@@ -118,10 +127,7 @@ def register(eval_app: typer.Typer) -> None:
             fs = _faceset(engine, root, identities, cache, as_json)
             alias = None
             if errata is not None:
-                if not errata.is_file():
-                    raise InputError("errata file not found", source=str(errata))
-                alias, skip = read_errata(errata, fs.names)
-                fs = fs.subset(np.array([p.name not in skip for p in fs.paths]))
+                fs, alias = _errata(fs, errata)
             res = identify_report(fs, out_dir, title=f"Identification: {root.name}" + (" (errata applied)" if errata else ""), alias=alias)
             _summary(res, [("gallery identities", res["gallery_identities"]), ("mated probes", res["mated_probes"]), ("rank-1", res["rank1"]), ("rank-5", res["rank5"]),
                            ("FNIR at FPIR 1e-2", res.get("fnir_at_fpir_1e-2")), ("FNIR at FPIR 1e-3", res.get("fnir_at_fpir_1e-3"))], as_json)
@@ -138,6 +144,7 @@ def register(eval_app: typer.Typer) -> None:
         min_identities: int = typer.Option(10, "--min-identities", help="Groups with fewer identities are listed but left out of the comparison."),
         identities: Optional[int] = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
         cache: Optional[Path] = typer.Option(None, "--cache", help=_CACHE),
+        errata: Optional[Path] = typer.Option(None, "--errata", help="Known label errors ('same A B': one person under two names, never counted as impostors; 'image FILE': left out), e.g. scripts/lfw_errata.txt."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Demographic differentials: per-group FMR and FNMR at one global threshold with
@@ -154,8 +161,14 @@ def register(eval_app: typer.Typer) -> None:
             attr, by_image, by_identity = read_groups(groups, attribute)
             engine = _setup(out_dir, as_json)
             fs = _faceset(engine, root, identities, cache, as_json)
+            if errata is not None:
+                fs, alias = _errata(fs, errata)
             labels = [by_image.get(p.name) or by_identity.get(fs.names[i]) for p, i in zip(fs.paths, fs.ids)]
-            res = bias_report(fs, labels, attr, out_dir, fmr=fmr, bootstrap=bootstrap, max_per_identity=max_per_identity or None, min_identities=min_identities, title=f"Demographic differentials: {root.name} by {attr}")
+            if errata is not None:  # one person under two names is one identity (after the labels are read by name)
+                import dataclasses
+
+                fs = dataclasses.replace(fs, ids=alias[fs.ids])
+            res = bias_report(fs, labels, attr, out_dir, fmr=fmr, bootstrap=bootstrap, max_per_identity=max_per_identity or None, min_identities=min_identities, title=f"Demographic differentials: {root.name} by {attr}" + (" (errata applied)" if errata else ""))
             rows: list[tuple[str, Any]] = [("global threshold", res["global_threshold"])]
             for g, v in res["groups"].items():
                 rows += [(f"FMR {g}", v["fmr"]), (f"FNMR {g}", v["fnmr"])]
