@@ -23,6 +23,16 @@ def is_video(name: str, head: bytes) -> bool:
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
 
 
+def _shrink(frame: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    h, w = frame.shape[:2]
+    if max(h, w) <= side:
+        return frame
+    f = side / max(h, w)
+    return cv2.resize(frame, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+
+
 def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90, challenge: str | None = None,
                    turn_angle: float = 15.0, within: float = 4.0) -> dict[str, Any]:
     """Liveness of a clip (a path or a binary file object): the motion check and the
@@ -32,14 +42,14 @@ def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2
     motion score mapped so its threshold sits at 0.5.  With ``challenge`` ('left,right'),
     the head must also turn as asked (:mod:`faceprint.liveness.challenge`)."""
     from faceprint.liveness.challenge import challenge_response, parse_challenge
-    from faceprint.liveness.motion import motion_liveness, video_frames
+    from faceprint.liveness.motion import MAX_SIDE, motion_liveness, video_frames
     from faceprint.types import Image
 
     requests = parse_challenge(challenge) if challenge else None  # refuse a bad request before the slow part
     if requests and (turn_angle <= 0 or within <= 0):
         raise InputError("the challenge's turn angle and time window must be positive")
     name = str(getattr(source, "name", source))
-    frames = list(video_frames(source, step=step, max_frames=max_frames))
+    frames = [_shrink(f, MAX_SIDE) for f in video_frames(source, step=step, max_frames=max_frames)]  # held at the motion check's scale, not full HD
     motion = motion_liveness(engine, frames)
     idx = np.linspace(0, len(frames) - 1, min(PAD_FRAMES, len(frames))).round().astype(int) if frames else []
     pad_scores = []
