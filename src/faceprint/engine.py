@@ -161,13 +161,11 @@ class Engine:
 
     def liveness(self, source: Any, *, face: str | int = "largest") -> Liveness:
         """Is the face in ``source`` a live person, or a print or screen held to the camera?"""
-        image = self.load(source)
-        return self.liveness_of(image, select_face(self.detector.detect(image), image, face))
+        return self.liveness_of(*self.pick(source, face=face))
 
     def synthetic(self, source: Any, *, face: str | int = "largest") -> SyntheticCheck:
         """Is the face in ``source`` generated (GAN / diffusion) rather than photographed?"""
-        image = self.load(source)
-        return self.synthetic_of(image, select_face(self.detector.detect(image), image, face))
+        return self.synthetic_of(*self.pick(source, face=face))
 
     def assess(self, image: Image, detection: Detection, crop: FaceCrop, vector: np.ndarray | None = None) -> Quality:
         """The quality of one detected and aligned face (with its template, when there is one:
@@ -198,10 +196,14 @@ class Engine:
         """(N, dim) unit vectors for already aligned faces, in one batch."""
         return self.embedder.embed(crops)
 
-    def locate(self, source: Any, *, face: str | int = "largest") -> tuple[Image, Detection, FaceCrop]:
-        """Load the image, find its faces, pick one (see ``select_face``) and align it."""
+    def pick(self, source: Any, *, face: str | int = "largest") -> tuple[Image, Detection]:
+        """Load the image, find its faces and pick one (see ``select_face``)."""
         image = self.load(source)
-        det = select_face(self.detector.detect(image), image, face)
+        return image, select_face(self.detector.detect(image), image, face)
+
+    def locate(self, source: Any, *, face: str | int = "largest") -> tuple[Image, Detection, FaceCrop]:
+        """``pick`` a face and align it."""
+        image, det = self.pick(source, face=face)
         return image, det, self.embedder.crop(image, det)
 
     def embed(self, source: Any, *, face: str | int = "largest", liveness: bool = False, synthetic: bool = False) -> Template:
@@ -212,14 +214,13 @@ class Engine:
         return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source, quality=self.assess(image, det, crop, vec),
                         liveness=self.liveness_of(image, det) if liveness else None, synthetic=self.synthetic_of(image, det) if synthetic else None)
 
-    def enforce_liveness(self, template: Template) -> None:
-        """Raise :class:`LivenessRejected` unless the template's face was checked and found live."""
-        if template.liveness is None:
-            raise InputError("liveness is required, and a template without its photo cannot be checked; give the photo", source=template.source or None)
-        if not template.liveness.live:
-            lv = template.liveness
-            raise LivenessRejected(f"the face looks like a presentation attack (liveness score {lv.score:.3f} < {lv.threshold:g})", source=template.source or None,
-                                   reasons=lv.evidence or [f"liveness score {lv.score:.3f} is below the threshold {lv.threshold:g}"])
+    def enforce_liveness(self, liveness: Liveness | None, source: str | None) -> None:
+        """Raise :class:`LivenessRejected` unless the face was checked (``liveness``) and found live."""
+        if liveness is None:
+            raise InputError("liveness is required, and a template without its photo cannot be checked; give the photo", source=source or None)
+        if not liveness.live:
+            raise LivenessRejected(f"the face looks like a presentation attack (liveness score {liveness.score:.3f} < {liveness.threshold:g})", source=source or None,
+                                   reasons=liveness.evidence or [f"liveness score {liveness.score:.3f} is below the threshold {liveness.threshold:g}"])
 
     def embed_all(self, source: Any) -> list[Template]:
         """Templates of every face in the image, embedded in one batch."""
@@ -285,8 +286,8 @@ class Engine:
         ta = a if isinstance(a, Template) else self.embed(a, face=face, liveness=live)
         tb = b if isinstance(b, Template) else self.embed(b, face=face, liveness=live)
         if live:
-            self.enforce_liveness(ta)
-            self.enforce_liveness(tb)
+            self.enforce_liveness(ta.liveness, ta.source)
+            self.enforce_liveness(tb.liveness, tb.source)
         score = self.similarity(ta, tb)
         if ta.model_id != self.calibration.model_id:
             raise CalibrationError(

@@ -119,7 +119,7 @@ def plot_roc(
     # zoom in on accurate models (a curve hugging TAR=1 tells nothing at full scale)
     y_lo = max(0.0, np.floor((y_lo - 0.01) * 20) / 20)
     if mark_fmr is not None:
-        ax.axvline(mark_fmr, linestyle=":", color="0.3", linewidth=1.2, label=f"{xlabel.split(' (')[-1].rstrip(')') if '(' in xlabel else 'x'} = {mark_fmr:g}")
+        ax.axvline(mark_fmr, linestyle=":", color="0.3", linewidth=1.2, label=f"FMR = {mark_fmr:g}")
     ax.set_xscale("log")
     ax.set_xlim(lo, 1.0)
     ax.set_ylim(y_lo, 1.0 + (1.0 - y_lo) * 0.005)

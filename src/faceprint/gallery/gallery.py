@@ -274,7 +274,7 @@ class Gallery:
                     if check_quality:
                         enforce_quality(q, self.engine.settings, source=image.source)
                     if live:
-                        self.engine.enforce_liveness(Template(vector=v, model_id=self.model_id, detection=det, source=image.source, liveness=self.engine.liveness_of(image, det)))
+                        self.engine.enforce_liveness(self.engine.liveness_of(image, det), image.source)
                 except FaceRejected as exc:
                     rejected.append((label, exc))
                     continue
@@ -380,7 +380,7 @@ class Gallery:
         live = self.engine.settings.require_liveness_verify if require_liveness is None else require_liveness
         probe = self._probe(source, face, liveness=live)
         if live:
-            self.engine.enforce_liveness(probe)
+            self.engine.enforce_liveness(probe.liveness, probe.source)
         score = float(max(probe.vector @ t.vector for t in templates))
         return self.engine.decide(score, fmr=fmr)
 

@@ -43,7 +43,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
             else:
                 if challenge:
                     raise InputError("--challenge needs a video")
-                image, det, _ = engine.locate(source, face=face)
+                image, det = engine.pick(source, face=face)
                 lv = engine.liveness_of(image, det)
                 res = {"input": str(source), "kind": "image", **lv.to_dict(), "face": det.to_dict()}
             if as_json:
@@ -78,7 +78,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
 
         with _errors(as_json):
             engine = _engine()
-            img, det, _ = engine.locate(image, face=face)
+            img, det = engine.pick(image, face=face)
             res = {"input": str(image), **engine.synthetic_of(img, det).to_dict(), "face": det.to_dict()}
             if as_json:
                 _print_json(res)

@@ -354,15 +354,12 @@ def train(
 def features_of(engine: Any, items: Sequence[Any], *, progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, np.ndarray]], list[Any], list[tuple[str, str]]]:
     """PAD features of the largest face of each labelled image (``items`` have ``.path``).
     Returns (features, the items that had a face, (path, error) of those that did not)."""
-    from faceprint.engine import select_face
     from faceprint.errors import FaceprintError
 
     feats, kept, failed = [], [], []
-    for i, it in enumerate(items):
+    for it in items:
         try:
-            image = engine.load(it.path)
-            det = select_face(engine.detector.detect(image), image, "largest")
-            feats.append(pad_features(image, det))
+            feats.append(pad_features(*engine.pick(it.path, face="largest")))
             kept.append(it)
         except FaceprintError as exc:
             failed.append((str(it.path), str(exc)))

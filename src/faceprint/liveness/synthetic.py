@@ -381,15 +381,13 @@ def identity_consistency(vector: np.ndarray, references: np.ndarray, *, z_thresh
 def synthetic_set_features(engine: Any, paths: Sequence[Path | str], *, progress: Callable[[int], None] | None = None) -> tuple[dict[str, np.ndarray], list[bool], list[tuple[str, str]]]:
     """Features of the largest face of each image: (family -> matrix of those with a face, a
     has-face flag per path, (path, error) of the others)."""
-    from faceprint.engine import select_face
     from faceprint.errors import FaceprintError
 
     rows: dict[str, list[np.ndarray]] = {f: [] for f in FAMILIES}
     ok, failed = [], []
     for p in paths:
         try:
-            image = engine.load(p)
-            f = synthetic_features(image, select_face(engine.detector.detect(image), image, "largest"))
+            f = synthetic_features(*engine.pick(p, face="largest"))
             for k in FAMILIES:
                 rows[k].append(f[k])
             ok.append(True)

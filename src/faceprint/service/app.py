@@ -710,7 +710,7 @@ def create_app(
     ) -> dict[str, Any]:
         """Presentation-attack check of one face: a live person, or a print / screen held to the
         camera?  Score 0-1 (higher = more likely live), each detector's score, the evidence."""
-        image, det, _ = engine.locate(_read_upload(file, max_upload_bytes, "file"), face=face)
+        image, det = engine.pick(_read_upload(file, max_upload_bytes, "file"), face=face)
         return {"source": image.source, "face": det.to_dict(), "liveness": engine.liveness_of(image, det).to_dict()}
 
     @app.post("/v1/liveness/video", response_model=VideoLivenessOut, response_model_exclude_none=True, tags=["recognition"], responses=_UPLOAD_ERRORS)
@@ -738,7 +738,7 @@ def create_app(
     ) -> dict[str, Any]:
         """Synthetic-face check of one face: generated (GAN / diffusion) or photographed?
         Score 0-1 (higher = more likely generated)."""
-        image, det, _ = engine.locate(_read_upload(file, max_upload_bytes, "file"), face=face)
+        image, det = engine.pick(_read_upload(file, max_upload_bytes, "file"), face=face)
         return {"source": image.source, "face": det.to_dict(), "synthetic": engine.synthetic_of(image, det).to_dict()}
 
     @app.post("/v1/detect", response_model=DetectOut, tags=["recognition"], responses=_UPLOAD_ERRORS)
