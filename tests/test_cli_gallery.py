@@ -46,7 +46,7 @@ def test_enroll_identify_manage(tmp_path: Path, lfw: Path, data_dir: Path) -> No
     assert len(shown["template_list"]) == 2 and shown["template_list"][0]["source"].endswith(".jpg")
     assert ok("subjects", "rename", "Amelia Vega", "Amelia", db=db)["name"] == "Amelia"
     assert ok("identify", photos["Amelia_Vega"][1], db=db)["name"] == "Amelia"
-    assert ok("subjects", "delete", "Al Sharpton", db=db) == {"deleted": "Al Sharpton", "templates": 2}
+    assert ok("subjects", "delete", "Al Sharpton", db=db).items() >= {"deleted": "Al Sharpton", "templates": 2, "index_saved": True}.items()
     gone = ok("identify", photos["Al_Sharpton"][3], db=db)
     assert all(c["name"] != "Al Sharpton" for c in gone["candidates"])
 

@@ -198,7 +198,7 @@ def test_enroll_identify_verify_rename_delete(svc: Service, lfw: Path) -> None:
 
     # delete: gone from listing and never identified again, even by its own enrolment photo
     r = c.delete("/v1/subjects/A. Brody", headers=h)
-    assert r.status_code == 200 and r.json() == {"deleted": "A. Brody", "templates": 2}
+    assert r.status_code == 200 and r.json().items() >= {"deleted": "A. Brody", "templates": 2, "index_saved": True}.items() and r.json()["audit_entries_redacted"] >= 2
     for p in second[:3]:
         r = c.post("/v1/identify", files=[_file(p)], params={"k": 5}, headers=svc.h("read"))
         assert r.status_code == 200 and r.json()["name"] != "A. Brody"

@@ -13,12 +13,14 @@ import pytest
 
 from faceprint import Engine, Settings
 from faceprint.library import Library, LibraryStore
+from faceprint.service.security import UiAuth
 
 from servers import RealServer, free_port, server_env  # noqa: E402 (tests/ is on sys.path)
 
 CHROMIUM = Path("/usr/bin/chromium")
 PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova", "Abdullah_Gul"]
 LINK_FMR = "1e-6"  # a strict grouping leaves Anna Kournikova's photos in two groups: a question to answer
+UI_TOKEN = "test-ui-token-0123456789"  # FACEPRINT_UI_TOKEN: the web UI's login secret for these servers
 
 
 def _browser():
@@ -53,7 +55,7 @@ def served(tmp_path: Path, lfw: Path):
     port = free_port()
     server = RealServer(
         [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp_path / "gallery.db"), "--library", str(db), "--no-auth", "--port", str(port)],
-        port, tmp_path / "server.log", env=server_env(FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR),
+        port, tmp_path / "server.log", env=server_env(FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR, FACEPRINT_UI_TOKEN=UI_TOKEN),
     )
     try:
         server.wait_ready()
@@ -75,6 +77,11 @@ def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(30_000)
+            # without the login the UI is a login form; the printed address logs in
+            page.goto(server.url + "/")
+            assert "/login" in page.url and page.locator("#login-token").count() == 1
+            page.goto(f"{server.url}/login?token={UI_TOKEN}")
+            _cross_site_attacks_fail(page, server, db, tmp_path / "gallery.db", ids, lfw, tmp_path)
             # open people: one card per person, with a thumbnail that loads
             page.goto(server.url + "/")
             cards = page.locator(".card.person")
@@ -142,6 +149,67 @@ def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
             browser.close()
 
 
+_ATTACK = """<!doctype html><html><body><h1>cute cats</h1>
+<form id="f" method="post" action="TARGET/people/PERSON/rename"><input name="name" value="Pwned Person"></form>
+<script>
+const bytes = Uint8Array.from(atob("PHOTO"), c => c.charCodeAt(0));
+const body = new FormData();
+body.append("files", new Blob([bytes], {type: "image/jpeg"}), "attacker.jpg");
+window.enrolled = "pending";
+fetch("TARGET/v1/subjects/Victim%20Name/faces", {method: "POST", mode: "no-cors", body})
+  .then(() => { window.enrolled = "sent"; }, () => { window.enrolled = "failed"; });
+</script></body></html>"""
+
+
+def _cross_site_attacks_fail(page, server, db: Path, gallery_db: Path, ids: dict[str, int], lfw: Path, tmp_path: Path) -> None:
+    """A page on another origin (another port of 127.0.0.1) and a local file:// page, opened in
+    the logged-in browser, submit the rename form and a no-cors multipart enrolment to the
+    --no-auth server: both are refused and nothing changes in either database."""
+    import base64
+    import functools
+    import http.server
+    import threading
+
+    from faceprint.gallery.store import Store
+
+    person = ids["Bill_Gates"]
+    photo = base64.b64encode(sorted((lfw / "Ari_Fleischer").glob("*.jpg"))[7].read_bytes()).decode()
+    html = _ATTACK.replace("TARGET", server.url).replace("PERSON", str(person)).replace("PHOTO", photo)
+    site = tmp_path / "evil"
+    site.mkdir()
+    (site / "index.html").write_text(html)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        for url in (f"http://127.0.0.1:{httpd.server_address[1]}/index.html", (site / "index.html").as_uri()):
+            page.goto(url)
+            page.wait_for_function("window.enrolled !== 'pending'")
+            with page.expect_navigation():
+                page.evaluate("document.getElementById('f').submit()")
+            assert "cross-site" in page.content()  # the server's refusal page
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    with LibraryStore(db) as store:
+        assert store.person(person)["name"] is None  # not renamed
+    with Store(gallery_db) as gstore:
+        assert gstore.count_subjects() == 0  # nobody enrolled
+    log = server.output(60_000)
+    assert log.count("cross_site_request") >= 4, log[-3000:]
+    # the same enrolment from the server's own page is accepted (same origin)
+    page.goto(server.url + "/search")
+    status = page.evaluate(
+        """async (photo) => { const bytes = Uint8Array.from(atob(photo), c => c.charCodeAt(0)); const body = new FormData();
+           body.append("files", new Blob([bytes], {type: "image/jpeg"}), "ari.jpg");
+           const r = await fetch("/v1/subjects/Own%20Page/faces", {method: "POST", body}); return r.status; }""",
+        photo,
+    )
+    assert status == 201
+    with Store(gallery_db) as gstore:
+        assert [s.name for s in gstore.subjects()] == ["Own Page"]
+
+
 def test_split_and_not_this_person_over_http(served) -> None:
     """The person page's forms (split, "not this person") change the library; images outside it are 404."""
     import httpx
@@ -151,17 +219,23 @@ def test_split_and_not_this_person_over_http(served) -> None:
     with LibraryStore(db) as store:
         faces = [f.id for f in store.faces(person_id=agassi)]
     assert len(faces) >= 4
+    csrf = {"csrf_token": UiAuth(UI_TOKEN).csrf}
     with httpx.Client(base_url=server.url, follow_redirects=False, timeout=60) as c:
-        r = c.post(f"/people/{agassi}/split", data={"face": [str(faces[0]), str(faces[1])]})
+        assert c.get("/").status_code == 303  # to the login form
+        assert c.post(f"/people/{agassi}/split", data={"face": [str(faces[0])], **csrf}).status_code == 401  # no session
+        assert c.get(f"/login?token={UI_TOKEN}").status_code == 303
+        assert c.post(f"/people/{agassi}/split", data={"face": [str(faces[0])]}).status_code == 403  # no CSRF token
+        r = c.post(f"/people/{agassi}/split", data={"face": [str(faces[0]), str(faces[1])], **csrf})
         assert r.status_code == 303
         new = int(r.headers["location"].split("?")[0].rsplit("/", 1)[1])
-        r = c.post(f"/faces/{faces[2]}/reject", params={"person": agassi})
+        r = c.post(f"/faces/{faces[2]}/reject", params={"person": agassi}, data=csrf)
         assert r.status_code == 303 and "flash=" in r.headers["location"]
         page = c.get(f"/people/{new}")
         assert page.status_code == 200 and "2 faces" in page.text
         assert c.get("/ui/faces/99999999.jpg").status_code == 404
         assert c.get("/ui/photos/99999999").status_code == 404
-        bad = c.post(f"/people/{agassi}/split", data={"face": [str(faces[2])]}, follow_redirects=True)
+        assert c.get("/ui/photos/99999999999999999999").status_code == 422  # past SQLite's integers: refused, not a 500
+        bad = c.post(f"/people/{agassi}/split", data={"face": [str(faces[2])], **csrf}, follow_redirects=True)
         assert bad.status_code == 200 and "not every face given belongs" in bad.text  # a clear message, not a crash
     with LibraryStore(db) as store:
         assert {f.id for f in store.faces(person_id=new)} == {faces[0], faces[1]}
@@ -173,5 +247,5 @@ def test_web_ui_is_refused_off_loopback(tmp_path: Path) -> None:
     from faceprint.errors import InputError
     from faceprint.service.server import serve
 
-    with pytest.raises(InputError, match="no login"):
+    with pytest.raises(InputError, match="plain HTTP"):
         serve(tmp_path / "g.db", host="0.0.0.0", port=0, library=tmp_path / "library.db")

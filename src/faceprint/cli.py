@@ -457,14 +457,19 @@ def subjects_reembed(db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> Non
 
 @subjects_app.command("delete")
 def subjects_delete(name: str, db: Optional[Path] = DbOpt, as_json: bool = JsonOpt) -> None:
-    """Erase a subject: its templates leave the database and the index."""
+    """Erase a subject from every file: database rows zeroed, kept photos and audit details
+    gone, write-ahead log truncated, index saved without its templates."""
     with _errors(as_json):
         with _gallery(db) as gallery:
-            n = gallery.delete(name)
+            erased = gallery.erase(name)
         if as_json:
-            _print_json({"deleted": name, "templates": n})
+            _print_json({"deleted": name, **erased})
             return
-        out.print(f"deleted {escape(name)} and {n} template(s)")
+        out.print(
+            f"erased {escape(name)}: {erased['templates']} template(s), {erased['kept_photos']} kept photo(s), "
+            f"{erased['audit_entries_redacted']} audit entr{'y' if erased['audit_entries_redacted'] == 1 else 'ies'} redacted; "
+            f"index saved; write-ahead log {'truncated' if erased['wal_truncated'] else 'to be truncated when other readers close'}"
+        )
 
 
 @app.command()

@@ -2,7 +2,9 @@
 
 The gallery (:mod:`faceprint.gallery.store`) and the photo library
 (:mod:`faceprint.library.store`) each keep their data in one SQLite file and share
-this plumbing.  A store's schema is a list of migration scripts; ``PRAGMA user_version``
+this plumbing.  Files are private (folder 0700, database and its -wal / -shm 0600) and
+``secure_delete`` is on, so deleted rows are zeroed; :meth:`Database.checkpoint` truncates
+the write-ahead log after an erasure.  A store's schema is a list of migration scripts; ``PRAGMA user_version``
 records how many have run.  ``PRAGMA application_id`` tells the kinds apart, so a
 library file handed to the gallery (or the reverse) is refused with a clear error
 instead of being "migrated" into a mess.
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from faceprint.errors import FaceprintError
+from faceprint.privacy import private_file, tighten
 
 
 class StoreError(FaceprintError):
@@ -53,12 +56,18 @@ class Database:
         if self.path.is_dir():
             raise StoreError("is a directory, not a database file", source=str(self.path))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 before SQLite opens it: its -wal and -shm files take the same mode
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
             self._db.row_factory = sqlite3.Row
+            # deleted rows are overwritten with zeros, whatever this SQLite build's default
+            self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            for suffix in ("-wal", "-shm"):  # files an older faceprint left readable
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    tighten(side)
             self._lock = threading.RLock()
             self._check_kind()
             self._migrate()
@@ -108,6 +117,15 @@ class Database:
                 raise
             else:
                 self._db.execute("COMMIT")
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database and truncate it to zero bytes, so rows
+        just deleted (zeroed in the database by ``secure_delete``) no longer linger in the
+        log's older frames.  False when another connection's open read kept part of the log
+        (it is truncated at a later checkpoint)."""
+        with self._lock:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -76,9 +76,11 @@ def load_faceset(
     ok = np.array([e is None for e in errors])
     fs = FaceSet(all_paths, ids, names, vectors, ok, quality, yaw, pitch, errors, engine.model_id)
     if cache:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, paths=np.array([str(p) for p in all_paths]), vectors=vectors, ok=ok, quality=quality, yaw=yaw, pitch=pitch,
-                            errors=np.array([e or "" for e in errors]), model_id=np.array(engine.model_id))
+        from faceprint.privacy import private_file
+
+        with open(private_file(cache), "wb") as fh:  # templates: 0600, like every file of faces
+            np.savez_compressed(fh, paths=np.array([str(p) for p in all_paths]), vectors=vectors, ok=ok, quality=quality, yaw=yaw, pitch=pitch,
+                                errors=np.array([e or "" for e in errors]), model_id=np.array(engine.model_id))
     return fs
 
 

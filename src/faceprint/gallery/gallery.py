@@ -409,13 +409,22 @@ class Gallery:
         return self.store.rename_subject(old, new, actor=actor)
 
     def delete(self, name: str, *, actor: str = "local") -> int:
-        """Erase a subject: its templates leave the database and the index. Returns how many."""
+        """Erase a subject (see :meth:`erase`); returns how many templates it had."""
+        return self.erase(name, actor=actor)["templates"]
+
+    def erase(self, name: str, *, actor: str = "local") -> dict[str, Any]:
+        """Erase a subject from every file: its rows, templates and kept photos leave the
+        database (zeroed by ``secure_delete``), the audit log forgets its name, file names
+        and photo hashes, the write-ahead log is truncated, and the index is saved at once
+        without its vectors.  Returns what was erased: ``subject_id``, ``templates``,
+        ``kept_photos``, ``audit_entries_redacted``, ``wal_truncated``, ``index_saved``."""
         with self._lock:
             index = self.index
-            _, tids, generations = self.store.delete_subject(name, actor=actor)
+            sid, tids, generations, erased = self.store.delete_subject(name, actor=actor)
             index.remove(np.array(tids, np.int64))
             self._applied(generations)
-        return len(tids)
+            self._save(force=True)  # the saved index must not keep the vectors until the next flush
+        return {"subject_id": sid, **erased, "index_saved": True}
 
     def stale_subjects(self) -> list[Subject]:
         """Subjects with no template of the current model (need new photos or re-embedding)."""

@@ -54,6 +54,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from faceprint.errors import FaceprintError, InputError
+from faceprint.privacy import private_dir
 
 __all__ = [
     "DEFAULT_HNSW",
@@ -236,7 +237,7 @@ def _atomic_write(path: Path, write: Any) -> int:
     """Call ``write(tmp_path)`` on a temp file beside ``path``, fsync it, rename it over ``path``; returns its size."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
@@ -417,6 +418,7 @@ class ExactIndex:
                 self._vecs[row] = self._vecs[last]
                 self._ids[row] = moved
                 self._row[moved] = row
+            self._vecs[last] = 0  # no copy of an erased template stays in memory either
             self._n = last
             removed += 1
         return removed
@@ -497,6 +499,9 @@ class ExactIndex:
 # -- HNSW -----------------------------------------------------------------------------
 
 
+_SCRUB_KEY = 2**62  # throwaway keys that overwrite removed vectors (template ids never reach it)
+
+
 def _usearch() -> Any:
     try:
         from usearch.index import Index
@@ -512,7 +517,8 @@ class HNSWIndex:
     1 - cosine); quantised storage (``quantize=True`` -> int8, ``"f16"``) uses
     usearch's cosine metric, which normalises the quantised vectors.  Either
     way ``score = 1 - distance``.  ``threads`` is the worker count for batch
-    add and batch search (0: all cores).  Removal leaves tombstones in the
+    add and batch search (0: all cores).  A save first zeroes the slots of removed
+    vectors (usearch keeps their bytes until a slot is reused).  Removal leaves tombstones in the
     graph; after removing a large share of a gallery, rebuild it.
     """
 
@@ -548,6 +554,8 @@ class HNSWIndex:
                 expansion_search=int(expansion_search),
             )
         self._ix = _index
+        self._freed = 0  # slots of removed vectors (usearch reuses them for the next additions)
+        self._unscrubbed = 0  # removals since the free slots were last zeroed
 
     def __len__(self) -> int:
         return len(self._ix)
@@ -599,7 +607,10 @@ class HNSWIndex:
             present = np.asarray(self._ix.contains(keys), dtype=bool).reshape(-1)
             if present.any():
                 self._ix.remove(keys[present])
+                self._freed += int(present.sum())
+                self._unscrubbed += int(present.sum())
         self._ix.add(keys, vecs, threads=self.threads)
+        self._freed = max(0, self._freed - len(keys))  # new vectors fill free slots first
 
     def remove(self, ids: np.ndarray) -> int:
         ids = np.unique(_as_ids(ids))
@@ -610,7 +621,22 @@ class HNSWIndex:
         if not present.any():
             return 0
         self._ix.remove(keys[present])
-        return int(present.sum())
+        n = int(present.sum())
+        self._freed += n
+        self._unscrubbed += n
+        return n
+
+    def _scrub(self) -> None:
+        """usearch keeps a removed vector's bytes in its slot (and so in a saved file) until the
+        slot is reused.  Fill every free slot with a zero vector under a throwaway key, then
+        remove those: what the slots hold afterwards is zeros (checked by the erasure test).
+        Costs one insertion per free slot, so it runs at save time, only after removals."""
+        if not self._unscrubbed or not self._freed:
+            return
+        scrub = np.arange(self._freed, dtype=np.uint64) + np.uint64(_SCRUB_KEY)
+        self._ix.add(scrub, np.zeros((self._freed, self.dim), np.float32), threads=self.threads)
+        self._ix.remove(scrub)
+        self._unscrubbed = 0
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = _as_queries(queries, self.dim)
@@ -634,6 +660,7 @@ class HNSWIndex:
 
     def save(self, path: str | os.PathLike[str], *, generation: str = "") -> None:
         path = Path(path)
+        self._scrub()  # a saved file holds no removed template
         size = _atomic_write(path, lambda tmp: self._ix.save(os.fspath(tmp)))
         _write_header(path, _header(self, generation, size))
 
@@ -679,6 +706,7 @@ class HNSWIndex:
             expansion_add = int(ix.expansion_add)
         ix.expansion_add = expansion_add
         index = cls(dim, quantize=dtype, connectivity=int(ix.connectivity), expansion_add=expansion_add, expansion_search=int(expansion_search), threads=threads, _index=ix)
+        index._freed = int(meta.get("count_deleted", 0) or 0)
         return index
 
 
@@ -719,8 +747,10 @@ class PQScanIndex:
 
     Codebooks are trained on a seeded sample of the templates once there are
     ``1024`` of them (until then search is exact) and retrained when the
-    gallery has grown eightfold since.  Removal leaves tombstones, compacted
-    away once they exceed an eighth of the rows.  ``threads`` > 0 sets FAISS's
+    gallery has grown eightfold since.  Removal leaves tombstones (their stored
+    vectors zeroed at once), compacted away once they exceed an eighth of the
+    rows and always before a save: a saved file holds no removed template,
+    neither its vector nor its code.  ``threads`` > 0 sets FAISS's
     OpenMP thread count for batch queries (a process-wide setting).
     """
 
@@ -865,6 +895,7 @@ class PQScanIndex:
             row = self._row.pop(i, None)
             if row is not None:
                 self._ids[row] = -1
+                self._vecs[row] = 0
         start, m = self._n, len(ids)
         self._reserve(start + m)
         self._vecs[start : start + m] = _to_storage(vecs, self.dtype)
@@ -882,6 +913,7 @@ class PQScanIndex:
             row = self._row.pop(i, None)
             if row is not None:
                 self._ids[row] = -1
+                self._vecs[row] = 0  # the stored vector goes now; its code at the next compaction (at the latest, the next save)
                 removed += 1
         if removed:
             self._compact()
@@ -940,7 +972,8 @@ class PQScanIndex:
     # -- files
     def save(self, path: str | os.PathLike[str], *, generation: str = "") -> None:
         path = Path(path)
-        n = self._n  # tombstones (id -1) included: saving never re-codes
+        self._compact(force=True)  # a saved file holds no removed template: not its vector, not its code
+        n = self._n
         meta = json.dumps({"format": FORMAT_VERSION, "kind": self.kind, "dim": self.dim, "dtype": self.dtype, "count": n, "pq_m": self.pq_m, "candidates": self.candidates, "trained_on": self._trained_on})
         codes = _faiss().serialize_index(self._pq) if self._pq is not None else np.zeros(0, np.uint8)
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from faceprint.errors import InputError
+from faceprint.names import clean_name, lookup_name, validate_metadata
 from faceprint.sqlite import Database, StoreError, now
 
 __all__ = ["MIGRATIONS", "NewTemplate", "Store", "StoreError", "StoredTemplate", "Subject", "SubjectExists", "SubjectNotFound", "now"]
@@ -156,7 +157,7 @@ class Store(Database):
 
     # -- subjects --------------------------------------------------------------
     def _subject_row(self, db: sqlite3.Connection, name: str) -> sqlite3.Row:
-        row = db.execute("SELECT * FROM subjects WHERE name=?", (name,)).fetchone()
+        row = db.execute("SELECT * FROM subjects WHERE name=?", (lookup_name(name),)).fetchone()
         if row is None:
             raise SubjectNotFound(f"no subject named {name!r}")
         return row
@@ -177,7 +178,7 @@ class Store(Database):
         where, params = [], []
         if name is not None:
             where.append("s.name = ?")
-            params.append(name)
+            params.append(lookup_name(name))
         if subject_id is not None:
             where.append("s.id = ?")
             params.append(subject_id)
@@ -206,6 +207,7 @@ class Store(Database):
 
     def create_subject(self, name: str, metadata: dict[str, Any] | None = None, *, actor: str = "local") -> Subject:
         name = validate_name(name)
+        metadata = validate_metadata(metadata)
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM subjects WHERE name=?", (name,)).fetchone():
                 raise SubjectExists(f"a subject named {name!r} already exists")
@@ -228,6 +230,7 @@ class Store(Database):
         ``images`` (sha256 -> file bytes) are kept for later re-embedding.  Returns the
         subject, the new template ids and the store generation (before, after)."""
         name = validate_name(name)
+        metadata = validate_metadata(metadata)
         ids: list[int] = []
         with self.transaction() as db:
             row = db.execute("SELECT id FROM subjects WHERE name=?", (name,)).fetchone()
@@ -257,6 +260,8 @@ class Store(Database):
 
     def update_subject(self, name: str, *, new_name: str | None = None, metadata: dict[str, Any] | None = None, actor: str = "local") -> Subject:
         """Rename and/or replace the metadata of a subject, in one audited transaction."""
+        if metadata is not None:
+            metadata = validate_metadata(metadata)
         with self.transaction() as db:
             row = self._subject_row(db, name)
             ts = now()
@@ -275,18 +280,24 @@ class Store(Database):
     def rename_subject(self, old: str, new: str, *, actor: str = "local") -> Subject:
         return self.update_subject(old, new_name=new, actor=actor)
 
-    def delete_subject(self, name: str, *, actor: str = "local") -> tuple[int, list[int], tuple[str, str]]:
-        """Erase a subject and all its templates; returns (subject id, template ids removed,
-        store generation before and after)."""
+    def delete_subject(self, name: str, *, actor: str = "local") -> tuple[int, list[int], tuple[str, str], dict[str, Any]]:
+        """Erase a subject: its row, templates and kept photos (zeroed in the file by
+        ``secure_delete``), and every name, file name and photo hash the audit log held about
+        it (its entries keep only the action, the time, the actor and the subject id); then
+        the write-ahead log is checkpointed and truncated.  Returns (subject id, template ids
+        removed, store generation before and after, what was erased)."""
         with self.transaction() as db:
             row = self._subject_row(db, name)
-            tids = [r[0] for r in db.execute("SELECT id FROM templates WHERE subject_id=?", (row["id"],))]
-            db.execute("DELETE FROM templates WHERE subject_id=?", (row["id"],))
-            db.execute("DELETE FROM subjects WHERE id=?", (row["id"],))
-            db.execute("DELETE FROM images WHERE sha256 NOT IN (SELECT image_sha256 FROM templates WHERE image_sha256 IS NOT NULL)")
-            self._audit(db, actor, "delete_subject", row["id"], {"name": name, "templates": len(tids)})
+            sid = int(row["id"])
+            tids = [r[0] for r in db.execute("SELECT id FROM templates WHERE subject_id=?", (sid,))]
+            db.execute("DELETE FROM templates WHERE subject_id=?", (sid,))
+            db.execute("DELETE FROM subjects WHERE id=?", (sid,))
+            images = db.execute("DELETE FROM images WHERE sha256 NOT IN (SELECT image_sha256 FROM templates WHERE image_sha256 IS NOT NULL)").rowcount
+            redacted = db.execute("UPDATE audit SET detail='{\"redacted\": \"subject erased\"}' WHERE subject_id=?", (sid,)).rowcount
+            self._audit(db, actor, "delete_subject", sid, {"templates": len(tids), "images": images})
             generations = self._bump(db)
-        return int(row["id"]), tids, generations
+        truncated = self.checkpoint()
+        return sid, tids, generations, {"templates": len(tids), "kept_photos": images, "audit_entries_redacted": redacted, "wal_truncated": truncated}
 
     # -- templates -------------------------------------------------------------
     def templates(self, *, subject_id: int | None = None, model_id: str | None = None) -> list[StoredTemplate]:
@@ -330,14 +341,4 @@ class Store(Database):
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InputError("a subject name must be a non-empty string")
-    name = name.strip()
-    if len(name) > 200:
-        raise InputError("a subject name may have at most 200 characters")
-    if any(ord(c) < 32 for c in name):
-        raise InputError("a subject name may not contain control characters")
-    return name
-
-
-
+    return clean_name(name, "a subject name")

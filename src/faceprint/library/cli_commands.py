@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
                 f"{summary.duplicates} duplicates, {summary.removed} removed; {summary.faces} faces found ({summary.low_quality_faces} of low quality, kept and marked) in {summary.seconds:.1f} s"
             )
             out.print(f"library: {counts['photos']} photos, {counts['faces']} faces, {counts['people']} people ({counts['named']} named)")
+            for e in summary.skipped[:20]:
+                err.print(f"[yellow]skipped[/] {escape(e['path'])}: {escape(e['reason'])}", highlight=False, soft_wrap=True)
             for e in summary.errors[:20]:
                 err.print(f"[yellow]skipped[/] {escape(e['path'])}: {escape(e['error'])}", highlight=False, soft_wrap=True)
             if len(summary.errors) > 20:

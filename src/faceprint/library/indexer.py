@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class IndexSummary:
     faces: int = 0
     low_quality_faces: int = 0  # kept, but marked (unified quality under the quality_mark_below setting)
     errors: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # not regular files (FIFOs, devices, sockets): never opened
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +73,7 @@ class IndexSummary:
             "faces": self.faces,
             "low_quality_faces": self.low_quality_faces,
             "errors": self.errors,
+            "skipped": self.skipped,
             "seconds": round(self.seconds, 2),
             "photos_per_s": round(self.analysed / self.seconds, 2) if self.seconds > 0 else None,
         }
@@ -101,6 +104,13 @@ def scan_folder(root: Path, *, videos: bool | None = None) -> Iterator[Path]:
         for name in sorted(filenames):
             if not name.startswith(".") and Path(name).suffix.lower() in exts:
                 yield Path(dirpath) / name
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return kind
+    return "not a plain file"
 
 
 def _sha256(path: Path) -> str:
@@ -261,6 +271,9 @@ def index_folder(
             st = f.stat()
         except OSError as exc:
             summary.errors.append({"path": path, "error": f"unreadable: {exc.strerror or exc}"})
+            continue
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the read forever, a device never end
+            summary.skipped.append({"path": path, "reason": f"not a regular file ({_file_kind(st.st_mode)}); skipped"})
             continue
         row = known.get(path)
         if row is not None and row["size"] == st.st_size and abs(row["mtime"] - st.st_mtime) < 1e-6:

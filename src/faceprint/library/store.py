@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import InputError
+from faceprint.names import clean_name, lookup_name
 from faceprint.sqlite import Database, StoreError, now
 
 __all__ = ["FaceNotFound", "LibraryStore", "NewFace", "PersonExists", "PersonNotFound", "StoreError", "StoredFace", "default_library_path"]
@@ -220,7 +221,9 @@ class LibraryStore(Database):
                     (photo_id, f.frame, json.dumps(f.box), json.dumps(f.landmarks), float(f.det_score), float(f.quality), json.dumps(f.quality_detail), model_id, vec.tobytes(), f.thumb, t),
                 )
                 ids.append(int(cur.lastrowid))
-            return photo_id, ids
+        if old is not None:
+            self.checkpoint()  # a changed file's old faces are gone: truncate the log that held them
+        return photo_id, ids
 
     def delete_photos(self, photo_ids: Iterable[int]) -> int:
         ids = list(photo_ids)
@@ -232,7 +235,8 @@ class LibraryStore(Database):
                 chunk = ids[lo : lo + 500]
                 n += db.execute(f"DELETE FROM photos WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
             self._drop_empty_unnamed(db)
-            return n
+        self.checkpoint()  # the photos' faces, templates and thumbnails are zeroed; truncate the log too
+        return n
 
     def _drop_empty_unnamed(self, db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM people WHERE name IS NULL AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)")
@@ -290,7 +294,7 @@ class LibraryStore(Database):
         return rows[0]
 
     def person_by_name(self, name: str) -> sqlite3.Row:
-        rows = self.read("SELECT * FROM people WHERE name=?", (name,))
+        rows = self.read("SELECT * FROM people WHERE name=?", (" ".join(lookup_name(name).split()),))
         if not rows:
             raise PersonNotFound(f"no person named {name!r}")
         return rows[0]
@@ -363,7 +367,7 @@ class LibraryStore(Database):
             db.execute("UPDATE people SET name=?, updated=? WHERE id=?", (name, now(), person_id))
             # naming a person confirms their faces: later runs keep them together
             db.execute("UPDATE faces SET assigned='user' WHERE person_id=?", (person_id,))
-            self._audit(db, actor, "rename", {"person": person_id, "name": name})
+            self._audit(db, actor, "rename", {"person": person_id, "named": name is not None})  # ids, not names
 
     def merge_people(self, keep: int, other: int, *, actor: str = "local") -> None:
         if keep == other:
@@ -435,12 +439,7 @@ class LibraryStore(Database):
 
 
 def _clean_name(name: str) -> str:
-    name = " ".join(str(name).split())
-    if not name:
-        raise InputError("a person's name cannot be empty")
-    if len(name) > 200:
-        raise InputError("a person's name must be at most 200 characters")
-    return name
+    return clean_name(name, "a person's name", collapse=True)
 
 
 def default_library_path() -> Path:

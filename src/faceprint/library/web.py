@@ -5,10 +5,13 @@ person"), ``/suggestions`` the question queue (yes / no / skip), ``/unknown``
 faces of nobody, ``/search`` who is in a dropped photo.  Every change is a POST
 followed by a redirect (so reloads never repeat it).  Images: ``/ui/faces/{id}.jpg``
 (thumbnails kept by ``faceprint index``) and ``/ui/photos/{id}`` (the original file,
-only for photos in the library).
+only while it is still the regular file that was indexed, inside its indexed folder).
 
-The UI has no login: ``faceprint serve`` mounts it only on a loopback address
-(it is the library owner's own view of their photos).
+Login: every page needs the per-launch secret (:class:`faceprint.service.security.UiAuth`):
+``/login?token=...`` (the address ``faceprint serve`` prints) sets an HttpOnly,
+SameSite=Strict session cookie; :class:`~faceprint.service.security.SecurityMiddleware`
+refuses pages without it, and cross-site state changes.  Every form carries the
+per-process CSRF token, checked on every POST.
 """
 
 from __future__ import annotations
@@ -17,20 +20,73 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import hashlib
+import os
+import stat
+
 import anyio
-from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path as PathParam, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, InputError
 from faceprint.library.library import Library
+from faceprint.service.security import UiAuth, escape_log
 
 __all__ = ["mount_ui"]
 
 HERE = Path(__file__).parent
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 UNKNOWN_PAGE = 200
+MAX_ID = 2**63 - 1  # SQLite's integer range: larger ids are a clean 422, not an overflow
+PHOTO_MAX_BYTES = 512 * 1024 * 1024  # larger originals are not served through the UI
+
+
+def _id(where: str = "path") -> Any:
+    return (PathParam if where == "path" else Query)(ge=0, le=MAX_ID)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this server ("/..."), never "//host" or a scheme."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+class CsrfFailed(InputError):
+    """A UI form without this server's CSRF token (stale, or posted from another page)."""
+
+    http_status = 403
+    code = "csrf_failed"
+
+
+class PhotoUnavailable(Exception):
+    pass
+
+
+def read_photo(path: str, root: str, size: int, sha256: str) -> bytes:
+    """The bytes of an indexed photo, only if it is still the regular file that was indexed
+    (same size and SHA-256) and its real path lies inside the indexed folder: a photo
+    replaced by a symlink to another file, a FIFO or a device is never served."""
+    real = os.path.realpath(path)
+    root_real = os.path.realpath(root)
+    if os.path.commonpath([real, root_real]) != root_real:
+        raise PhotoUnavailable("leaves the indexed folder")
+    try:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise PhotoUnavailable(exc.strerror or "cannot open") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise PhotoUnavailable("not a regular file")
+        if st.st_size != size or size > PHOTO_MAX_BYTES:
+            raise PhotoUnavailable("changed since it was indexed")
+        data = fh.read(size + 1)
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+        raise PhotoUnavailable("changed since it was indexed")
+    return data
 
 
 def _see(url: str, flash: str | None = None, error: str | None = None) -> RedirectResponse:
@@ -41,19 +97,63 @@ def _see(url: str, flash: str | None = None, error: str | None = None) -> Redire
     return RedirectResponse(url, status_code=303)
 
 
-def mount_ui(app: FastAPI, library: Library) -> None:
-    """Add the UI routes and their static files to ``app``."""
+def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
+    """Add the login page, the UI routes (each POST checked for ``auth``'s CSRF token) and
+    their static files to ``app``.  The session check itself is the middleware's."""
     router = APIRouter(include_in_schema=False)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+
+    def csrf(csrf_token: str = Form("", description="the form's CSRF token")) -> None:
+        if not auth.csrf_ok(csrf_token):
+            raise CsrfFailed("this form is stale or did not come from this server's pages; reload the page and try again")
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, exc: CsrfFailed) -> HTMLResponse:
+        page = _env.get_template("login.html").render(next="/", error=str(exc), refused=True)
+        return HTMLResponse(page, status_code=403)
 
     def render(request: Request, template: str, page: str, **ctx: Any) -> HTMLResponse:
         try:
             open_q = len(library.suggestions(limit=99))
         except FaceprintError:
             open_q = 0
-        values = {"page": page, "open_questions": open_q, "flash": request.query_params.get("flash"), "error": request.query_params.get("error")}
+        values = {"page": page, "open_questions": open_q, "flash": request.query_params.get("flash"), "error": request.query_params.get("error"), "csrf": auth.csrf}
         html = _env.get_template(template).render({**values, **ctx})
         return HTMLResponse(html)
+
+    def login_page(next_: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(_env.get_template("login.html").render(next=_safe_next(next_), error=error), status_code=status)
+
+    def login_attempt(request: Request, token: str, next_: str) -> Response:
+        client = request.client.host if request.client else "-"
+        wait = auth.limiter.retry_after(client)
+        if wait:
+            return login_page(next_, f"Too many wrong tokens; try again in {int(wait) + 1} s.", 429)
+        if not auth.token_ok(token):
+            auth.limiter.failure(client)
+            import logging
+
+            logging.getLogger("faceprint.service").warning("web UI login refused: client=%s", escape_log(client))
+            return login_page(next_, "That is not this server's token: use the address `faceprint serve` printed.", 403)
+        response = RedirectResponse(_safe_next(next_), status_code=303)
+        response.headers["set-cookie"] = auth.cookie()
+        return response
+
+    @router.get("/login", response_class=HTMLResponse)
+    async def login_get(request: Request, token: str | None = Query(None, max_length=200), next: str = Query("/", max_length=2000)) -> Response:
+        if token is None:
+            return login_page(next)
+        return login_attempt(request, token, next)
+
+    @router.post("/login")
+    async def login_post(request: Request, token: str = Form(..., max_length=200), next: str = Form("/", max_length=2000)) -> Response:
+        return login_attempt(request, token, next)
+
+    @router.post("/logout", dependencies=[Depends(csrf)])
+    async def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.headers["set-cookie"] = "faceprint_ui=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+        return response
 
     async def run(fn: Any, *args: Any, **kw: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kw))
@@ -75,7 +175,7 @@ def mount_ui(app: FastAPI, library: Library) -> None:
         return render(request, "people.html", "people", title="People", people=people, counts=counts)
 
     @router.get("/people/{person_id}", response_class=HTMLResponse)
-    async def person_page(request: Request, person_id: int) -> Response:
+    async def person_page(request: Request, person_id: int = _id()) -> Response:
         try:
             person = await run(library.store.person, person_id)
         except FaceprintError as exc:
@@ -85,40 +185,42 @@ def mount_ui(app: FastAPI, library: Library) -> None:
         return render(request, "person.html", "people", title=person["name"] or "Unnamed person", person=person, faces=faces, others=others,
                       mark_below=library.engine.settings.quality_mark_below)
 
-    @router.post("/people/{person_id}/rename")
-    async def rename(person_id: int, name: str = Form(...)) -> RedirectResponse:
+    @router.post("/people/{person_id}/rename", dependencies=[Depends(csrf)])
+    async def rename(person_id: int = _id(), name: str = Form(..., max_length=200)) -> RedirectResponse:
         try:
             await run(library.rename, person_id, name)
         except FaceprintError as exc:
             return _see(f"/people/{person_id}", error=str(exc))
         return _see(f"/people/{person_id}", flash=f"Named {' '.join(name.split())}")
 
-    @router.post("/people/{person_id}/merge")
-    async def merge(person_id: int, other: int = Form(...)) -> RedirectResponse:
+    @router.post("/people/{person_id}/merge", dependencies=[Depends(csrf)])
+    async def merge(person_id: int = _id(), other: int = Form(..., ge=0, le=MAX_ID)) -> RedirectResponse:
         try:
             await run(library.store.merge_people, person_id, other)
         except FaceprintError as exc:
             return _see(f"/people/{person_id}", error=str(exc))
         return _see(f"/people/{person_id}", flash="Merged")
 
-    @router.post("/people/{person_id}/split")
-    async def split(person_id: int, face: list[int] = Form(default=[])) -> RedirectResponse:
+    @router.post("/people/{person_id}/split", dependencies=[Depends(csrf)])
+    async def split(person_id: int = _id(), face: list[int] = Form(default=[])) -> RedirectResponse:
+        if any(not 0 <= f <= MAX_ID for f in face) or len(face) > 100_000:
+            return _see(f"/people/{person_id}", error="invalid face ids")
         try:
             new = await run(library.store.split_faces, person_id, face)
         except FaceprintError as exc:
             return _see(f"/people/{person_id}", error=str(exc))
         return _see(f"/people/{new}", flash=f"Split {len(face)} face(s) into a new person")
 
-    @router.post("/faces/{face_id}/reject")
-    async def reject(face_id: int, person: int) -> RedirectResponse:
+    @router.post("/faces/{face_id}/reject", dependencies=[Depends(csrf)])
+    async def reject(face_id: int = _id(), person: int = _id("query")) -> RedirectResponse:
         try:
             await run(library.store.reject_face, face_id, person)
         except FaceprintError as exc:
             return _see(f"/people/{person}", error=str(exc))
         return _see(f"/people/{person}", flash="Removed the face from this person")
 
-    @router.post("/faces/{face_id}/assign")
-    async def assign(face_id: int, person: int = Form(...)) -> RedirectResponse:
+    @router.post("/faces/{face_id}/assign", dependencies=[Depends(csrf)])
+    async def assign(face_id: int = _id(), person: int = Form(..., ge=0, le=MAX_ID)) -> RedirectResponse:
         try:
             await run(library.store.assign_face, face_id, person)
         except FaceprintError as exc:
@@ -135,8 +237,9 @@ def mount_ui(app: FastAPI, library: Library) -> None:
             person_faces = [f.id for f in sorted(await run(library.store.faces, person_id=first.person_id), key=lambda f: -f.quality) if f.id not in asked][:6]
         return render(request, "suggestions.html", "suggestions", title="Suggestions", suggestion=first, total=len(queue), person_faces=person_faces)
 
-    @router.post("/suggestions/answer")
-    async def answer(person: int = Form(...), candidate: str = Form(...), reply: str = Form(...), kind: str = Form("join")) -> RedirectResponse:
+    @router.post("/suggestions/answer", dependencies=[Depends(csrf)])
+    async def answer(person: int = Form(..., ge=0, le=MAX_ID), candidate: str = Form(..., max_length=100), reply: str = Form(..., max_length=10),
+                     kind: str = Form("join", max_length=20)) -> RedirectResponse:
         try:
             await run(library.answer, person, candidate, reply)
         except FaceprintError as exc:
@@ -154,7 +257,7 @@ def mount_ui(app: FastAPI, library: Library) -> None:
     async def search_page(request: Request) -> HTMLResponse:
         return render(request, "search.html", "search", title="Search by photo", results=None)
 
-    @router.post("/search", response_class=HTMLResponse)
+    @router.post("/search", response_class=HTMLResponse, dependencies=[Depends(csrf)])
     async def search(request: Request, photo: UploadFile = File(...)) -> HTMLResponse:
         data = await photo.read()
         try:
@@ -164,20 +267,30 @@ def mount_ui(app: FastAPI, library: Library) -> None:
         return render(request, "search.html", "search", title="Search by photo", results=results)
 
     @router.get("/ui/faces/{face_id}.jpg")
-    async def thumb(face_id: int) -> Response:
+    async def thumb(face_id: int = _id()) -> Response:
         try:
             data = await run(library.store.thumb, face_id)
         except FaceprintError:
             return Response(status_code=404)
         if not data:
             return Response(status_code=404)
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
     @router.get("/ui/photos/{photo_id}")
-    async def photo(photo_id: int) -> Response:
-        rows = await run(library.store.read, "SELECT path FROM photos WHERE id=? AND status='ok'", (photo_id,))
-        if not rows or not Path(rows[0]["path"]).is_file():
+    async def photo(photo_id: int = _id()) -> Response:
+        rows = await run(library.store.read, "SELECT path, root, size, sha256 FROM photos WHERE id=? AND status='ok'", (photo_id,))
+        if not rows:
             return Response(status_code=404)
-        return FileResponse(rows[0]["path"])
+        r = rows[0]
+        try:
+            data = await run(read_photo, r["path"], r["root"], r["size"], r["sha256"])
+        except PhotoUnavailable:
+            return Response(status_code=404)
+        import mimetypes
+
+        media = mimetypes.guess_type(r["path"])[0] or "application/octet-stream"
+        if not (media.startswith("image/") or media.startswith("video/")):
+            media = "application/octet-stream"
+        return Response(data, media_type=media, headers={"Cache-Control": "private, no-store"})
 
     app.include_router(router)

@@ -50,6 +50,7 @@ from faceprint import __version__
 from faceprint.errors import FaceprintError, FaceRejected, ImageDecodeError, ImageTooLargeError, InputError
 from faceprint.gallery import Gallery
 from faceprint.service.auth import Forbidden, KeyInfo, Unauthorized, check_key
+from faceprint.service.security import SecurityMiddleware, UiAuth, escape_log
 
 logger = logging.getLogger("faceprint.service")
 
@@ -133,7 +134,11 @@ class SubjectPatch(BaseModel):
 
 class DeletedOut(_Model):
     deleted: str
-    templates: int
+    templates: int = Field(description="Templates erased (rows zeroed in the database, vectors gone from the saved index).")
+    kept_photos: int = Field(0, description="Photos kept for re-embedding that only this subject used, erased.")
+    audit_entries_redacted: int = Field(0, description="Audit entries about the subject whose names, file names and hashes were removed.")
+    wal_truncated: bool = Field(True, description="The write-ahead log was checkpointed and truncated (false: another reader held it; truncated later).")
+    index_saved: bool = Field(True, description="The index file was rewritten without the subject's vectors.")
 
 
 class Box(_Model):
@@ -349,7 +354,7 @@ class ServiceMiddleware:
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
         except Exception:
-            logger.exception("unhandled error in %s %s (request id %s)", scope.get("method"), scope.get("path"), rid)
+            logger.exception("unhandled error in %s %s (request id %s)", escape_log(scope.get("method"), 20), escape_log(scope.get("path")), rid)
             if not status["started"]:
                 response = error_response(500, "internal_error", f"internal error; quote request id {rid} when reporting it", rid)
                 await response(scope, receive, send_wrapper)
@@ -360,15 +365,15 @@ class ServiceMiddleware:
             key = state.get("key_prefix", "-")
             logger.info(
                 "%s %s %s %.1fms request_id=%s key=%s",
-                scope.get("method"),
-                scope.get("path"),
+                escape_log(scope.get("method"), 20),
+                escape_log(scope.get("path")),
                 status["code"],
                 ms,
                 rid,
                 key,
                 extra={
-                    "http_method": scope.get("method"),
-                    "http_path": scope.get("path"),
+                    "http_method": escape_log(scope.get("method"), 20),
+                    "http_path": escape_log(scope.get("path")),
                     "http_status": status["code"],
                     "duration_ms": round(ms, 2),
                     "request_id": rid,
@@ -474,11 +479,16 @@ def create_app(
     max_files: int = 10,
     flush_interval: float = 5.0,
     library: Any = None,
+    allowed_hosts: frozenset[str] | None = None,
+    ui_auth: UiAuth | None = None,
 ) -> FastAPI:
     """The REST app over ``gallery`` (which the caller owns and closes).
 
     ``library``: a :class:`~faceprint.library.Library` whose web UI is served at ``/``
-    (no login: pass one only for a service bound to loopback).
+    behind the login of ``ui_auth`` (a fresh per-process secret when not given; its
+    ``token`` opens ``/login?token=...``).  ``allowed_hosts``: the Host names answered
+    (None: any; ``serve`` passes the loopback names when bound to loopback, see
+    :func:`faceprint.service.security.allowed_hosts_for`).
 
     ``max_upload_bytes``: largest accepted file; ``max_files``: most files in one request;
     ``require_keys=False`` turns authentication off (every request may do everything;
@@ -530,8 +540,21 @@ def create_app(
     if library is not None:
         from faceprint.library.web import mount_ui
 
-        mount_ui(app, library)
+        ui_auth = ui_auth or UiAuth()
+        mount_ui(app, library, ui_auth)
+    else:
+        ui_auth = None
     app.state.gallery = gallery
+    app.state.ui_auth = ui_auth
+    # outermost first in the request's path: ServiceMiddleware (request id, log line, body
+    # limit), then SecurityMiddleware (host, cross-site, UI login, API key before the body)
+    app.add_middleware(
+        SecurityMiddleware,
+        allowed_hosts=allowed_hosts,
+        ui=ui_auth,
+        require_keys=require_keys,
+        authenticate=lambda secret: check_key(store, secret),
+    )
     app.add_middleware(ServiceMiddleware, max_request_bytes=max_request_bytes)
     _install_error_handlers(app)
 
@@ -547,12 +570,14 @@ def create_app(
             if not require_keys:
                 request.state.key_prefix = _NO_AUTH.prefix
                 return _NO_AUTH
-            secret = credentials.credentials if credentials is not None else x_api_key
-            if not secret:
-                raise Unauthorized("no API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
-            info = check_key(store, secret)
+            info = getattr(request.state, "key", None)  # checked by SecurityMiddleware before the body was read
             if info is None:
-                raise Unauthorized("unknown or revoked API key")
+                secret = credentials.credentials if credentials is not None else x_api_key
+                if not secret:
+                    raise Unauthorized("no API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+                info = check_key(store, secret)
+                if info is None:
+                    raise Unauthorized("unknown or revoked API key")
             request.state.key_prefix = info.prefix
             if not info.allows(scope):
                 raise Forbidden(f"key {info.prefix} ({info.name}) has scope(s) {', '.join(info.scopes)}; this request needs {scope!r}")
@@ -602,7 +627,7 @@ def create_app(
     @app.get("/v1/subjects", response_model=SubjectListOut, tags=["subjects"], responses=_ERRORS)
     def list_subjects(
         limit: int = Query(100, ge=1, le=1000, description="Page size."),
-        offset: int = Query(0, ge=0, description="Subjects to skip (ordered by name)."),
+        offset: int = Query(0, ge=0, le=2**62, description="Subjects to skip (ordered by name)."),
         key: KeyInfo = Depends(read_key),
     ) -> dict[str, Any]:
         """Enrolled subjects, ordered by name, one page at a time."""
@@ -632,9 +657,10 @@ def create_app(
 
     @app.delete("/v1/subjects/{name:path}", response_model=DeletedOut, tags=["subjects"], responses={**_ERRORS, 404: {"model": ErrorOut}})
     def delete_subject(name: str, key: KeyInfo = Depends(enroll_key)) -> dict[str, Any]:
-        """Erase a subject: its templates leave the database and the index."""
-        n = gallery.delete(name, actor=actor(key))
-        return {"deleted": name, "templates": n}
+        """Erase a subject from every file: database rows zeroed, kept photos and audit details
+        gone, write-ahead log truncated, index saved without its vectors; says what was erased."""
+        erased = gallery.erase(name, actor=actor(key))
+        return {"deleted": name, **erased}
 
     @app.post("/v1/subjects/{name:path}/faces", response_model=EnrollOut, status_code=201, tags=["subjects"], responses={**_UPLOAD_ERRORS, 404: {"model": ErrorOut}})
     def add_faces(

@@ -19,7 +19,8 @@ on the next request in this process *and* in every other process serving the sam
 database -- stricter than "within the cache TTL".  :func:`revoke_key` also clears this
 process's cache.  Failed checks are not cached: each costs one scrypt, and keys are
 192-bit random, so guessing is hopeless, but a flood of wrong keys for a known prefix
-costs CPU (put a rate limiter in front of a public deployment).
+costs CPU: the service limits failed attempts per client address and per key prefix
+(:mod:`faceprint.service.security`).
 """
 
 from __future__ import annotations
@@ -112,14 +113,9 @@ def normalize_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 
 
 def _validate_key_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InputError("a key name must be a non-empty string")
-    name = name.strip()
-    if len(name) > 100:
-        raise InputError("a key name may have at most 100 characters")
-    if any(ord(c) < 32 for c in name):
-        raise InputError("a key name may not contain control characters")
-    return name
+    from faceprint.names import clean_name
+
+    return clean_name(name, "a key name", max_len=100)
 
 
 def _b64(data: bytes) -> str:
@@ -246,6 +242,20 @@ def revoke_key(store: "Store", prefix_or_name: str, *, actor: str = "local") -> 
     return out
 
 
+def cached_key(secret: str | None) -> str | None:
+    """The prefix of ``secret`` if this process verified it within :data:`CACHE_TTL` (for any
+    database), else None.  Costs no hashing: the rate limiter lets such keys through."""
+    if not secret:
+        return None
+    digest = hashlib.sha256(secret.strip().encode("utf-8")).hexdigest()
+    now_t = time.monotonic()
+    with _cache_lock:
+        for (_, d), (expiry, prefix) in _cache.items():
+            if d == digest and expiry > now_t:
+                return prefix
+    return None
+
+
 def check_key(store: "Store", secret: str | None) -> KeyInfo | None:
     """The key's info if ``secret`` is a known, unrevoked key, else None."""
     if not secret:
@@ -284,6 +294,7 @@ __all__ = [
     "KeyNotFound",
     "SCOPES",
     "Unauthorized",
+    "cached_key",
     "check_key",
     "clear_cache",
     "create_key",

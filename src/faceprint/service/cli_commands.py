@@ -34,13 +34,16 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
         library: Optional[Path] = typer.Option(None, "--library", help="Photo library whose web UI to serve at / (default: $FACEPRINT_LIBRARY or library.db in your data directory, when it exists; loopback only)."),
         no_ui: bool = typer.Option(False, "--no-ui", help="Do not serve the library's web UI."),
+        allowed_host: list[str] = typer.Option([], "--allowed-host", help="Another Host name the server may be reached under (on loopback only 127.0.0.1, localhost and [::1] are answered); repeat for several."),
     ) -> None:
         """Run the REST service (OpenAPI at /openapi.json, endpoints under /v1/) and the photo library's web UI at /."""
         from faceprint.cli import _errors, err, escape, out
         from faceprint.errors import InputError
         from faceprint.gallery.gallery import default_db_path
         from faceprint.service.auth import has_active_keys
-        from faceprint.service.server import is_loopback, serve as run_server
+        import secrets
+
+        from faceprint.service.server import is_loopback, serve as run_server, ui_login_url, ui_token_from_env
 
         with _errors(False):
             if no_auth and not is_loopback(host):
@@ -59,11 +62,13 @@ def register(app: typer.Typer) -> None:
                 if library is not None and not library.is_file():
                     raise InputError("no photo library here; create it with `faceprint index FOLDER --db PATH`", source=str(library))
                 if lib_path is not None and not is_loopback(host):
-                    err.print(f"[yellow]the web UI is not served on {escape(host)}[/]: it has no login; bind to 127.0.0.1 to use it")
+                    err.print(f"[yellow]the web UI is not served on {escape(host)}[/]: it is plain HTTP; bind to 127.0.0.1 to use it")
                     lib_path = None
             out.print(f"faceprint REST service on [bold]http://{escape(shown)}:{port}[/]  (gallery {escape(str(path))}; OpenAPI: /openapi.json, endpoints under /v1/)")
+            ui_token = None
             if lib_path is not None:
-                out.print(f"photo library web UI: [bold]http://{escape(shown)}:{port}/[/]  (library {escape(str(lib_path))})")
+                ui_token = ui_token_from_env() or secrets.token_urlsafe(24)
+                out.print(f"photo library web UI (open this address; it logs you in): [bold]{escape(ui_login_url(host, port, ui_token))}[/]  (library {escape(str(lib_path))})", soft_wrap=True)
             if no_auth:
                 err.print("[yellow]warning:[/] API keys are off: every local process may read and change the gallery")
             else:
@@ -74,7 +79,8 @@ def register(app: typer.Typer) -> None:
                         f"[yellow]no API key exists yet[/]: create one with  faceprint keys create NAME --scope enroll --db {escape(str(path))}",
                         soft_wrap=True,
                     )
-            run_server(path, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), require_keys=not no_auth, log_level=log_level, library=lib_path)
+            run_server(path, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), require_keys=not no_auth, log_level=log_level, library=lib_path,
+                       ui_token=ui_token, allowed_hosts=allowed_host)
 
     @keys_app.command("create")
     def keys_create(

@@ -24,7 +24,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from faceprint.errors import InputError
 
@@ -39,6 +39,24 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def ui_token_from_env() -> str | None:
+    """``FACEPRINT_UI_TOKEN`` when set (at least 16 characters), else None (a fresh secret)."""
+    import os
+
+    token = os.environ.get("FACEPRINT_UI_TOKEN", "").strip()
+    if token and len(token) < 16:
+        raise InputError("FACEPRINT_UI_TOKEN must have at least 16 characters")
+    return token or None
+
+
+def ui_login_url(host: str, port: int, token: str) -> str:
+    """The address that logs a browser in to the web UI."""
+    from urllib.parse import quote
+
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/login?token={quote(token, safe='')}"
 
 
 def log_config(level: str = "info") -> dict[str, Any]:
@@ -91,13 +109,18 @@ def serve(
     flush_interval: float = 5.0,
     graceful_timeout: int = 15,
     library: str | Path | None = None,
+    ui_token: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Serve the gallery at ``db`` on ``host:port`` until SIGINT/SIGTERM.
 
     Models, database and index are loaded before the port opens, so ``/v1/ready``
     answers ready from the first request.  ``require_keys=False`` is refused unless
     ``host`` is a loopback address.  ``library``: a photo library file whose web UI is
-    served at ``/`` -- only on a loopback address (the UI has no login)."""
+    served at ``/`` -- only on a loopback address (plain HTTP), behind the login of
+    ``ui_token`` (a fresh secret when None: see :func:`ui_login_url`).  On loopback the
+    server answers only to the Host names 127.0.0.1, localhost, [::1] and
+    ``allowed_hosts`` (DNS rebinding)."""
     import uvicorn
 
     from faceprint.engine import Engine
@@ -107,7 +130,7 @@ def serve(
     if not require_keys and not is_loopback(host):
         raise InputError(f"refusing to serve without API keys on {host!r}: that is reachable from other machines; bind to 127.0.0.1 or use keys")
     if library is not None and not is_loopback(host):
-        raise InputError(f"refusing to serve the library's web UI on {host!r}: it has no login; bind to 127.0.0.1")
+        raise InputError(f"refusing to serve the library's web UI on {host!r}: it is plain HTTP; bind to 127.0.0.1")
     gallery = Gallery(db, engine or Engine())
     lib = None
     try:
@@ -119,7 +142,12 @@ def serve(
         eng.detector, eng.embedder, eng.calibration  # load the models now, not on the first request
         n = len(gallery.index)
         logger.info("gallery %s: %d subject(s), %d indexed template(s), model %s", gallery.path, gallery.store.count_subjects(), n, gallery.model_id)
-        app = create_app(gallery, max_upload_bytes=max_upload_bytes, max_files=max_files, require_keys=require_keys, flush_interval=flush_interval, library=lib)
+        from faceprint.service.security import UiAuth, allowed_hosts_for
+
+        app = create_app(
+            gallery, max_upload_bytes=max_upload_bytes, max_files=max_files, require_keys=require_keys, flush_interval=flush_interval, library=lib,
+            allowed_hosts=allowed_hosts_for(host, allowed_hosts), ui_auth=UiAuth(ui_token) if lib is not None else None,
+        )
         config = uvicorn.Config(
             app,
             host=host,
@@ -141,4 +169,4 @@ def serve(
         logger.info("gallery closed; index flushed to %s", gallery.index_path)
 
 
-__all__ = ["serve", "is_loopback", "log_config"]
+__all__ = ["serve", "is_loopback", "log_config", "ui_login_url", "ui_token_from_env"]
