@@ -15,13 +15,13 @@ import io
 import os
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from PIL import ExifTags, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, ImageCms, ImageFile, UnidentifiedImageError
 from PIL import Image as PILImage
 
 from .errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError
@@ -52,6 +52,12 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
 _HIGH_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+#: Pixels converted at a time (a tile): bounds every intermediate of the RGB conversion to a few MB.
+_BLOCK_PIXELS = 1 << 18
+#: Pillow format ids faceprint opens (Pillow reads many more; EPS would even run Ghostscript).
+_OPEN_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF", "PPM", "HEIF", "AVIF")
+#: Formats whose RGB / RGBA pixels are decoded straight into the result's buffer (tested pixel for pixel).
+_IN_PLACE_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "PPM", "HEIF", "AVIF"})
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | np.ndarray | PILImage.Image
 
@@ -87,7 +93,7 @@ def decode_bytes(data: bytes, *, source: str = "<bytes>", limits: ImageLimits | 
     if pillow_heif is None and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
         raise ImageDecodeError("HEIC/HEIF image, but pillow-heif is not installed (pip install pillow-heif)", source=source)
     with _pillow_errors(source):
-        im = PILImage.open(io.BytesIO(data))
+        im = PILImage.open(io.BytesIO(data), formats=_open_formats())
     with im:
         return _from_pil(im, source, limits, owned=True)
 
@@ -176,6 +182,7 @@ def _pillow_errors(source: str) -> Iterator[None]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # "Corrupt EXIF data" and the like
         try:
             yield
         except FaceprintError:
@@ -196,7 +203,13 @@ def _pillow_errors(source: str) -> Iterator[None]:
 def _from_pil(im: PILImage.Image, source: str, limits: ImageLimits, *, owned: bool) -> Image:
     """Check the declared size, decode, apply EXIF orientation, normalise to RGB uint8.
 
-    ``owned=False`` leaves a caller's image untouched (orientation is applied to a copy).
+    ``owned=False`` leaves a caller's image untouched (it is read, never transposed or
+    converted in place).  ``owned=True`` (a file faceprint opened) lets the decoder write
+    RGB / RGBA straight into the array that becomes the result, and closes ``im``.
+
+    Memory: the decoder's own buffer (1-4 bytes a pixel by mode; 4 for RGB) plus the
+    3-byte RGB result, converted in blocks of :data:`_BLOCK_PIXELS` -- no full-size
+    float or 16-bit intermediate of any mode.
     """
     with _pillow_errors(source):
         width, height = im.size
@@ -209,14 +222,21 @@ def _from_pil(im: PILImage.Image, source: str, limits: ImageLimits, *, owned: bo
             )
         fmt = im.format
         frames = int(getattr(im, "n_frames", 1))
-        im.load()
+        pixels = _decode_in_place(im) if owned else None
+        if pixels is None:
+            im.load()
+        if im.size[0] * im.size[1] > limits.max_pixels:  # a plugin (pillow-heif) may set the size the decoder found
+            raise ImageTooLargeError(f"decoded size {im.size[0]}x{im.size[1]} is over the limit of {limits.max_pixels:,} pixels", source=source)
         orientation = _exif_orientation(im)
-        if owned:
-            ImageOps.exif_transpose(im, in_place=True)
-        else:
-            im = ImageOps.exif_transpose(im)
+        transpose = _transpose_of(im)
         mode = im.mode
-        pixels = _to_rgb(im)
+        if pixels is None:
+            pixels = _to_rgb(im, transpose)
+            if owned:
+                im.close()  # the decoder's buffer goes now, not when the caller lets go of ``im``
+        else:
+            im.close()  # drops Pillow's view of the array, so it can shrink
+            pixels = _compact_rgb(pixels, width, height, mode, transpose)
     return Image(
         pixels=pixels,
         source=source,
@@ -235,46 +255,178 @@ def _exif_orientation(im: PILImage.Image) -> int | None:
     return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
-def _to_rgb(im: PILImage.Image) -> np.ndarray:
-    """Normalise any Pillow mode to (H, W, 3) uint8, compositing transparency onto white."""
+def _transpose_of(im: PILImage.Image) -> int:
+    """The orientation (2..8) that :func:`PIL.ImageOps.exif_transpose` would apply, or 1 for none."""
+    value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    return value if isinstance(value, int) and 2 <= value <= 8 else 1
+
+
+def _oriented(out: np.ndarray, transpose: int) -> np.ndarray:
+    """A view of ``out`` (the upright picture) indexed like the stored picture: writing the
+    stored pixel (y, x) at view[y, x] puts it where EXIF orientation ``transpose`` says."""
+    if transpose == 2:
+        return out[:, ::-1]
+    if transpose == 3:
+        return out[::-1, ::-1]
+    if transpose == 4:
+        return out[::-1]
+    if transpose == 5:
+        return out.transpose(1, 0, 2)
+    if transpose == 6:
+        return np.rot90(out, 1)
+    if transpose == 7:
+        return out[::-1, ::-1].transpose(1, 0, 2)
+    if transpose == 8:
+        return np.rot90(out, -1)
+    return out
+
+
+def _tiles(width: int, height: int) -> Iterator[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1) of at most about :data:`_BLOCK_PIXELS` covering the picture, row by row."""
+    cols = min(width, _BLOCK_PIXELS)
+    rows = max(1, _BLOCK_PIXELS // cols)
+    for y0 in range(0, height, rows):
+        for x0 in range(0, width, cols):
+            yield x0, y0, min(width, x0 + cols), min(height, y0 + rows)
+
+
+def _to_rgb(im: PILImage.Image, transpose: int = 1) -> np.ndarray:
+    """Normalise any Pillow mode to (H, W, 3) uint8 in EXIF orientation ``transpose``,
+    compositing transparency onto white; converted tile by tile, so no full-size
+    intermediate exists besides ``im`` and the result."""
+    width, height = im.size
+    shape = (width, height, 3) if transpose in (5, 6, 7, 8) else (height, width, 3)
+    out = np.empty(shape, dtype=np.uint8)
+    view = _oriented(out, transpose)
+    convert = _block_converter(im)
+    for x0, y0, x1, y1 in _tiles(width, height):
+        view[y0:y1, x0:x1] = convert(im.crop((x0, y0, x1, y1)))
+    return out
+
+
+def _block_converter(im: PILImage.Image) -> Callable[[PILImage.Image], np.ndarray]:
+    """A function turning one tile of ``im`` into (h, w, 3) uint8 (or (h, w, 1) grey)."""
     if im.mode in _HIGH_BIT_MODES:
-        grey = _scale_to_uint8(np.asarray(im))
-        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+        scale = _high_bit_scaler(im)
+        return lambda block: scale(np.asarray(block))[:, :, None]
     if im.mode == "LAB":
-        im = _lab_to_srgb().apply(im)
+        transform = _lab_to_srgb()
+        return lambda block: np.asarray(transform.apply(block))
     if im.mode in _ALPHA_MODES or "transparency" in im.info:
-        return _composite_on_white(np.asarray(im.convert("RGBA")))
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    return np.ascontiguousarray(np.asarray(im), dtype=np.uint8)
+        return lambda block: _composite_on_white(np.asarray(block.convert("RGBA")))
+    if im.mode in ("L", "RGB"):
+        return lambda block: np.asarray(block)[..., None] if block.mode == "L" else np.asarray(block)
+    return lambda block: np.asarray(block.convert("RGB"))
 
 
-def _scale_to_uint8(values: np.ndarray) -> np.ndarray:
+def _high_bit_scaler(im: PILImage.Image) -> Callable[[np.ndarray], np.ndarray]:
     """Map one channel of 16-bit, 32-bit integer or float samples to uint8.
 
     16-bit keeps the top byte.  Integers that already fit 0..255 are kept and
     0..65535 is scaled as 16-bit; floats in [0, 1] are scaled by 255, floats in
-    0..255 are kept; anything else is stretched over its own range.
+    0..255 are kept; anything else is stretched over the picture's own range
+    (NaN and infinities count as 0).  The range is found in a first pass over
+    tiles; each tile is then scaled in float64 on its own.
     """
-    if values.dtype.kind == "u" and values.dtype.itemsize == 2:
-        return (values >> 8).astype(np.uint8)
-    is_float = values.dtype.kind == "f"
-    v = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = float(v.min()), float(v.max())
+    if im.mode.startswith("I;16"):
+        return lambda values: (values >> 8).astype(np.uint8)
+    is_float = im.mode == "F"
+    lo, hi = np.inf, -np.inf
+    for box in _tiles(*im.size):
+        v = np.asarray(im.crop(box))
+        if is_float and not np.isfinite(v).all():
+            v = np.where(np.isfinite(v), v, 0)
+        lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+    offset, factor, divisor = 0.0, 1.0, 1.0
     if is_float and lo >= 0.0 and hi <= 1.0:
-        v = v * 255.0
+        factor = 255.0
     elif lo < 0.0 or hi > (255.0 if is_float else 65535.0):
-        v = (v - lo) * (255.0 / (hi - lo) if hi > lo else 0.0)
+        offset, factor = lo, (255.0 / (hi - lo) if hi > lo else 0.0)
     elif hi > 255.0:
-        v = v / 257.0
-    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+        divisor = 257.0
+
+    def scale(values: np.ndarray) -> np.ndarray:
+        v = values.astype(np.float64)  # one tile: the same arithmetic as a whole-picture float64 pass
+        if is_float:
+            np.nan_to_num(v, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        if offset:
+            v -= offset
+        if factor != 1.0:
+            v *= factor
+        if divisor != 1.0:
+            v /= divisor
+        return np.clip(np.rint(v, out=v), 0, 255, out=v).astype(np.uint8)
+
+    return scale
+
+
+def _decode_in_place(im: PILImage.Image) -> np.ndarray | None:
+    """Decode an RGB / RGBA file image straight into a NumPy buffer (4 bytes a pixel, as
+    Pillow lays them out), so no second full-size copy is made; None where that does not
+    apply (other modes, a colour key, an image already loaded), and the caller loads as usual."""
+    if im.mode not in ("RGB", "RGBA") or "transparency" in im.info or getattr(im, "_im", None) is not None:
+        return None
+    if not isinstance(im, ImageFile.ImageFile) or im.format not in _IN_PLACE_FORMATS:
+        return None
+    if im.format == "TIFF" and getattr(im, "tag_v2", {}).get(ExifTags.Base.Orientation, 1) != 1:
+        return None  # Pillow turns these itself while loading (into a new buffer)
+    width, height = im.size
+    buf = np.empty(width * height * 4, dtype=np.uint8)
+    try:
+        core = PILImage.core.map_buffer(buf, (width, height), "raw", 0, (im.mode, 0, 1))
+    except Exception:  # pragma: no cover - a Pillow without map_buffer for this mode
+        return None
+    im.im = core
+    im.load()
+    if im._im is not core or im.mode not in ("RGB", "RGBA") or im.size != (width, height) or "transparency" in im.info:
+        return None  # the plugin replaced the buffer: the caller converts ``im`` as loaded
+    del core
+    return buf
+
+
+def _compact_rgb(buf: np.ndarray, width: int, height: int, mode: str, transpose: int) -> np.ndarray:
+    """Turn a flat buffer of (H, W, 4) RGBX / RGBA pixels into (H, W, 3) RGB in place
+    (alpha composited onto white), shrink it to 3 bytes a pixel, then orient it."""
+    n = width * height
+    _pack_rgb(buf, n, composite=mode == "RGBA")
+    try:
+        buf.resize(3 * n, refcheck=False)  # realloc: hands the freed quarter back
+    except (ValueError, BufferError):  # pragma: no cover - someone else holds the buffer
+        buf = buf[: 3 * n]
+    stored = buf.reshape(height, width, 3)
+    if transpose == 1:
+        return stored
+    shape = (width, height, 3) if transpose in (5, 6, 7, 8) else (height, width, 3)
+    out = np.empty(shape, dtype=np.uint8)
+    _oriented(out, transpose)[...] = stored
+    return out
+
+
+def _pack_rgb(buf: np.ndarray, n: int, *, composite: bool) -> None:
+    """Pixel p's 4 bytes at 4p become 3 bytes at 3p, in chunks from the start: a chunk
+    only overwrites bytes before its own (read first), never a later chunk's."""
+    src = buf[: 4 * n].reshape(n, 4)
+    dst = buf[: 3 * n].reshape(n, 3)
+    for p0 in range(0, n, _BLOCK_PIXELS):
+        p1 = min(n, p0 + _BLOCK_PIXELS)
+        dst[p0:p1] = _composite_on_white(src[p0:p1]) if composite else src[p0:p1, :3]  # NumPy copies first where they overlap
 
 
 def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
-    """Blend (H, W, 4) uint8 onto a white background, giving (H, W, 3) uint8."""
-    rgb = rgba[:, :, :3].astype(np.uint16)
-    alpha = rgba[:, :, 3:4].astype(np.uint16)
-    return np.ascontiguousarray((rgb * alpha + 255 * (255 - alpha) + 127) // 255, dtype=np.uint8)
+    """Blend (..., 4) uint8 onto a white background, giving (..., 3) uint8."""
+    rgb = rgba[..., :3].astype(np.uint16)
+    alpha = rgba[..., 3:4].astype(np.uint16)
+    rgb *= alpha
+    rgb += 255 * (255 - alpha) + 127
+    rgb //= 255
+    return rgb.astype(np.uint8)
+
+
+@functools.cache
+def _open_formats() -> tuple[str, ...]:
+    """The :data:`_OPEN_FORMATS` this Pillow can read (all plugins registered first)."""
+    PILImage.init()
+    return tuple(f for f in _OPEN_FORMATS if f in PILImage.OPEN)
 
 
 @functools.cache

@@ -26,6 +26,10 @@ class Settings:
     detect_max_side: int = 640  # FACEPRINT_DETECT_MAX_SIDE: long side of the whole-image detection pass
     max_bytes: int = 64 * 1024 * 1024  # FACEPRINT_MAX_BYTES: largest image file accepted
     max_pixels: int = 120_000_000  # FACEPRINT_MAX_PIXELS: largest declared width x height accepted
+    upload_max_pixels: int = 0  # FACEPRINT_UPLOAD_MAX_PIXELS: tighter cap for untrusted uploads (REST); 0 = max_pixels
+    video_max_pixels: int = 4096 * 2160  # FACEPRINT_VIDEO_MAX_PIXELS: largest frame (width x height) of a clip accepted (4K)
+    video_max_seconds: float = 60.0  # FACEPRINT_VIDEO_MAX_SECONDS: longest clip accepted (declared duration)
+    video_max_bytes: int = 128 * 1024 * 1024  # FACEPRINT_VIDEO_MAX_BYTES: largest clip file accepted
     cluster_link_fmr: float = 2e-5  # FACEPRINT_CLUSTER_LINK_FMR: photo library grouping threshold (see library/cluster.py)
     cluster_attach_fmr: float = 1e-6  # FACEPRINT_CLUSTER_ATTACH_FMR: how sure a low-quality face must be to join someone
     cluster_min_quality: float = 0.5  # FACEPRINT_CLUSTER_MIN_QUALITY: faces below never seed or bridge a person

@@ -30,6 +30,8 @@ import numpy as np
 
 from faceprint.errors import InputError
 from faceprint.liveness.motion import timed_frames
+from faceprint.liveness.video import VideoLimits
+from faceprint.settings import Settings
 
 __all__ = ["DIRECTIONS", "ChallengeResult", "challenge_response", "parse_challenge"]
 
@@ -66,13 +68,19 @@ class ChallengeResult:
 
 
 def challenge_response(engine: Any, source: str | Path | IO[bytes] | Iterable[tuple[float, np.ndarray]], requests: Sequence[str], *,
-                       min_angle: float = 15.0, window_s: float = 4.0, step: int = 2) -> ChallengeResult:
-    """Judge a clip (a video path, or (time, RGB frame) pairs) against the requested head turns."""
+                       min_angle: float = 15.0, window_s: float = 4.0, step: int = 2, limits: VideoLimits | None = None) -> ChallengeResult:
+    """Judge a clip (a video path, or (time, RGB frame) pairs) against the requested head turns.
+    A clip is read within ``limits`` (default: the engine's settings, see :class:`VideoLimits`)."""
     from faceprint.quality.components import head_pose
     from faceprint.types import Image
 
     reqs = parse_challenge(list(requests))
-    frames = timed_frames(source, step=step, max_frames=300) if isinstance(source, (str, Path)) or hasattr(source, "read") else source
+    if isinstance(source, (str, Path)) or hasattr(source, "read"):
+        settings = getattr(engine, "settings", None)
+        limits = limits or (VideoLimits.from_settings(settings) if isinstance(settings, Settings) else VideoLimits())
+        frames: Iterable[tuple[float, np.ndarray]] = timed_frames(source, step=step, max_frames=300, limits=limits)
+    else:
+        frames = source
     poses: list[tuple[float, float, float]] = []
     for t, px in frames:
         img = Image(np.ascontiguousarray(px))

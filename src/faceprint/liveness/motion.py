@@ -26,6 +26,7 @@ motion, not the content's) -- the single-image PAD detectors are for that.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,8 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-from faceprint.errors import InputError
+from faceprint.errors import ImageTooLargeError, InputError
+from faceprint.liveness.video import VideoLimits
 
 __all__ = ["MotionLiveness", "motion_liveness", "timed_frames", "video_frames"]
 
@@ -58,22 +60,40 @@ class MotionLiveness:
                 "informative_pairs": self.informative_pairs, "frames": self.frames, "frames_with_face": self.frames_with_face, "reason": self.reason}
 
 
-def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90) -> Iterator[tuple[float, np.ndarray]]:
+def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90,
+                 limits: VideoLimits | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """(time in seconds, RGB uint8 frame) of every ``step``-th frame of a video (a path, or a
-    binary file object read from its start), at most ``max_frames``."""
+    binary file object read from its start), at most ``max_frames``.
+
+    The clip is checked against ``limits`` (default :class:`VideoLimits`: the settings'
+    defaults) before any frame is decoded: its size in bytes, the frame size (width x
+    height) and the duration its video stream declares; over one, :class:`ImageTooLargeError`.
+    ffmpeg is told the same frame cap (``max_pixels``: a stream that grows later is refused
+    frame by frame) and decodes on ``limits.threads`` threads."""
     import av
 
+    limits = limits or VideoLimits()
+    name = clip_name(path)
+    size = _clip_bytes(path)
+    if size is not None and size > limits.max_bytes:
+        raise ImageTooLargeError(f"the clip is {size:,} bytes, over the limit of {limits.max_bytes:,} bytes", source=name)
     if hasattr(path, "seek"):
         path.seek(0)  # type: ignore[union-attr]
+    # for the decoders ffmpeg opens while probing the streams: decode no frame (the size comes
+    # from the headers), and refuse one over the cap should they try
+    options = {"max_pixels": str(limits.max_pixels), "threads": str(limits.threads), "skip_frame": "all"}
     try:
-        container = av.open(path if hasattr(path, "read") else str(path))
+        container = av.open(path if hasattr(path, "read") else str(path), options=options)
     except Exception as exc:  # PyAV raises its own error types
-        raise InputError(f"cannot open the video: {exc}", source=str(getattr(path, "name", path))) from None
-    name = str(getattr(path, "name", path))
+        raise InputError(f"cannot open the video: {exc}", source=name) from None
     try:
         if not container.streams.video:
             raise InputError("the file has no video stream", source=name)
-        frames = container.decode(video=0)
+        stream = container.streams.video[0]
+        _check_stream(stream, container, limits, name)
+        stream.codec_context.thread_count = limits.threads
+        stream.codec_context.options = {"max_pixels": str(limits.max_pixels)}
+        frames = container.decode(stream)
         n = i = 0
         while n < max_frames:
             try:
@@ -84,17 +104,66 @@ def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int
                 if n == 0:
                     raise InputError(f"cannot decode the video: {exc}", source=name) from None
                 break  # keep the frames decoded before the damage
+            t = float(frame.time or 0.0)
+            if frame.width * frame.height > limits.max_pixels:
+                raise ImageTooLargeError(f"frame at {t:.2f} s is {frame.width}x{frame.height}, over the limit of {limits.max_pixels:,} pixels", source=name)
+            if t > limits.max_seconds:
+                break  # the stream runs past what its header declared
             if i % step == 0:
-                yield float(frame.time or 0.0), frame.to_ndarray(format="rgb24")
+                yield t, frame.to_ndarray(format="rgb24")
                 n += 1
             i += 1
     finally:
         container.close()
 
 
-def video_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90) -> Iterator[np.ndarray]:
-    """Every ``step``-th frame of a video file as RGB uint8, at most ``max_frames``."""
-    for _, frame in timed_frames(path, step=step, max_frames=max_frames):
+def clip_name(path: str | Path | IO[bytes]) -> str:
+    """What messages call a clip: its path, a file object's name, or ``<stream>``."""
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        return name if isinstance(name, str) and name else "<stream>"
+    return str(path)
+
+
+def _clip_bytes(path: str | Path | IO[bytes]) -> int | None:
+    """Size of the clip in bytes (a file object: from its start to its end), or None if unknown."""
+    if hasattr(path, "seek"):
+        try:
+            end = path.seek(0, 2)  # type: ignore[union-attr]
+            path.seek(0)  # type: ignore[union-attr]
+            return int(end)
+        except (OSError, ValueError, AttributeError):
+            return None
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError, TypeError):
+        return None  # av.open says what is wrong with it
+
+
+def _check_stream(stream: Any, container: Any, limits: VideoLimits, name: str) -> None:
+    """Refuse a stream whose declared frame size or duration is over ``limits``, before decoding."""
+    import av
+
+    if stream.codec_context is None:  # PyAV has no decoder for it (or the header names none)
+        raise InputError("the video stream's codec is unknown or cannot be decoded", source=name)
+    width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+    if width * height > limits.max_pixels:
+        raise ImageTooLargeError(f"video frames are {width}x{height} ({width * height:,} pixels), over the limit of {limits.max_pixels:,} pixels",
+                                 source=name)
+    seconds = []
+    if stream.duration and stream.time_base:
+        seconds.append(float(stream.duration * stream.time_base))
+    if container.duration:
+        seconds.append(container.duration / av.time_base)
+    if stream.frames and stream.average_rate:
+        seconds.append(stream.frames / float(stream.average_rate))
+    if seconds and max(seconds) > limits.max_seconds:
+        raise ImageTooLargeError(f"the clip lasts {max(seconds):.1f} s, over the limit of {limits.max_seconds:g} s", source=name)
+
+
+def video_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90, limits: VideoLimits | None = None) -> Iterator[np.ndarray]:
+    """Every ``step``-th frame of a video file as RGB uint8, at most ``max_frames`` (see :func:`timed_frames` for ``limits``)."""
+    for _, frame in timed_frames(path, step=step, max_frames=max_frames, limits=limits):
         yield frame
 
 

@@ -3,17 +3,40 @@ and, on request, a challenge of head turns -- one answer for every surface."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from faceprint.errors import InputError
+from faceprint.settings import Settings
 
-__all__ = ["PAD_FRAMES", "VIDEO_SUFFIXES", "is_video", "video_liveness"]
+__all__ = ["PAD_FRAMES", "VIDEO_SUFFIXES", "VideoLimits", "is_video", "video_liveness"]
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 PAD_FRAMES = 8  # frames of a video the single-image PAD detectors score (median)
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Caps on a clip, checked before any frame is decoded: the file's size, the frame size
+    its video stream declares (width x height; ffmpeg also refuses a frame over it should the
+    stream change size later) and its declared duration (frames past it are not read).
+    ``threads``: decoder threads (each holds frames of its own)."""
+
+    max_pixels: int = Settings.video_max_pixels
+    max_seconds: float = Settings.video_max_seconds
+    max_bytes: int = Settings.video_max_bytes
+    threads: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "VideoLimits":
+        return cls(max_pixels=settings.video_max_pixels, max_seconds=settings.video_max_seconds, max_bytes=settings.video_max_bytes)
+
+    def replace(self, **changes: Any) -> "VideoLimits":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def is_video(name: str, head: bytes) -> bool:
@@ -34,22 +57,30 @@ def _shrink(frame: np.ndarray, side: int) -> np.ndarray:
 
 
 def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90, challenge: str | None = None,
-                   turn_angle: float = 15.0, within: float = 4.0) -> dict[str, Any]:
+                   turn_angle: float = 15.0, within: float = 4.0, max_pixels: int | None = None, max_seconds: float | None = None,
+                   max_bytes: int | None = None) -> dict[str, Any]:
     """Liveness of a clip (a path or a binary file object): the motion check and the
     single-image PAD detectors on a few frames; live only when both say so (a screen
     replaying a real head moves like one; a still print held steady shows no motion to
     judge).  ``score`` (0-1, higher = more likely live) is the smaller of the two scores, the
     motion score mapped so its threshold sits at 0.5.  With ``challenge`` ('left,right'),
-    the head must also turn as asked (:mod:`faceprint.liveness.challenge`)."""
+    the head must also turn as asked (:mod:`faceprint.liveness.challenge`).
+
+    ``max_pixels`` (per frame), ``max_seconds`` and ``max_bytes`` default to the engine's
+    settings (``video_max_*``); a clip over one is refused (:class:`ImageTooLargeError`)
+    before any frame is decoded."""
     from faceprint.liveness.challenge import challenge_response, parse_challenge
-    from faceprint.liveness.motion import MAX_SIDE, motion_liveness, video_frames
+    from faceprint.liveness.motion import MAX_SIDE, clip_name, motion_liveness, video_frames
     from faceprint.types import Image
 
     requests = parse_challenge(challenge) if challenge else None  # refuse a bad request before the slow part
     if requests and (turn_angle <= 0 or within <= 0):
         raise InputError("the challenge's turn angle and time window must be positive")
-    name = str(getattr(source, "name", source))
-    frames = [_shrink(f, MAX_SIDE) for f in video_frames(source, step=step, max_frames=max_frames)]  # held at the motion check's scale, not full HD
+    settings = getattr(engine, "settings", None)
+    limits = (VideoLimits.from_settings(settings) if isinstance(settings, Settings) else VideoLimits()).replace(
+        max_pixels=max_pixels, max_seconds=max_seconds, max_bytes=max_bytes)
+    name = clip_name(source)
+    frames = [_shrink(f, MAX_SIDE) for f in video_frames(source, step=step, max_frames=max_frames, limits=limits)]  # held at the motion check's scale, not full HD
     motion = motion_liveness(engine, frames)
     idx = np.linspace(0, len(frames) - 1, min(PAD_FRAMES, len(frames))).round().astype(int) if frames else []
     pad_scores = []
@@ -75,7 +106,7 @@ def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2
     res: dict[str, Any] = {"input": name, "kind": "video", "live": live, "score": round(score, 4), "threshold": 0.5, "reason": reason, "motion": motion.to_dict(),
                            "pad": {"median_score": None if pad is None else round(pad, 4), "frames_scored": len(pad_scores), "threshold": thr}}
     if requests:
-        ch = challenge_response(engine, source, requests, min_angle=turn_angle, window_s=within, step=step)
+        ch = challenge_response(engine, source, requests, min_angle=turn_angle, window_s=within, step=step, limits=limits)
         res["challenge"] = ch.to_dict()
         res["live"] = bool(live and ch.passed)
         if not ch.passed and live:
