@@ -9,6 +9,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Databases the tests create are encrypted at rest (the default): with a key of their own, not
+# the user's (~/.config/faceprint/key); subprocesses and test servers inherit it.
+if not os.environ.get("FACEPRINT_KEY") and not os.environ.get("FACEPRINT_KEY_FILE"):
+    import tempfile
+
+    os.environ["FACEPRINT_KEY_FILE"] = str(Path(tempfile.mkdtemp(prefix="faceprint-test-key-")) / "key")
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

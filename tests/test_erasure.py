@@ -2,7 +2,11 @@
 file of the gallery -- database, write-ahead log, shared memory, index, index header --
 holds any byte pattern of the erased templates, nor the subject's name or its photo's file
 name; for an exact and a PQ-scan gallery.  And a photo dropped from a library leaves no
-template or thumbnail behind in the library's files.  Files are private (0600 in 0700)."""
+template or thumbnail behind in the library's files.  Files are private (0600 in 0700).
+
+The databases here are made without encryption at rest (FACEPRINT_ENCRYPT=0): erasure must
+hold on its own, and clear bytes are what a grep can find (tests/test_encryption.py checks
+that encrypted files never hold them)."""
 
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ def _private(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["exact", "pqscan"])
-def test_deleted_subject_leaves_no_byte_in_any_gallery_file_while_serving(kind: str, tmp_path: Path, lfw: Path) -> None:
+def test_deleted_subject_leaves_no_byte_in_any_gallery_file_while_serving(kind: str, tmp_path: Path, lfw: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEPRINT_ENCRYPT", "0")
     from faceprint.gallery.store import NewTemplate, Store
 
     folder = tmp_path / "data"  # created by faceprint: must come out 0700
@@ -81,7 +86,8 @@ def test_deleted_subject_leaves_no_byte_in_any_gallery_file_while_serving(kind: 
         assert server.stop() == 0, server.output()
 
 
-def test_photo_removed_from_library_leaves_no_template_or_thumbnail(tmp_path: Path, lfw: Path, engine) -> None:
+def test_photo_removed_from_library_leaves_no_template_or_thumbnail(tmp_path: Path, lfw: Path, engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEPRINT_ENCRYPT", "0")
     from faceprint.library import Library, LibraryStore
 
     photos = tmp_path / "photos"

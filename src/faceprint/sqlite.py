@@ -31,6 +31,13 @@ class StoreError(FaceprintError):
     code = "store_error"
 
 
+def encryption_default() -> bool:
+    """New databases are encrypted unless ``FACEPRINT_ENCRYPT`` is 0 / false / no / off."""
+    import os
+
+    return os.environ.get("FACEPRINT_ENCRYPT", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -50,11 +57,21 @@ class Database:
     MIGRATIONS: list[str] = []
     APPLICATION_ID = 0
     WHAT = "database"
+    #: (table, column) pairs sealed with the database's data key when it is encrypted
+    SEALED: tuple[tuple[str, str], ...] = ()
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, encrypt: bool | None = None) -> None:
+        """Open (or create) the database at ``path``.  ``encrypt``: seal a *new* database's
+        templates, thumbnails and photos (default: on, unless ``FACEPRINT_ENCRYPT=0``); an
+        existing database keeps what it is (``faceprint encryption enable`` migrates one)."""
         self.path = Path(path)
+        self.cipher: Any = None
         if self.path.is_dir():
             raise StoreError("is a directory, not a database file", source=str(self.path))
+        try:
+            fresh_file = not self.path.exists() or self.path.stat().st_size == 0
+        except OSError:
+            fresh_file = True
         try:
             private_file(self.path)  # 0600 before SQLite opens it: its -wal and -shm files take the same mode
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
@@ -71,6 +88,7 @@ class Database:
             self._lock = threading.RLock()
             self._check_kind()
             self._migrate()
+            self._open_cipher(fresh_file, encryption_default() if encrypt is None else encrypt)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"not a usable faceprint {self.WHAT} ({exc})", source=str(self.path)) from None
         except OSError as exc:
@@ -117,6 +135,77 @@ class Database:
                 raise
             else:
                 self._db.execute("COMMIT")
+
+    # -- encryption at rest ----------------------------------------------------------
+    def _open_cipher(self, fresh: bool, encrypt: bool) -> None:
+        from faceprint.crypto import Cipher, current_master_key, unwrap_data_key, wrap_data_key
+
+        row = self._db.execute("SELECT value FROM meta WHERE key='encryption'").fetchone()
+        if row is not None:
+            data_key, master, current = unwrap_data_key(row[0], self.WHAT, str(self.path))
+            if not current:  # opened with the key a rotation replaced: re-wrap with the current one
+                new = current_master_key(create=False)
+                with self.transaction() as db:
+                    db.execute("UPDATE meta SET value=? WHERE key='encryption'", (wrap_data_key(new, data_key, self.WHAT),))
+            self.cipher = Cipher(data_key)
+        elif fresh and encrypt and self.SEALED:
+            import secrets
+
+            data_key = secrets.token_bytes(32)
+            record = wrap_data_key(current_master_key(create=True), data_key, self.WHAT)
+            with self.transaction() as db:
+                db.execute("INSERT INTO meta(key, value) VALUES ('encryption', ?)", (record,))
+            self.cipher = Cipher(data_key)
+
+    @property
+    def encrypted(self) -> bool:
+        return self.cipher is not None
+
+    def _aad(self, column: str) -> bytes:
+        return f"faceprint:{self.WHAT}:{column}".encode()
+
+    def seal(self, data: bytes | bytearray | memoryview | None, column: str) -> bytes | None:
+        """``data`` as stored in ``column`` ("table.column"): sealed when the database is encrypted."""
+        if data is None:
+            return None
+        return bytes(data) if self.cipher is None else self.cipher.seal(data, self._aad(column))
+
+    def unseal(self, blob: bytes | bytearray | memoryview | None, column: str) -> bytes | None:
+        if blob is None:
+            return None
+        return bytes(blob) if self.cipher is None else self.cipher.open(blob, self._aad(column), str(self.path))
+
+    def encrypt_now(self, *, new_data_key: bool = False) -> dict[str, int]:
+        """Seal every value of :attr:`SEALED` (a clear database: migrate it; an encrypted one with
+        ``new_data_key``: re-seal under a fresh data key), in one transaction; then truncate the
+        log and VACUUM, so no clear or old-key page stays in the files.  Returns values sealed
+        per column."""
+        import secrets
+
+        from faceprint.crypto import Cipher, current_master_key, wrap_data_key
+
+        if self.cipher is not None and not new_data_key:
+            return {}
+        old = self.cipher
+        data_key = secrets.token_bytes(32)
+        new = Cipher(data_key)
+        counts: dict[str, int] = {}
+        with self.transaction() as db:
+            for table, col in self.SEALED:
+                column = f"{table}.{col}"
+                rows = db.execute(f"SELECT rowid, {col} FROM {table} WHERE {col} IS NOT NULL").fetchall()
+                for r in rows:
+                    clear = bytes(r[1]) if old is None else old.open(r[1], self._aad(column), str(self.path))
+                    db.execute(f"UPDATE {table} SET {col}=? WHERE rowid=?", (new.seal(clear, self._aad(column)), r[0]))
+                counts[column] = len(rows)
+            record = wrap_data_key(current_master_key(create=True), data_key, self.WHAT)
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('encryption', ?)", (record,))
+            self.cipher = new
+        self.checkpoint()
+        with self._lock:
+            self._db.execute("VACUUM")
+        self.checkpoint()
+        return counts
 
     def checkpoint(self) -> bool:
         """Copy the write-ahead log into the database and truncate it to zero bytes, so rows

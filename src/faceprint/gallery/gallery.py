@@ -164,9 +164,10 @@ class Gallery:
         generation = self.store.generation
         header = read_header(self.index_path)
         wanted_kind = self.index_kind == "auto" or header is None or header.get("kind") == self.index_kind
-        if header and wanted_kind and header.get("generation") == f"{generation}:{self.model_id}" and header.get("quantize", False) == self.quantize:
+        sealed_as_store = header is not None and bool(header.get("encrypted", False)) == self.store.encrypted
+        if header and wanted_kind and sealed_as_store and header.get("generation") == f"{generation}:{self.model_id}" and header.get("quantize", False) == self.quantize:
             try:
-                index = index_for(self.index_path, int(header["dim"]))
+                index = index_for(self.index_path, int(header["dim"]), cipher=self.store.cipher)
                 self._index_generation = generation
                 return index
             except FaceprintError:
@@ -207,7 +208,7 @@ class Gallery:
         interval = max(self.save_interval, 10 * self._last_save_cost)
         if force or (self._dirty and time.monotonic() - self._last_save >= interval):
             t0 = time.monotonic()
-            self._index.save(self.index_path, generation=f"{self._index_generation}:{self.model_id}")
+            self._index.save(self.index_path, generation=f"{self._index_generation}:{self.model_id}", cipher=self.store.cipher)
             self._dirty = False
             self._last_save = time.monotonic()
             self._last_save_cost = self._last_save - t0
@@ -255,33 +256,29 @@ class Gallery:
         live = self.engine.settings.require_liveness_enrol if check_liveness is None else check_liveness
         if not sources:
             raise InputError("enrolment needs at least one photo")
-        crops, picked, rejected = [], [], []
-        for src in sources:
+        new, accepted, rejected = [], [], []
+        for src in sources:  # one photo at a time: its decoded pixels are dropped before the next is read
             label = _label(src)
             try:
                 image = self.engine.load(src)
                 det = select_face(self.engine.detector.detect(image), image, face)
-                crops.append(self.engine.embedder.crop(image, det))
-                picked.append((label, image, det, _sha256(src, image), _file_bytes(src) if keep_images else None))
-            except FaceprintError as exc:
-                rejected.append((label, exc))
-        if crops:
-            vecs = self.engine.embed_crops(crops)
-            new, accepted = [], []
-            for v, crop, (label, image, det, sha, data) in zip(vecs, crops, picked):
+                crop = self.engine.embedder.crop(image, det)
+                v = self.engine.embed_crops([crop])[0]
                 q = self.engine.assess(image, det, crop, v)
-                try:
-                    if check_quality:
-                        enforce_quality(q, self.engine.settings, source=image.source)
-                    if live:
-                        self.engine.enforce_liveness(self.engine.liveness_of(image, det), image.source)
-                except FaceRejected as exc:
-                    rejected.append((label, exc))
-                    continue
-                new.append(NewTemplate(vector=v, model_id=self.model_id, quality=float(q.unified), face_score=det.score, image_sha256=sha, source=image.source,
-                                       box=[round(float(x), 1) for x in det.box]))
-                accepted.append((sha, data))
-        if not crops or not new:
+                if check_quality:
+                    enforce_quality(q, self.engine.settings, source=image.source)
+                if live:
+                    self.engine.enforce_liveness(self.engine.liveness_of(image, det), image.source)
+                sha, source = _sha256(src, image), image.source
+            except FaceprintError as exc:  # FaceRejected (quality, liveness) included
+                rejected.append((label, exc))
+                continue
+            finally:
+                image = crop = None  # noqa: F841 -- free the pixels now, not at the end of the request
+            new.append(NewTemplate(vector=v, model_id=self.model_id, quality=float(q.unified), face_score=det.score, image_sha256=sha, source=source,
+                                   box=[round(float(x), 1) for x in det.box]))
+            accepted.append((sha, _file_bytes(src) if keep_images else None))
+        if not new:
             raise rejected[0][1]
         kept = {sha: data for sha, data in accepted if data is not None}
         subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor, images=kept)

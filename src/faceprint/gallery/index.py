@@ -44,6 +44,7 @@ No kind is safe for concurrent writers; callers serialise add/remove/save
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -117,11 +118,12 @@ class VectorIndex(Protocol):
     def ids(self) -> np.ndarray:
         """All ids present, sorted, int64."""
 
-    def save(self, path: Path, *, generation: str = "") -> None:
-        """Write the index atomically, then its JSON header at ``<path>.json``."""
+    def save(self, path: Path, *, generation: str = "", cipher: Any = None) -> None:
+        """Write the index atomically (sealed by ``cipher``, a :class:`faceprint.crypto.Cipher`,
+        when given), then its JSON header at ``<path>.json``."""
 
     @classmethod
-    def load(cls, path: Path, dim: int) -> "VectorIndex": ...
+    def load(cls, path: Path, dim: int, *, cipher: Any = None) -> "VectorIndex": ...
 
 
 # -- argument checks ------------------------------------------------------------------
@@ -233,15 +235,26 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write: Any) -> int:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, fsync it, rename it over ``path``; returns its size."""
+def _atomic_write(path: Path, write: Any, cipher: Any = None, aad: bytes = b"") -> int:
+    """Call ``write(fh)`` on a temp file beside ``path`` (with ``cipher``: on a memory buffer
+    whose sealed chunks go to the file, so no clear byte reaches the disk), fsync it, rename
+    it over ``path``; returns its size."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     private_dir(folder)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
-        write(Path(tmp))
+        if cipher is None:
+            with open(tmp, "wb") as fh:
+                write(fh)
+        else:
+            buf = io.BytesIO()
+            write(buf)
+            with open(tmp, "wb") as fh:
+                for piece in cipher.seal_stream(buf.getbuffer(), aad):
+                    fh.write(piece)
+            del buf
         with open(tmp, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
@@ -259,7 +272,7 @@ def _atomic_write(path: Path, write: Any) -> int:
 
 def _write_header(path: Path, header: dict[str, Any]) -> None:
     data = json.dumps(header, indent=1, sort_keys=True).encode()
-    _atomic_write(header_path(path), lambda tmp: tmp.write_bytes(data))
+    _atomic_write(header_path(path), lambda fh: fh.write(data))
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -281,8 +294,9 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return header
 
 
-def _header(index: "ExactIndex | HNSWIndex | PQScanIndex", generation: str, file_bytes: int) -> dict[str, Any]:
+def _header(index: "ExactIndex | HNSWIndex | PQScanIndex", generation: str, file_bytes: int, cipher: Any = None) -> dict[str, Any]:
     return {
+        "encrypted": cipher is not None,
         "format": FORMAT_VERSION,
         "kind": index.kind,
         "dim": index.dim,
@@ -296,16 +310,40 @@ def _header(index: "ExactIndex | HNSWIndex | PQScanIndex", generation: str, file
     }
 
 
-def _read_npz(path: str | os.PathLike[str], dim: int, kind: str, what: str, extra: tuple[str, ...] = (), tombstones: bool = False) -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _aad(kind: str) -> bytes:
+    return f"faceprint:index:{kind}".encode()
+
+
+def _contents(path: Path, cipher: Any, kind: str) -> Any:
+    """What to hand a reader: the path of a clear file, or the opened content of a sealed one.
+    A sealed file without a cipher, or a clear one where a cipher is expected, is refused
+    (the caller rebuilds the index from its store, sealed)."""
+    from faceprint.crypto import KeyProblem, is_sealed_file
+
+    if not path.is_file():
+        raise IndexCorruptError("index file is missing", source=str(path))
+    sealed = is_sealed_file(path)
+    if cipher is None:
+        if sealed:
+            raise IndexCorruptError("index file is encrypted and no key was given", source=str(path))
+        return path
+    if not sealed:
+        raise IndexCorruptError("index file is not encrypted but its database is", source=str(path))
+    try:
+        return cipher.open_file(path, _aad(kind))
+    except KeyProblem as exc:
+        raise IndexCorruptError(str(exc), source=str(path)) from exc
+
+
+def _read_npz(path: str | os.PathLike[str], dim: int, kind: str, what: str, extra: tuple[str, ...] = (), tombstones: bool = False, cipher: Any = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Read and check an index file written with ``np.savez`` (meta, ids, vectors, ``extra``).
 
     Raises IndexCorruptError for a missing, unreadable or inconsistent file.  With
     ``tombstones`` an id of -1 marks a removed row."""
     path = Path(path)
-    if not path.is_file():
-        raise IndexCorruptError("index file is missing", source=str(path))
+    src = _contents(path, cipher, kind)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(src) if isinstance(src, bytes) else src, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             ids, vecs = z["ids"], z["vectors"]
             more = {k: z[k] for k in extra}
@@ -471,22 +509,21 @@ class ExactIndex:
         return out_ids, out_scores
 
     # -- files
-    def save(self, path: str | os.PathLike[str], *, generation: str = "") -> None:
+    def save(self, path: str | os.PathLike[str], *, generation: str = "", cipher: Any = None) -> None:
         path = Path(path)
         n = self._n
         meta = json.dumps({"format": FORMAT_VERSION, "kind": self.kind, "dim": self.dim, "dtype": self.dtype, "count": n})
 
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, meta=np.frombuffer(meta.encode(), np.uint8), ids=self._ids[:n], vectors=self._vecs[:n])
+        def write(fh: Any) -> None:
+            np.savez(fh, meta=np.frombuffer(meta.encode(), np.uint8), ids=self._ids[:n], vectors=self._vecs[:n])
 
-        size = _atomic_write(path, write)
-        _write_header(path, _header(self, generation, size))
+        size = _atomic_write(path, write, cipher, _aad(self.kind))
+        _write_header(path, _header(self, generation, size, cipher))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], dim: int) -> "ExactIndex":
+    def load(cls, path: str | os.PathLike[str], dim: int, *, cipher: Any = None) -> "ExactIndex":
         dim = _check_dim(dim)
-        meta, ids, vecs, _ = _read_npz(path, dim, cls.kind, "exact index")
+        meta, ids, vecs, _ = _read_npz(path, dim, cls.kind, "exact index", cipher=cipher)
         dtype = meta["dtype"]
         index = cls(dim, quantize=dtype, capacity=len(ids))
         index._vecs[: len(ids)] = vecs
@@ -658,22 +695,22 @@ class HNSWIndex:
             out_scores[:, :width] = np.where(valid, np.float32(1.0) - dist[:, :width], -np.inf)
         return out_ids, out_scores
 
-    def save(self, path: str | os.PathLike[str], *, generation: str = "") -> None:
+    def save(self, path: str | os.PathLike[str], *, generation: str = "", cipher: Any = None) -> None:
         path = Path(path)
         self._scrub()  # a saved file holds no removed template
-        size = _atomic_write(path, lambda tmp: self._ix.save(os.fspath(tmp)))
-        _write_header(path, _header(self, generation, size))
+        size = _atomic_write(path, lambda fh: fh.write(self._ix.save()), cipher, _aad(self.kind))
+        _write_header(path, _header(self, generation, size, cipher))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], dim: int, *, expansion_search: int | None = None, threads: int = 0) -> "HNSWIndex":
+    def load(cls, path: str | os.PathLike[str], dim: int, *, expansion_search: int | None = None, threads: int = 0, cipher: Any = None) -> "HNSWIndex":
         """Restore a saved index.  ``expansion_search`` defaults to the one in the header, else the default."""
         dim = _check_dim(dim)
         path = Path(path)
-        if not path.is_file():
-            raise IndexCorruptError("index file is missing", source=str(path))
+        src = _contents(path, cipher, cls.kind)
+        src = bytearray(src) if isinstance(src, bytes) else os.fspath(src)
         Index = _usearch()
         try:
-            meta = Index.metadata(os.fspath(path))
+            meta = Index.metadata(src)
         except Exception as exc:
             raise IndexCorruptError(f"not a readable HNSW index ({exc})", source=str(path)) from exc
         if not meta:
@@ -695,7 +732,7 @@ class HNSWIndex:
         # usearch's file keeps the graph's connectivity but not expansion_add: take it from the header
         expansion_add = params.get("expansion_add")
         try:
-            ix = Index.restore(os.fspath(path), expansion_search=int(expansion_search))
+            ix = Index.restore(src, expansion_search=int(expansion_search))
         except Exception as exc:
             raise IndexCorruptError(f"not a readable HNSW index ({type(exc).__name__}: {exc})", source=str(path)) from exc
         if ix is None:
@@ -970,25 +1007,24 @@ class PQScanIndex:
         return out_ids, out_scores
 
     # -- files
-    def save(self, path: str | os.PathLike[str], *, generation: str = "") -> None:
+    def save(self, path: str | os.PathLike[str], *, generation: str = "", cipher: Any = None) -> None:
         path = Path(path)
         self._compact(force=True)  # a saved file holds no removed template: not its vector, not its code
         n = self._n
         meta = json.dumps({"format": FORMAT_VERSION, "kind": self.kind, "dim": self.dim, "dtype": self.dtype, "count": n, "pq_m": self.pq_m, "candidates": self.candidates, "trained_on": self._trained_on})
         codes = _faiss().serialize_index(self._pq) if self._pq is not None else np.zeros(0, np.uint8)
 
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, meta=np.frombuffer(meta.encode(), np.uint8), ids=self._ids[:n], vectors=self._vecs[:n], codes=codes)
+        def write(fh: Any) -> None:
+            np.savez(fh, meta=np.frombuffer(meta.encode(), np.uint8), ids=self._ids[:n], vectors=self._vecs[:n], codes=codes)
 
-        size = _atomic_write(path, write)
-        _write_header(path, _header(self, generation, size))
+        size = _atomic_write(path, write, cipher, _aad(self.kind))
+        _write_header(path, _header(self, generation, size, cipher))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], dim: int, *, candidates: int | None = None, threads: int = 0) -> "PQScanIndex":
+    def load(cls, path: str | os.PathLike[str], dim: int, *, candidates: int | None = None, threads: int = 0, cipher: Any = None) -> "PQScanIndex":
         dim = _check_dim(dim)
         path = Path(path)
-        meta, ids, vecs, more = _read_npz(path, dim, cls.kind, "scan index", extra=("codes",), tombstones=True)
+        meta, ids, vecs, more = _read_npz(path, dim, cls.kind, "scan index", extra=("codes",), tombstones=True, cipher=cipher)
         codes, dtype = more["codes"], meta["dtype"]
         try:
             index = cls(dim, quantize=dtype, pq_m=meta.get("pq_m", DEFAULT_PQSCAN["pq_m"]), candidates=candidates or meta.get("candidates", DEFAULT_PQSCAN["candidates"]), threads=threads, capacity=len(ids))
@@ -1054,7 +1090,7 @@ def make_index(
     return HNSWIndex(dim, quantize=quantize, **{k: v for k, v in params.items() if k in hnsw_keys})
 
 
-def index_for(path: str | os.PathLike[str], dim: int, **load_params: Any) -> "ExactIndex | PQScanIndex | HNSWIndex":
+def index_for(path: str | os.PathLike[str], dim: int, cipher: Any = None, **load_params: Any) -> "ExactIndex | PQScanIndex | HNSWIndex":
     """Load the index saved at ``path`` (whichever kind its header names).
 
     Raises :class:`IndexCorruptError` when the header or the file is missing,
@@ -1075,7 +1111,7 @@ def index_for(path: str | os.PathLike[str], dim: int, **load_params: Any) -> "Ex
     if header.get("file_bytes") not in (None, size):
         raise IndexCorruptError(f"index file is {size} bytes, its header says {header.get('file_bytes')}", source=str(path))
     cls = {"exact": ExactIndex, "pqscan": PQScanIndex, "hnsw": HNSWIndex}[header["kind"]]
-    index = cls.load(path, dim, **load_params) if load_params else cls.load(path, dim)
+    index = cls.load(path, dim, cipher=cipher, **load_params)
     if len(index) != header["count"]:
         raise IndexCorruptError(f"index holds {len(index)} templates, its header says {header['count']}", source=str(path))
     return index

@@ -139,6 +139,7 @@ class Store(Database):
     MIGRATIONS = MIGRATIONS
     APPLICATION_ID = 0  # galleries predate application ids
     WHAT = "gallery"
+    SEALED = (("templates", "vector"), ("images", "bytes"))  # encrypted at rest (faceprint.crypto)
 
     @property
     def generation(self) -> str:
@@ -248,11 +249,11 @@ class Store(Database):
                 vec = np.ascontiguousarray(t.vector, dtype=np.float32)
                 cur = db.execute(
                     "INSERT INTO templates(subject_id, model_id, dim, vector, quality, face_score, image_sha256, source, box, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (sid, t.model_id, int(vec.size), vec.tobytes(), t.quality, t.face_score, t.image_sha256, t.source, json.dumps(t.box) if t.box is not None else None, ts),
+                    (sid, t.model_id, int(vec.size), self.seal(vec.tobytes(), "templates.vector"), t.quality, t.face_score, t.image_sha256, t.source, json.dumps(t.box) if t.box is not None else None, ts),
                 )
                 ids.append(int(cur.lastrowid))
             for sha, data in (images or {}).items():
-                db.execute("INSERT OR IGNORE INTO images(sha256, bytes, created) VALUES (?,?,?)", (sha, data, ts))
+                db.execute("INSERT OR IGNORE INTO images(sha256, bytes, created) VALUES (?,?,?)", (sha, self.seal(data, "images.bytes"), ts))
             db.execute("UPDATE subjects SET updated=? WHERE id=?", (ts, sid))
             self._audit(db, actor, "add_templates", sid, {"templates": ids, "sources": [t.source for t in templates]})
             generations = self._bump(db)
@@ -310,7 +311,7 @@ class Store(Database):
             params.append(model_id)
         rows = self.read("SELECT * FROM templates" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id", params)
         return [
-            StoredTemplate(r["id"], r["subject_id"], r["model_id"], np.frombuffer(r["vector"], np.float32).copy(), r["quality"], r["face_score"], r["image_sha256"], r["source"], json.loads(r["box"]) if r["box"] else None, r["created"])
+            StoredTemplate(r["id"], r["subject_id"], r["model_id"], np.frombuffer(self.unseal(r["vector"], "templates.vector"), np.float32).copy(), r["quality"], r["face_score"], r["image_sha256"], r["source"], json.loads(r["box"]) if r["box"] else None, r["created"])
             for r in rows
         ]
 
@@ -320,7 +321,7 @@ class Store(Database):
         if not rows:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         dim = rows[0]["dim"]
-        vecs = np.frombuffer(b"".join(r["vector"] for r in rows), np.float32).reshape(len(rows), dim)
+        vecs = np.frombuffer(b"".join(self.unseal(r["vector"], "templates.vector") for r in rows), np.float32).reshape(len(rows), dim)
         return np.array([r["id"] for r in rows], np.int64), np.array([r["subject_id"] for r in rows], np.int64), vecs.copy()
 
     def subject_ids_of(self, template_ids: Sequence[int]) -> dict[int, int]:
@@ -331,7 +332,7 @@ class Store(Database):
 
     def image(self, sha256: str) -> bytes | None:
         rows = self.read("SELECT bytes FROM images WHERE sha256=?", (sha256,))
-        return bytes(rows[0][0]) if rows else None
+        return self.unseal(rows[0][0], "images.bytes") if rows else None
 
     def model_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.read("SELECT model_id, COUNT(*) FROM templates GROUP BY model_id")}

@@ -160,6 +160,7 @@ class LibraryStore(Database):
     MIGRATIONS = MIGRATIONS
     APPLICATION_ID = 0x4650_4C42  # "FPLB"
     WHAT = "photo library"
+    SEALED = (("faces", "vector"), ("faces", "thumb"))  # encrypted at rest (faceprint.crypto)
 
     def change_key(self) -> tuple[int, int]:
         """Changes whenever the library changes, by this connection (``total_changes``) or any
@@ -218,7 +219,7 @@ class LibraryStore(Database):
                 vec = np.ascontiguousarray(f.vector, np.float32)
                 cur = db.execute(
                     "INSERT INTO faces(photo_id, frame, box, landmarks, det_score, quality, quality_detail, model_id, vector, thumb, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (photo_id, f.frame, json.dumps(f.box), json.dumps(f.landmarks), float(f.det_score), float(f.quality), json.dumps(f.quality_detail), model_id, vec.tobytes(), f.thumb, t),
+                    (photo_id, f.frame, json.dumps(f.box), json.dumps(f.landmarks), float(f.det_score), float(f.quality), json.dumps(f.quality_detail), model_id, self.seal(vec.tobytes(), "faces.vector"), self.seal(f.thumb, "faces.thumb"), t),
                 )
                 ids.append(int(cur.lastrowid))
         if old is not None:
@@ -270,7 +271,7 @@ class LibraryStore(Database):
         )
         out = []
         for r in self.read(sql, params):
-            vec = np.frombuffer(r["vector"], np.float32).copy() if with_vectors else None
+            vec = np.frombuffer(self.unseal(r["vector"], "faces.vector"), np.float32).copy() if with_vectors else None
             out.append(StoredFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), float(r["det_score"]), float(r["quality"]), r["person_id"], r["assigned"], vec, r["frame"], r["unified"]))
         return out
 
@@ -284,7 +285,7 @@ class LibraryStore(Database):
         rows = self.read("SELECT thumb FROM faces WHERE id=?", (face_id,))
         if not rows:
             raise FaceNotFound(f"no face with id {face_id}")
-        return rows[0]["thumb"]
+        return self.unseal(rows[0]["thumb"], "faces.thumb")
 
     # -- people ----------------------------------------------------------------
     def person(self, person_id: int) -> sqlite3.Row:

@@ -31,10 +31,11 @@ import asyncio
 import io
 import logging
 import re
+import threading
 import time
 import uuid
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Callable, Iterator
 from urllib.parse import quote
 
 import anyio
@@ -286,8 +287,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing, unknown or revoked API key"},
     403: {"model": ErrorOut, "description": "the key lacks the needed scope"},
     422: {"model": ErrorOut, "description": "invalid request or unusable input"},
+    429: {"model": ErrorOut, "description": "too many failed API key attempts from this client or for this key prefix; retry after `Retry-After` seconds"},
 }
-_UPLOAD_ERRORS = {**_ERRORS, 413: {"model": ErrorOut, "description": "an upload is over the size limit"}}
+_UPLOAD_ERRORS = {
+    **_ERRORS,
+    413: {"model": ErrorOut, "description": "an upload is over the size limit"},
+    503: {"model": ErrorOut, "description": "every analysis slot stayed busy; retry in a few seconds"},
+}
 
 
 # ---------------------------------------------------------------------------------
@@ -414,6 +420,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # a body that does not parse (bad JSON, broken multipart): a malformed request, 422 like the rest
+            return error_response(422, "invalid_request", f"the request body could not be read: {exc.detail}", _request_id(request))
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         if isinstance(exc, _BodyTooLarge) and exc.multipart:
             code = "image_too_large"
@@ -434,6 +442,32 @@ def _clean_filename(name: str | None, fallback: str) -> str:
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if ord(c) >= 32 and c != "\x7f").strip()
     return name[:200] or fallback
+
+
+class ServiceBusy(FaceprintError):
+    """Every analysis slot stayed busy while the request waited."""
+
+    exit_code = 1
+    http_status = 503
+    code = "busy"
+
+
+class AnalysisSlots:
+    """At most ``n`` requests decode and analyse photos at once (each decoded photo can hold
+    hundreds of MB); the others wait up to ``wait`` seconds, then get 503 ``busy``."""
+
+    def __init__(self, n: int, wait: float = 60.0) -> None:
+        self._sem = threading.BoundedSemaphore(max(1, int(n)))
+        self.wait = wait
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        if not self._sem.acquire(timeout=self.wait):
+            raise ServiceBusy(f"the server is busy analysing other photos; retry in a few seconds (waited {self.wait:.0f} s)")
+        try:
+            yield
+        finally:
+            self._sem.release()
 
 
 def _read_upload(upload: UploadFile, limit: int, field: str) -> io.BytesIO:
@@ -481,6 +515,8 @@ def create_app(
     library: Any = None,
     allowed_hosts: frozenset[str] | None = None,
     ui_auth: UiAuth | None = None,
+    max_concurrent: int = 2,
+    image_limits: Any = None,
 ) -> FastAPI:
     """The REST app over ``gallery`` (which the caller owns and closes).
 
@@ -491,6 +527,9 @@ def create_app(
     :func:`faceprint.service.security.allowed_hosts_for`).
 
     ``max_upload_bytes``: largest accepted file; ``max_files``: most files in one request;
+    ``max_concurrent``: requests that decode and analyse photos at once (the rest wait, then
+    503); ``image_limits``: the :class:`~faceprint.imaging.ImageLimits` of uploads (default:
+    :data:`UPLOAD_LIMITS`, tighter than the engine's own for local files);
     ``require_keys=False`` turns authentication off (every request may do everything;
     only for a service bound to loopback); ``flush_interval``: seconds between index
     flushes to disk while the app runs (and once more at shutdown)."""
@@ -499,6 +538,7 @@ def create_app(
     max_request_bytes = max_upload_bytes * max_files + FORM_OVERHEAD
     store = gallery.store
     engine = gallery.engine
+    analysing = AnalysisSlots(max_concurrent)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -677,7 +717,8 @@ def create_app(
         if len(files) > max_files:
             raise InputError(f"{len(files)} files in one request; at most {max_files} are accepted")
         sources = [_read_upload(f, max_upload_bytes, "files") for f in files]
-        result = gallery.enroll(name, sources, face=face, create=create, check_quality=check_quality, check_liveness=check_liveness, actor=actor(key))
+        with analysing():
+            result = gallery.enroll(name, sources, face=face, create=create, check_quality=check_quality, check_liveness=check_liveness, actor=actor(key))
         return result.to_dict()
 
     @app.post("/v1/subjects/{name:path}/consistency", response_model=ConsistencyOut, tags=["subjects"], responses={**_UPLOAD_ERRORS, 404: {"model": ErrorOut}})
@@ -690,7 +731,8 @@ def create_app(
     ) -> dict[str, Any]:
         """Identity-aware check: how consistent is a new face with the subject's enrolled
         references (an outlier score over their templates)?"""
-        res = gallery.consistency(_read_upload(file, max_upload_bytes, "file"), name, face=face, z_threshold=z)
+        with analysing():
+            res = gallery.consistency(_read_upload(file, max_upload_bytes, "file"), name, face=face, z_threshold=z)
         return {"subject": name, **res.to_dict()}
 
     # -- recognition ---------------------------------------------------------------------
@@ -704,7 +746,8 @@ def create_app(
     ) -> dict[str, Any]:
         """Who is this?  Top-k subjects and the open-set decision (`name` is null when nobody matches)."""
         probe = _read_upload(file, max_upload_bytes, "file")
-        return gallery.identify(probe, k=k, fpir=fpir, face=face).to_dict()
+        with analysing():
+            return gallery.identify(probe, k=k, fpir=fpir, face=face).to_dict()
 
     @app.post("/v1/verify", response_model=VerifyOut, response_model_exclude_none=True, tags=["recognition"], responses={**_UPLOAD_ERRORS, 404: {"model": ErrorOut}})
     def verify(
@@ -721,10 +764,12 @@ def create_app(
         if file_a is not None and file_b is not None and file is None and subject is None:
             a = _read_upload(file_a, max_upload_bytes, "file_a")
             b = _read_upload(file_b, max_upload_bytes, "file_b")
-            return engine.verify(a, b, fmr=fmr, face=face, require_liveness=require_liveness).to_dict()
+            with analysing():
+                return engine.verify(a, b, fmr=fmr, face=face, require_liveness=require_liveness).to_dict()
         if file is not None and subject is not None and file_a is None and file_b is None:
             probe = _read_upload(file, max_upload_bytes, "file")
-            decision = gallery.verify(probe, subject, fmr=fmr, face=face, require_liveness=require_liveness)
+            with analysing():
+                decision = gallery.verify(probe, subject, fmr=fmr, face=face, require_liveness=require_liveness)
             return {**decision.to_dict(), "subject": subject}
         raise InputError("give either file_a and file_b (photo vs photo), or file and subject (photo vs enrolled subject)")
 
@@ -736,8 +781,9 @@ def create_app(
     ) -> dict[str, Any]:
         """Presentation-attack check of one face: a live person, or a print / screen held to the
         camera?  Score 0-1 (higher = more likely live), each detector's score, the evidence."""
-        image, det = engine.pick(_read_upload(file, max_upload_bytes, "file"), face=face)
-        return {"source": image.source, "face": det.to_dict(), "liveness": engine.liveness_of(image, det).to_dict()}
+        with analysing():
+            image, det = engine.pick(_read_upload(file, max_upload_bytes, "file"), face=face)
+            return {"source": image.source, "face": det.to_dict(), "liveness": engine.liveness_of(image, det).to_dict()}
 
     @app.post("/v1/liveness/video", response_model=VideoLivenessOut, response_model_exclude_none=True, tags=["recognition"], responses=_UPLOAD_ERRORS)
     def liveness_video(
@@ -754,7 +800,8 @@ def create_app(
         stream = _read_upload(file, max_upload_bytes, "file")
         if not is_video(stream.name, stream.getvalue()[:16]):  # type: ignore[attr-defined]
             raise InputError("not a video (mp4, mov, webm, avi, mkv); for a photo use /v1/liveness", source=stream.name)  # type: ignore[attr-defined]
-        return video_liveness(engine, stream, challenge=challenge, turn_angle=turn_angle, within=within)
+        with analysing():
+            return video_liveness(engine, stream, challenge=challenge, turn_angle=turn_angle, within=within)
 
     @app.post("/v1/synthetic", response_model=FaceCheckOut, response_model_exclude_none=True, tags=["recognition"], responses=_UPLOAD_ERRORS)
     def synthetic(
@@ -764,17 +811,19 @@ def create_app(
     ) -> dict[str, Any]:
         """Synthetic-face check of one face: generated (GAN / diffusion) or photographed?
         Score 0-1 (higher = more likely generated)."""
-        image, det = engine.pick(_read_upload(file, max_upload_bytes, "file"), face=face)
-        return {"source": image.source, "face": det.to_dict(), "synthetic": engine.synthetic_of(image, det).to_dict()}
+        with analysing():
+            image, det = engine.pick(_read_upload(file, max_upload_bytes, "file"), face=face)
+            return {"source": image.source, "face": det.to_dict(), "synthetic": engine.synthetic_of(image, det).to_dict()}
 
     @app.post("/v1/detect", response_model=DetectOut, tags=["recognition"], responses=_UPLOAD_ERRORS)
     def detect(file: UploadFile = File(..., description="Any photo."), key: KeyInfo = Depends(read_key)) -> dict[str, Any]:
         """Every face: box, 5 landmarks, score (highest score first) and quality (without
         recognizability: no template is made here)."""
-        image = engine.load(_read_upload(file, max_upload_bytes, "file"))
-        faces = engine.detect(image)
-        out = [{**f.to_dict(), "quality": engine.assess(image, f, engine.align(image, f)).to_dict()} for f in faces]
-        return {"source": image.source, "width": image.width, "height": image.height, "faces": out}
+        with analysing():
+            image = engine.load(_read_upload(file, max_upload_bytes, "file"))
+            faces = engine.detect(image)
+            out = [{**f.to_dict(), "quality": engine.assess(image, f, engine.align(image, f)).to_dict()} for f in faces]
+            return {"source": image.source, "width": image.width, "height": image.height, "faces": out}
 
     return app
 

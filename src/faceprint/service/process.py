@@ -28,8 +28,10 @@ def free_port() -> int:
 
 def server_env(**extra: str) -> dict[str, str]:
     """This environment without FACEPRINT_* settings (FACEPRINT_DB and friends would change
-    what the server opens; FACEPRINT_DATA stays), the package importable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k == "FACEPRINT_DATA"}
+    what the server opens; FACEPRINT_DATA and the encryption key settings stay), the package
+    importable, plus ``extra``."""
+    keep = ("FACEPRINT_DATA", "FACEPRINT_KEY", "FACEPRINT_KEY_FILE", "FACEPRINT_ENCRYPT")  # the data, and the key it is sealed with
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k in keep}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env
