@@ -294,8 +294,15 @@ def sweep(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         print(f"sweep {mp} MP: " + json.dumps(table[f"{mp} MP"]), file=sys.stderr)
         if worst <= args.budget_mb:
             ok_mp = mp
+    # where the worst case crosses the budget, between the two sizes around it (memory is linear in pixels)
+    worst = [(mp, table[f"{mp} MP"]["worst"]) for mp in SWEEP_MP]
+    crossing = None
+    for (mp0, w0), (mp1, w1) in zip(worst, worst[1:]):
+        if w0 <= args.budget_mb < w1:
+            crossing = round((mp0 + (args.budget_mb - w0) * (mp1 - mp0) / (w1 - w0)) * 1e6, -5)
     return {"budget_mb": args.budget_mb, "load_detect_mb": table,
-            "recommended_max_pixels": ok_mp * 1_000_000 if ok_mp else None}
+            "largest_measured_max_pixels_under_budget": ok_mp * 1_000_000 if ok_mp else None,
+            "budget_reached_at_pixels": crossing}
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from faceprint.errors import InputError  # noqa: E402
@@ -319,7 +319,8 @@ def _guarded(target: str, name: str, data: bytes, call, growth_bound: int) -> No
     base = _reset_peak()
     faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
     try:
-        call(data)
+        outcome = call(data)
+        event(f"{name}: {outcome.split(' (')[0]}")  # --hypothesis-show-statistics tallies them
         if base is not None:
             grown = (_hwm() or base) - base
             assert grown <= growth_bound, f"peak RSS grew by {grown / MB:.0f} MB (bound {growth_bound / MB:.0f} MB)"

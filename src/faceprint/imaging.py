@@ -6,6 +6,16 @@ NumPy array or a Pillow image.  Files are checked against :class:`ImageLimits`
 are decoded, EXIF orientation is applied, and every Pillow mode is normalised
 to C-contiguous ``(H, W, 3)`` uint8.  Every failure is an
 :class:`~faceprint.errors.InputError` subclass whose message names the input.
+
+Memory is bounded by the declared size: only the formats in :data:`SUPPORTED_FORMATS`
+are opened; RGB / RGBA files decode straight into the array that becomes the result
+(4 bytes a pixel at the peak, 3 after); other modes are converted tile by tile from
+Pillow's buffer (16-bit and float ones without any full-size float intermediate), and
+EXIF orientation is written through a view, not a turned copy of Pillow's image.
+Measured peaks above idle (``benchmarks/decode_memory.py``): 4.0 bytes a pixel for RGB
+PNG / JPEG, 5.1 for 16-bit, 7.1 for float TIFF, 7.9 for HEIC, 10.1 for a progressive
+4:4:4 JPEG (libjpeg's coefficient buffer).  ``ImageLimits.max_pixels`` is the cap that
+bounds them; untrusted uploads should get a tighter one (``Settings.upload_max_pixels``).
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from PIL import ExifTags, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, ImageCms, ImageFile, UnidentifiedImageError, features
 from PIL import Image as PILImage
 
 from .errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError
@@ -46,6 +56,7 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     "GIF",
     "PGM/PPM",
     *(("HEIC/HEIF",) if pillow_heif is not None else ()),
+    *(("AVIF",) if features.check_module("avif") else ()),
 )
 
 # ISO-BMFF brands of HEIF files, used to give a useful message when pillow-heif is missing.

@@ -26,7 +26,7 @@ class Settings:
     detect_max_side: int = 640  # FACEPRINT_DETECT_MAX_SIDE: long side of the whole-image detection pass
     max_bytes: int = 64 * 1024 * 1024  # FACEPRINT_MAX_BYTES: largest image file accepted
     max_pixels: int = 120_000_000  # FACEPRINT_MAX_PIXELS: largest declared width x height accepted
-    upload_max_pixels: int = 0  # FACEPRINT_UPLOAD_MAX_PIXELS: tighter cap for untrusted uploads (REST); 0 = max_pixels
+    upload_max_pixels: int = 24_000_000  # FACEPRINT_UPLOAD_MAX_PIXELS: cap of untrusted uploads (REST): decode + detection stay under ~250 MB (benchmarks/decode_memory.py); 0 = max_pixels
     video_max_pixels: int = 4096 * 2160  # FACEPRINT_VIDEO_MAX_PIXELS: largest frame (width x height) of a clip accepted (4K)
     video_max_seconds: float = 60.0  # FACEPRINT_VIDEO_MAX_SECONDS: longest clip accepted (declared duration)
     video_max_bytes: int = 128 * 1024 * 1024  # FACEPRINT_VIDEO_MAX_BYTES: largest clip file accepted
