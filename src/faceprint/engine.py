@@ -11,10 +11,12 @@ Every surface (Python API, CLI, REST, web UI) calls this and adds only I/O.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -41,6 +43,27 @@ from faceprint.settings import Settings
 from faceprint.types import Decision, Detection, FaceCrop, Image, Template
 
 FACE_POLICIES = ("largest", "center", "single")
+
+
+_UNTRUSTED: ContextVar[ImageLimits | None] = ContextVar("faceprint_untrusted_limits", default=None)
+
+
+@contextmanager
+def untrusted_input(limits: ImageLimits) -> Iterator[None]:
+    """Within this block (this thread / task), :meth:`Engine.load` decodes under ``limits``
+    too, whichever is tighter: the REST service wraps each upload's analysis in it, so a
+    request stays under the upload pixel cap (``Settings.upload_max_pixels``) wherever in
+    the pipeline the photo is decoded."""
+    token = _UNTRUSTED.set(limits)
+    try:
+        yield
+    finally:
+        _UNTRUSTED.reset(token)
+
+
+def upload_limits(settings: Settings) -> ImageLimits:
+    """The limits of untrusted uploads from the settings (``upload_max_pixels``, 0 = ``max_pixels``)."""
+    return ImageLimits(max_bytes=settings.max_bytes, max_pixels=settings.upload_max_pixels or settings.max_pixels)
 
 
 def shipped_calibration_path(model_id: str) -> Path:
@@ -180,10 +203,15 @@ class Engine:
 
     # -- pipeline ----------------------------------------------------------
     def load(self, source: Any) -> Image:
-        """Decode any supported input (path, bytes, file object, array, Image) to an RGB Image."""
+        """Decode any supported input (path, bytes, file object, array, Image) to an RGB Image
+        (inside :func:`untrusted_input`, under the tighter upload limits)."""
         if isinstance(source, Image):
             return source
-        return load_image(source, limits=self.limits)
+        tighter = _UNTRUSTED.get()
+        limits = self.limits
+        if tighter is not None:
+            limits = ImageLimits(max_bytes=min(limits.max_bytes, tighter.max_bytes), max_pixels=min(limits.max_pixels, tighter.max_pixels))
+        return load_image(source, limits=limits)
 
     def detect(self, source: Any) -> list[Detection]:
         """Every face in the image, highest score first."""

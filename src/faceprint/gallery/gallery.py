@@ -271,7 +271,7 @@ class Gallery:
                     self.engine.enforce_liveness(self.engine.liveness_of(image, det), image.source)
                 sha, source = _sha256(src, image), image.source
             except FaceprintError as exc:  # FaceRejected (quality, liveness) included
-                rejected.append((label, exc))
+                rejected.append((label, exc.with_traceback(None)))  # its traceback's frames would keep the pixels alive
                 continue
             finally:
                 image = crop = None  # noqa: F841 -- free the pixels now, not at the end of the request

@@ -48,6 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faceprint import __version__
+from faceprint.engine import untrusted_input, upload_limits
 from faceprint.errors import FaceprintError, FaceRejected, ImageDecodeError, ImageTooLargeError, InputError
 from faceprint.gallery import Gallery
 from faceprint.service.auth import Forbidden, KeyInfo, Unauthorized, check_key
@@ -529,7 +530,7 @@ def create_app(
     ``max_upload_bytes``: largest accepted file; ``max_files``: most files in one request;
     ``max_concurrent``: requests that decode and analyse photos at once (the rest wait, then
     503); ``image_limits``: the :class:`~faceprint.imaging.ImageLimits` of uploads (default:
-    :data:`UPLOAD_LIMITS`, tighter than the engine's own for local files);
+    the ``upload_max_pixels`` setting, 24 MP: decode + detection under ~250 MB);
     ``require_keys=False`` turns authentication off (every request may do everything;
     only for a service bound to loopback); ``flush_interval``: seconds between index
     flushes to disk while the app runs (and once more at shutdown)."""
@@ -538,7 +539,14 @@ def create_app(
     max_request_bytes = max_upload_bytes * max_files + FORM_OVERHEAD
     store = gallery.store
     engine = gallery.engine
-    analysing = AnalysisSlots(max_concurrent)
+    slots = AnalysisSlots(max_concurrent)
+    limits = image_limits or upload_limits(engine.settings)
+
+    @contextmanager
+    def analysing() -> Iterator[None]:
+        """One analysis slot, and the upload limits for every photo decoded inside it."""
+        with slots(), untrusted_input(limits):
+            yield
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
