@@ -248,3 +248,16 @@ def test_failure_limiter_window() -> None:
     now[0] = 10.5
     assert lim.retry_after("a") == 0
     assert host_name("[::1]:8000") == "::1" and host_name("LocalHost:80") == "localhost" and host_name("example.com.") == "example.com"
+
+
+def test_index_refuses_an_over_cap_video_from_its_header(tmp_path: Path, engine) -> None:
+    from faceprint.library import Library
+
+    from test_decode_limits import _clip  # noqa: E402 (tests/ is on sys.path)
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _clip(photos / "huge.mov", 5000, 5000, 2)  # 25 MP frames, over the 4K video_max_pixels setting
+    with Library(tmp_path / "library.db", engine) as lib:
+        summary, _ = lib.index(photos, in_process=True)
+    assert len(summary.errors) == 1 and "5000x5000" in summary.errors[0]["error"] and "image_too_large" in summary.errors[0]["error"]

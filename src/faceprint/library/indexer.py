@@ -182,27 +182,16 @@ def _faces_of(engine: Any, image: Any, thumbnails: bool, frame: float | None = N
     return out
 
 
-def _video_frames(path: Path, interval: float, max_frames: int) -> Iterator[tuple[float, np.ndarray]]:
-    import av
+def _video_frames(path: Path, interval: float, max_frames: int, settings: Settings | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """A frame every ``interval`` seconds, at most ``max_frames``: the liveness path's reader, so
+    a frame over the ``video_max_pixels`` setting is refused from the stream header before any
+    frame is decoded, on one decoder thread (workers are processes already).  Home videos may
+    be long and large: no duration or byte cap here, only the first frames are read."""
+    from faceprint.liveness.motion import timed_frames
+    from faceprint.liveness.video import VideoLimits
 
-    try:
-        container = av.open(str(path))
-    except Exception as exc:  # PyAV raises its own error types per failure
-        raise InputError(f"not a readable video ({type(exc).__name__}: {exc})", source=str(path)) from None
-    with container:
-        stream = next((s for s in container.streams if s.type == "video"), None)
-        if stream is None:
-            raise InputError("the file has no video stream", source=str(path))
-        next_t, taken = 0.0, 0
-        for frame in container.decode(stream):
-            t = float(frame.time or 0.0)
-            if t + 1e-6 < next_t:
-                continue
-            yield t, frame.to_ndarray(format="rgb24")
-            taken += 1
-            next_t = t + interval
-            if taken >= max_frames:
-                break
+    limits = VideoLimits.from_settings(settings or Settings()).replace(max_seconds=float("inf"), max_bytes=2**62)
+    return timed_frames(path, max_frames=max_frames, interval=interval, limits=limits)
 
 
 def analyse_file(path: str, *, thumbnails: bool = True, video_interval: float = 2.0, video_frames: int = 20, engine: Any = None) -> dict[str, Any]:
@@ -215,7 +204,7 @@ def analyse_file(path: str, *, thumbnails: bool = True, video_interval: float = 
 
             faces: list[NewFace] = []
             w = h = None
-            for t, arr in _video_frames(p, video_interval, video_frames):
+            for t, arr in _video_frames(p, video_interval, video_frames, engine.settings):
                 image = from_array(arr, source=str(p))
                 w, h = image.width, image.height
                 faces.extend(_faces_of(engine, image, thumbnails, frame=round(t, 3)))

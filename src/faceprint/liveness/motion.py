@@ -61,9 +61,10 @@ class MotionLiveness:
 
 
 def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90,
-                 limits: VideoLimits | None = None) -> Iterator[tuple[float, np.ndarray]]:
+                 limits: VideoLimits | None = None, interval: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """(time in seconds, RGB uint8 frame) of every ``step``-th frame of a video (a path, or a
-    binary file object read from its start), at most ``max_frames``.
+    binary file object read from its start) -- or, with ``interval``, of the first frame at or
+    after every ``interval`` seconds -- at most ``max_frames``.
 
     The clip is checked against ``limits`` (default :class:`VideoLimits`: the settings'
     defaults) before any frame is decoded: its size in bytes, the frame size (width x
@@ -95,6 +96,7 @@ def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int
         stream.codec_context.options = {"max_pixels": str(limits.max_pixels)}
         frames = container.decode(stream)
         n = i = 0
+        next_t = 0.0
         while n < max_frames:
             try:
                 frame = next(frames)
@@ -109,9 +111,10 @@ def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int
                 raise ImageTooLargeError(f"frame at {t:.2f} s is {frame.width}x{frame.height}, over the limit of {limits.max_pixels:,} pixels", source=name)
             if t > limits.max_seconds:
                 break  # the stream runs past what its header declared
-            if i % step == 0:
+            if (interval is None and i % step == 0) or (interval is not None and t + 1e-6 >= next_t):
                 yield t, frame.to_ndarray(format="rgb24")
                 n += 1
+                next_t = t + (interval or 0.0)
             i += 1
     finally:
         container.close()
