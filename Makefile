@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dlib,test]'
 	# face_recognition is only the baseline of benchmarks/throughput.py; --no-deps keeps pip from compiling dlib
 	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
+	# sqlcipher3-binary is only the SQLCipher baseline of benchmarks/encryption.py
+	$(BIN)/pip install --quiet 'sqlcipher3-binary==0.6.0'
 	touch $@
 
 install: $(VENV)/.installed
@@ -45,6 +47,9 @@ bench: install
 	$(BIN)/python benchmarks/quality.py --data "$(FACEPRINT_DATA)"
 	$(BIN)/python benchmarks/pad.py --data "$(FACEPRINT_DATA)"
 	$(BIN)/python benchmarks/synthetic.py --data "$(FACEPRINT_DATA)"
+	$(BIN)/python benchmarks/encryption.py
+	$(BIN)/python benchmarks/encrypted_gallery.py
+	$(BIN)/python benchmarks/decode_memory.py --sweep
 
 ## Recompute the shipped calibration table from all impostor pairs of lfw-dev.
 calibration: install

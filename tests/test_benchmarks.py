@@ -121,3 +121,14 @@ def test_synthetic_benchmark_smoke(data_dir: Path) -> None:
     assert ia["people"] >= 10 and ia["impostor"]["median_z"] < ia["genuine"]["median_z"]
     assert set(res["passes"]) == {"auc_per_generator_at_least_0_95", "unseen_real_source_auc_at_least_0_9", "unseen_real_source_flagged_at_most_2pct",
                                   "cross_generator_auc_at_least_0_9", "file_history_control_near_chance", "identity_check_flags_impostors_not_genuine"}
+
+
+@pytest.mark.slow
+def test_encryption_benchmarks_smoke(data_dir: Path) -> None:
+    res = _run("encryption.py", "--smoke", data_dir=data_dir)
+    checks = res["checks"]
+    assert checks["plain"]["raw_vector_bytes_present"] and not checks["aesgcm_column"]["raw_vector_bytes_present"]
+    assert checks["aesgcm_column"]["tampered_value_refused"] and res["aesgcm_file"]["round_trip_equal"]
+    res = _run("encrypted_gallery.py", "--smoke", data_dir=data_dir)
+    assert res["clear"]["templates"] == res["encrypted"]["templates"] == 25_000
+    assert res["encrypted"]["index_kind"] == "pqscan" and res["ratio_encrypted_over_clear"]["identify_p50_ms"] > 0
