@@ -59,7 +59,7 @@ def _run(server: RealServer, tmp: Path, name: str, headers: list[str]) -> subpro
     ]
     for h in headers:
         cmd += ["--header", h]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env={**os.environ, "SCHEMATHESIS_HOOKS": ""}, cwd=tmp)  # its .schemathesis/ cache stays there
 
 
 def _cases(out: str) -> int:
