@@ -22,7 +22,7 @@ from _common import data_dir, emit, machine
 
 from faceprint import Engine, Template
 from faceprint.errors import CalibrationError
-from faceprint.evaluation.metrics import threshold_at_fmr
+from faceprint.metrics.verification import threshold_at_fmr
 from faceprint.evaluation.pairs import embed_paths, identity_folders, read_errata
 from faceprint.gallery import Gallery
 

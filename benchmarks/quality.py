@@ -133,7 +133,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from faceprint import Engine, Settings
-    from faceprint.evaluation.metrics import error_versus_reject
+    from faceprint.metrics.verification import error_versus_reject
     from faceprint.evaluation.pairs import limit_pairs, read_lfw_pairs
     from faceprint.evaluation.plots import plot_erc
     from faceprint.quality import COMPONENTS, load_model

@@ -453,7 +453,7 @@ def calibration(identity_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_calibrate_folders(calibration: tuple[Path, dict[str, Any]]) -> None:
-    from faceprint.evaluation.metrics import CalibrationTable
+    from faceprint.metrics.verification import CalibrationTable
 
     out, s = calibration
     n = CAL_IDENTITIES * CAL_IMAGES
@@ -474,7 +474,7 @@ def test_calibrate_folders(calibration: tuple[Path, dict[str, Any]]) -> None:
 
 @needs_shipped_calibration
 def test_verify_with_own_calibration(calibration: tuple[Path, dict[str, Any]], abel: tuple[Path, Path]) -> None:
-    from faceprint.evaluation.metrics import CalibrationTable
+    from faceprint.metrics.verification import CalibrationTable
 
     out, _ = calibration
     table = CalibrationTable.load(out)

@@ -1,4 +1,4 @@
-"""Tests of faceprint.evaluation.metrics and .plots against brute-force references."""
+"""Tests of faceprint.metrics.verification and .plots against brute-force references."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from faceprint.errors import CalibrationError, InputError
-from faceprint.evaluation import metrics
-from faceprint.evaluation.metrics import (
+from faceprint.metrics import verification as metrics
+from faceprint.metrics.verification import (
     CalibrationTable,
     auc,
     best_accuracy_threshold,

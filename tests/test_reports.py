@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceprint.evaluation import metrics
+from faceprint.metrics import verification as metrics
 from faceprint.evaluation.bias import _ratio, all_pairs, bias_report, group_aware_thresholds
 
 REPO = Path(__file__).resolve().parents[1]

@@ -32,7 +32,7 @@ from faceprint.errors import (
     MultipleFacesError,
     NoFaceError,
 )
-from faceprint.evaluation.metrics import CalibrationTable
+from faceprint.metrics.verification import CalibrationTable
 from faceprint.imaging import ImageLimits, load_image
 from faceprint.liveness.pad import Liveness, PadModel, load_pad_model
 from faceprint.liveness.synthetic import SyntheticCheck, SyntheticModel, load_synthetic_model

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faceprint.evaluation.metrics import (
+from faceprint.metrics.verification import (
     DEFAULT_FMR_GRID,
     CalibrationTable,
     auc,

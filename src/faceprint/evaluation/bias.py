@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import InputError
-from faceprint.evaluation.metrics import threshold_at_fmr
+from faceprint.metrics.verification import threshold_at_fmr
 
 __all__ = ["PairTable", "all_pairs", "bias_report", "split_identities"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import CalibrationError, FaceprintError, InputError
-from faceprint.evaluation import metrics
+from faceprint.metrics import verification as metrics
 from faceprint.evaluation.html import HtmlReport
 from faceprint.evaluation.pairs import Pair, embed_paths, pair_scores
 

@@ -27,10 +27,10 @@ import numpy as np
 
 from faceprint.errors import InputError
 from faceprint.evaluation.html import HtmlReport, fmt
+from faceprint.metrics.pad import APCER_TARGETS, auc, is_bona_fide, iso_metrics, threshold_at_apcer  # noqa: F401 (re-exported: the old home)
+from faceprint.metrics.verification import roc
 
 __all__ = ["LabelledImage", "auc", "iso_metrics", "pad_report", "read_labels", "synthetic_report", "threshold_at_apcer"]
-
-APCER_TARGETS = (0.2, 0.1, 0.05, 0.01)
 
 
 class LabelledImage:
@@ -67,81 +67,11 @@ def read_labels(csv_path: str | Path, *, group_column: str | None = None) -> lis
     return out
 
 
-def threshold_at_apcer(scores: np.ndarray, labels: Sequence[str], target: float) -> float:
-    """The lowest threshold at which every attack type's APCER is at most ``target``."""
-    from faceprint.liveness.pad import is_bona_fide
-
-    lab = np.asarray(labels)
-    thr = -np.inf
-    for t in sorted({lb for lb in labels if not is_bona_fide(lb)}):
-        s = np.sort(scores[lab == t])[::-1]
-        allowed = int(np.floor(target * s.size + 1e-9))
-        if allowed < s.size:
-            thr = max(thr, float(np.nextafter(s[allowed], np.inf)))
-    return float(thr)
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(score of a positive > score of a negative), ties counting half."""
-    both = np.concatenate([pos, neg])
-    order = both.argsort(kind="mergesort")
-    ranks = np.empty(both.size)
-    sb = both[order]
-    i = 0
-    while i < sb.size:  # average ranks of ties
-        j = i
-        while j + 1 < sb.size and sb[j + 1] == sb[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
-
-
-def iso_metrics(scores: Sequence[float] | np.ndarray, labels: Sequence[str], *, threshold: float) -> dict[str, Any]:
-    """APCER per attack type and overall, BPCER, ACER at ``threshold``; BPCER at APCER 10% / 1%;
-    the DET curve; operating points (threshold for APCER 20/10/5/1%); ROC AUC."""
-    from faceprint.liveness.pad import is_bona_fide
-
-    s = np.asarray(scores, float)
-    lab = list(labels)
-    bona = np.array([is_bona_fide(lb) for lb in lab])
-    if not bona.any() or bona.all():
-        raise InputError("PAD metrics need both bona fide and attack presentations")
-    types = sorted({lb for lb in lab if not is_bona_fide(lb)})
-    la = np.asarray(lab)
-    per_type = {t: {"presentations": int((la == t).sum()), "apcer": float(np.mean(s[la == t] >= threshold))} for t in types}
-    apcer = max(v["apcer"] for v in per_type.values())
-    bpcer = float(np.mean(s[bona] < threshold))
-    out: dict[str, Any] = {
-        "threshold": threshold, "bona_fide": int(bona.sum()), "attacks": int((~bona).sum()), "attack_types": per_type,
-        "apcer": apcer, "bpcer": bpcer, "acer": (apcer + bpcer) / 2.0, "auc": auc(s[bona], s[~bona]),
-    }
-    out["bpcer_at_apcer"] = {}
-    out["operating_points"] = []
-    for target in APCER_TARGETS:
-        t = threshold_at_apcer(s, lab, target)
-        b = float(np.mean(s[bona] < t))
-        if target in (0.1, 0.01):
-            out["bpcer_at_apcer"][f"{target:.0%}"] = b
-        out["operating_points"].append({"apcer": target, "threshold": t if np.isfinite(t) else None, "bpcer": b})
-    # DET (pooled attacks): every distinct score as a threshold
-    cand = np.unique(s)
-    att = np.sort(s[~bona])
-    bf = np.sort(s[bona])
-    ap = 1.0 - np.searchsorted(att, cand, side="left") / att.size
-    bp = np.searchsorted(bf, cand, side="left") / bf.size
-    out["det"] = {"apcer": ap.tolist(), "bpcer": bp.tolist()}
-    i = int(np.argmin(np.abs(ap - bp)))
-    out["eer"] = float((ap[i] + bp[i]) / 2.0)
-    return out
-
-
 def pad_report(scores: np.ndarray, labels: Sequence[str], paths: Sequence[str], out_dir: str | Path, *, threshold: float, title: str = "Presentation-attack detection",
                extra: dict[str, Any] | None = None, failures: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """results.json + DET and score plots + report.html for one scored labelled set."""
     from faceprint.evaluation import plots
     from faceprint.evaluation.reports import write
-    from faceprint.liveness.pad import is_bona_fide
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,9 +106,7 @@ def pad_report(scores: np.ndarray, labels: Sequence[str], paths: Sequence[str], 
 
 def _roc(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(false positive rate, true positive rate) over every threshold, positives scoring high."""
-    t = np.unique(np.concatenate([pos, neg]))[::-1]
-    fpr = np.array([np.mean(neg >= x) for x in t])
-    tpr = np.array([np.mean(pos >= x) for x in t])
+    fpr, tpr, _ = roc(pos, neg)
     return fpr, tpr
 
 

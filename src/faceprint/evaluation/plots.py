@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from faceprint.errors import InputError
-from faceprint.evaluation.metrics import _scores
+from faceprint.metrics.verification import _scores
 
 __all__ = ["plot_det", "plot_distributions", "plot_erc", "plot_group_rates", "plot_lines", "plot_roc", "plot_score_histogram"]
 

@@ -11,8 +11,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from faceprint.errors import CalibrationError
-from faceprint.evaluation import metrics
-from faceprint.evaluation.metrics import CalibrationTable, build_calibration
+from faceprint.metrics import verification as metrics
+from faceprint.metrics.verification import CalibrationTable, build_calibration
 from faceprint.evaluation.pairs import Pair, embed_paths, identity_folders, pair_scores
 
 Progress = Callable[[int], None]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import CalibrationError, InputError
-from faceprint.evaluation import metrics
+from faceprint.metrics import verification as metrics
 from faceprint.evaluation.faceset import FaceSet
 from faceprint.evaluation.html import HtmlReport, fmt
 from faceprint.evaluation.protocol import tar_entries

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from faceprint.errors import InputError
-from faceprint.evaluation.metrics import CalibrationTable
+from faceprint.metrics.verification import CalibrationTable
 
 __all__ = ["ClusterInput", "ClusterParams", "ClusterResult", "cluster_faces", "knn_edges", "pairwise_scores"]
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from faceprint.errors import InputError
 from faceprint.liveness.motion import timed_frames
-from faceprint.liveness.video import VideoLimits
+from faceprint.liveness.limits import VideoLimits
 from faceprint.settings import Settings
 
 __all__ = ["DIRECTIONS", "ChallengeResult", "challenge_response", "parse_challenge"]

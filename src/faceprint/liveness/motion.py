@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from faceprint.errors import ImageTooLargeError, InputError
-from faceprint.liveness.video import VideoLimits
+from faceprint.liveness.limits import VideoLimits
 
 __all__ = ["MotionLiveness", "motion_liveness", "timed_frames", "video_frames"]
 

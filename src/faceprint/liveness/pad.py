@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import InputError, ModelError
+from faceprint.metrics.pad import BONA_FIDE, is_bona_fide, iso_metrics  # noqa: F401 (BONA_FIDE, is_bona_fide re-exported)
 from faceprint.liveness.features import CONTEXT_NAMES, TEXTURE_NAMES, context_features, texture_features
 from faceprint.types import Detection, Image
 
@@ -42,13 +43,8 @@ __all__ = ["BONA_FIDE", "MODEL_PATH", "Liveness", "PadModel", "features_of", "fi
 
 MODEL_PATH = Path(__file__).with_name("pad-v1.json")
 FAMILIES = {"texture": TEXTURE_NAMES, "context": CONTEXT_NAMES}
-BONA_FIDE = ("live", "bona_fide", "bonafide", "bona-fide", "real", "genuine")
 ONE_CLASS_QUANTILE = 0.99
 ONE_CLASS_SLOPE = 4.0
-
-
-def is_bona_fide(label: str) -> bool:
-    return label.strip().lower() in BONA_FIDE
 
 
 def _sigmoid(x: float) -> float:
@@ -309,7 +305,6 @@ def train(
     and are returned with the model; the model itself is fitted on everything.
 
     Returns (model as a JSON-able dict, out-of-group evaluation)."""
-    from faceprint.evaluation.pad import iso_metrics
 
     if len(features) != len(labels) or len(labels) != len(groups):
         raise InputError("features, labels and groups differ in length")

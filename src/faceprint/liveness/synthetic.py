@@ -308,7 +308,7 @@ def train(features: dict[str, np.ndarray], synthetic: Sequence[bool], *, c: floa
     """Fit on everything; measure by ``folds``-fold cross-validation over files (each file in
     exactly one test fold, folds stratified by class, deterministic).  ``features``: family ->
     (N, d) matrix.  Returns (model, evaluation with fused and per-detector out-of-fold AUC)."""
-    from faceprint.evaluation.pad import auc
+    from faceprint.metrics import auc
 
     y = np.asarray(synthetic, int)
     if (y == 1).sum() < max(folds, 12) or (y == 0).sum() < folds:

@@ -3,40 +3,19 @@ and, on request, a challenge of head turns -- one answer for every surface."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from faceprint.errors import InputError
+from faceprint.liveness.limits import VideoLimits  # noqa: F401 (also re-exported: its first home)
 from faceprint.settings import Settings
 
 __all__ = ["PAD_FRAMES", "VIDEO_SUFFIXES", "VideoLimits", "is_video", "video_liveness"]
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 PAD_FRAMES = 8  # frames of a video the single-image PAD detectors score (median)
-
-
-@dataclass(frozen=True)
-class VideoLimits:
-    """Caps on a clip, checked before any frame is decoded: the file's size, the frame size
-    its video stream declares (width x height; ffmpeg also refuses a frame over it should the
-    stream change size later) and its declared duration (frames past it are not read).
-    ``threads``: decoder threads (each holds frames of its own)."""
-
-    max_pixels: int = Settings.video_max_pixels
-    max_seconds: float = Settings.video_max_seconds
-    max_bytes: int = Settings.video_max_bytes
-    threads: int = 1
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "VideoLimits":
-        return cls(max_pixels=settings.video_max_pixels, max_seconds=settings.video_max_seconds, max_bytes=settings.video_max_bytes)
-
-    def replace(self, **changes: Any) -> "VideoLimits":
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def is_video(name: str, head: bytes) -> bool:

@@ -35,6 +35,7 @@ import collections
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import logging
 import math
@@ -58,6 +59,7 @@ __all__ = [
     "allowed_hosts_for",
     "escape_log",
     "host_name",
+    "is_loopback",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -105,12 +107,20 @@ def host_name(value: str) -> str:
     return v.rstrip(".")
 
 
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def allowed_hosts_for(bind_host: str, extra: Iterable[str] = ()) -> frozenset[str] | None:
     """The Host names a server bound to ``bind_host`` answers to: on loopback the loopback
     names, the bound address and ``extra``; elsewhere only ``extra`` when given, else any
     (None: a server on a network address is reached under names it cannot know)."""
-    from faceprint.service.server import is_loopback
-
     names = {host_name(h) for h in extra if h and h.strip()}
     if is_loopback(bind_host):
         return frozenset({*LOOPBACK_NAMES, host_name(bind_host), *names})

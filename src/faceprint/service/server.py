@@ -18,7 +18,6 @@ list``, ``keys ...``) are safe; ``faceprint keys create/revoke`` is safe while s
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import threading
@@ -27,18 +26,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from faceprint.errors import InputError
+from faceprint.service.security import is_loopback  # noqa: F401 (re-exported: its first home)
 
 logger = logging.getLogger("faceprint.service")
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def ui_token_from_env() -> str | None:
