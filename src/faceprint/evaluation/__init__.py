@@ -1,4 +1,4 @@
-"""Verification metrics, calibration tables and plots.
+"""Evaluation reports over :mod:`faceprint.metrics` (re-exported here), and plots.
 
 The plot functions import Matplotlib, so they load on first use.
 """
@@ -7,40 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from faceprint.metrics.verification import (
-    DEFAULT_FMR_GRID,
-    CalibrationTable,
-    auc,
-    best_accuracy_threshold,
-    build_calibration,
-    det_curve,
-    eer,
-    fmr_at_threshold,
-    fnmr_at_threshold,
-    kfold_accuracy,
-    roc,
-    tar_at_far,
-    threshold_at_fmr,
-)
+from faceprint.metrics.verification import *  # noqa: F403 (the metrics, under their old home too)
+from faceprint.metrics.verification import __all__ as _METRICS
 
 _PLOTS = ("plot_det", "plot_roc", "plot_score_histogram")
 
-__all__ = [
-    "DEFAULT_FMR_GRID",
-    "CalibrationTable",
-    "auc",
-    "best_accuracy_threshold",
-    "build_calibration",
-    "det_curve",
-    "eer",
-    "fmr_at_threshold",
-    "fnmr_at_threshold",
-    "kfold_accuracy",
-    "roc",
-    "tar_at_far",
-    "threshold_at_fmr",
-    *_PLOTS,
-]
+__all__ = [*_METRICS, *_PLOTS]
 
 
 def __getattr__(name: str) -> Any:
