@@ -46,6 +46,14 @@ def test_openapi_schema_is_pinned(tmp_path: Path, engine) -> None:
     _check("openapi.json", schema)
 
 
+def _default(value: Any) -> str:
+    """repr of a default, with the data folder (read from FACEPRINT_DATA when the CLI is imported) as a placeholder."""
+    text = repr(value)
+    for data in {os.environ.get("FACEPRINT_DATA", ""), "../shared/data"} - {""}:
+        text = text.replace(f"'{data}'", "'<FACEPRINT_DATA>'")
+    return text
+
+
 def _type_of(p: Any) -> str:
     desc = getattr(p, "type_descriptor", None)
     annotation = getattr(desc, "annotation", None) if desc is not None else getattr(p, "type", None)
@@ -59,7 +67,7 @@ def _commands(c: Any, path: list[str]) -> dict[str, Any]:
             "params": [
                 {"name": p.name, "opts": sorted(getattr(p, "opts", [])) + sorted(getattr(p, "secondary_opts", [])), "kind": type(p).__name__,
                  "required": bool(p.required), "multiple": bool(getattr(p, "multiple", False)), "type": _type_of(p), "flag": bool(getattr(p, "is_flag", False)),
-                 "default": None if callable(p.default) else repr(p.default), "help": (getattr(p, "help", None) or "").strip()}
+                 "default": None if callable(p.default) else _default(p.default), "help": (getattr(p, "help", None) or "").strip()}
                 for p in c.params
             ],
         }
