@@ -56,7 +56,9 @@ def recall_at_1(found: np.ndarray, gallery: np.ndarray, queries: np.ndarray) -> 
 KINDS = [
     pytest.param(lambda **kw: ExactIndex(DIM, **kw), id="exact"),
     pytest.param(lambda **kw: PQScanIndex(DIM, **kw), id="pqscan"),
-    pytest.param(lambda **kw: HNSWIndex(DIM, **kw), id="hnsw"),
+    # one insertion thread: usearch's multi-threaded build differs run to run, and once gave a
+    # recall of 0.9895 under the 0.99 bar (issue 14: the flake); a fixed build is deterministic
+    pytest.param(lambda **kw: HNSWIndex(DIM, **{"threads": 1, **kw}), id="hnsw"),
 ]
 
 
