@@ -513,11 +513,12 @@ def _open_store(kind: str, path: Path) -> Any:
 def _forget_index(kind: str, path: Path) -> bool:
     """Shred a gallery's saved index (rebuilt, sealed with the current key, on the next open)."""
     from faceprint.crypto import shred
+    from faceprint.gallery.gallery import index_path_for
     from faceprint.gallery.index import header_path
 
     if kind != "gallery":
         return False
-    index = path.with_name(path.name + ".index")
+    index = index_path_for(path)
     shred(header_path(index))
     return shred(index)
 
@@ -525,8 +526,6 @@ def _forget_index(kind: str, path: Path) -> bool:
 @encryption_app.command("status")
 def encryption_status(db: Optional[Path] = DbOpt, library: Optional[Path] = LibOpt, as_json: bool = JsonOpt) -> None:
     """Which databases are encrypted, and with which master key (its id, never the key)."""
-    import json as _json
-
     from faceprint.crypto import current_master_key, default_key_file
 
     with _errors(as_json):
@@ -535,7 +534,7 @@ def encryption_status(db: Optional[Path] = DbOpt, library: Optional[Path] = LibO
             with _open_store(kind, path) as store:
                 rec = store.read("SELECT value FROM meta WHERE key='encryption'")
                 rows.append({"kind": kind, "path": str(path), "encrypted": store.encrypted,
-                             "master_key_id": _json.loads(rec[0][0])["master_key_id"] if rec else None})
+                             "master_key_id": json.loads(rec[0][0])["master_key_id"] if rec else None})
         key = current_master_key(create=False) if (os.environ.get("FACEPRINT_KEY") or default_key_file().exists()) else None
         data = {"key": {"source": key.source if key else str(default_key_file()), "id": key.id if key else None}, "databases": rows}
         if as_json:

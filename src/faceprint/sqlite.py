@@ -142,7 +142,7 @@ class Database:
 
         row = self._db.execute("SELECT value FROM meta WHERE key='encryption'").fetchone()
         if row is not None:
-            data_key, master, current = unwrap_data_key(row[0], self.WHAT, str(self.path))
+            data_key, _, current = unwrap_data_key(row[0], self.WHAT, str(self.path))
             if not current:  # opened with the key a rotation replaced: re-wrap with the current one
                 new = current_master_key(create=False)
                 with self.transaction() as db:

@@ -104,12 +104,6 @@ def pad_report(scores: np.ndarray, labels: Sequence[str], paths: Sequence[str], 
     return write(out, res, r)
 
 
-def _roc(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate) over every threshold, positives scoring high."""
-    fpr, tpr, _ = roc(pos, neg)
-    return fpr, tpr
-
-
 def synthetic_report(scores: dict[str, np.ndarray], real: np.ndarray, out_dir: str | Path, *, threshold: float, title: str = "Synthetic-face detection",
                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per generator: ROC AUC against the real faces, share detected at ``threshold``,
@@ -128,7 +122,7 @@ def synthetic_report(scores: dict[str, np.ndarray], real: np.ndarray, out_dir: s
                    "accuracy": float((np.sum(s >= threshold) + np.sum(real < threshold)) / (s.size + real.size))}
     pooled = np.concatenate(list(scores.values()))
     files = {
-        "roc": str(plots.plot_roc({g: _roc(s, real) for g, s in scores.items()}, out / "roc.png", title="ROC per generator", mark_fmr=None,
+        "roc": str(plots.plot_roc({g: roc(s, real)[:2] for g, s in scores.items()}, out / "roc.png", title="ROC per generator", mark_fmr=None,
                                   xlabel="Real faces flagged (false positive rate)", ylabel="Generated faces detected (true positive rate)")),
         "scores": str(plots.plot_score_histogram(pooled, real, out / "scores.png", thresholds={"threshold": threshold}, title="Synthetic scores", bins=40,
                                                  names=("generated", "real"), xlabel="Synthetic score (higher = more likely generated)")),

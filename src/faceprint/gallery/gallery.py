@@ -35,6 +35,12 @@ EXACT_LIMIT = 20_000
 INDEX_KINDS = ("auto", "exact", "pqscan", "hnsw")
 
 
+def index_path_for(db: str | Path) -> Path:
+    """Where the vector index of the gallery database ``db`` is saved: ``<db>.index``."""
+    db = Path(db)
+    return db.with_name(db.name + ".index")
+
+
 def default_db_path() -> Path:
     """``$FACEPRINT_DB``, else ``gallery.db`` in the user's data directory."""
     env = os.environ.get("FACEPRINT_DB")
@@ -134,7 +140,7 @@ class Gallery:
         self.store = Store(self.path)
         self.engine = engine or Engine()
         self.quantize = quantize
-        self.index_path = self.path.with_name(self.path.name + ".index")
+        self.index_path = index_path_for(self.path)
         self.save_interval = save_interval
         self._index: VectorIndex | None = None
         self._index_generation = ""  # the store generation the in-memory index reflects
@@ -420,7 +426,7 @@ class Gallery:
             sid, tids, generations, erased = self.store.delete_subject(name, actor=actor)
             index.remove(np.array(tids, np.int64))
             self._applied(generations)
-            self._save(force=True)  # the saved index must not keep the vectors until the next flush
+            self.flush()  # the saved index must not keep the vectors until the next periodic flush
         return {"subject_id": sid, **erased, "index_saved": True}
 
     def stale_subjects(self) -> list[Subject]:

@@ -16,13 +16,13 @@ per-process CSRF token, checked on every POST.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-import hashlib
-import os
-import stat
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path as PathParam, Query, Request, UploadFile
@@ -36,6 +36,7 @@ from faceprint.service.security import UiAuth, escape_log
 
 __all__ = ["mount_ui"]
 
+logger = logging.getLogger("faceprint.service")
 HERE = Path(__file__).parent
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 UNKNOWN_PAGE = 200
@@ -131,9 +132,7 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             return login_page(next_, f"Too many wrong tokens; try again in {int(wait) + 1} s.", 429)
         if not auth.token_ok(token):
             auth.limiter.failure(client)
-            import logging
-
-            logging.getLogger("faceprint.service").warning("web UI login refused: client=%s", escape_log(client))
+            logger.warning("web UI login refused: client=%s", escape_log(client))
             return login_page(next_, "That is not this server's token: use the address `faceprint serve` printed.", 403)
         response = RedirectResponse(_safe_next(next_), status_code=303)
         response.headers["set-cookie"] = auth.cookie()
@@ -152,7 +151,7 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
     @router.post("/logout", dependencies=[Depends(csrf)])
     async def logout() -> Response:
         response = RedirectResponse("/login", status_code=303)
-        response.headers["set-cookie"] = "faceprint_ui=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+        response.headers["set-cookie"] = auth.expired_cookie()
         return response
 
     async def run(fn: Any, *args: Any, **kw: Any) -> Any:

@@ -211,6 +211,11 @@ class UiAuth:
     def cookie(self) -> str:
         return f"{UI_COOKIE}={self.session}; HttpOnly; SameSite=Strict; Path=/"
 
+    @staticmethod
+    def expired_cookie() -> str:
+        """The Set-Cookie value that logs a browser out."""
+        return f"{UI_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+
 
 def _is_ui_path(path: str) -> bool:
     """Paths of the web UI that need its login (the login page and the stylesheet do not)."""
