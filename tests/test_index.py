@@ -107,7 +107,7 @@ def test_exact_top1_equals_brute_force_argmax() -> None:
 
 def test_exact_blocked_search_matches_one_product(monkeypatch: pytest.MonkeyPatch) -> None:
     """Searching in row blocks (large galleries) merges to the same top k as one product."""
-    import faceprint.gallery.index as mod
+    import faceprint.gallery.index.base as mod
 
     g, q = random_unit(5000, 11), random_unit(300, 12)
     ix = ExactIndex(DIM)
@@ -472,7 +472,7 @@ def test_crash_between_index_and_header_looks_stale(tmp_path: Path) -> None:
     small.save(path, generation="old")
     big = ExactIndex(DIM)
     big.add(np.arange(50), random_unit(50, 132))
-    import faceprint.gallery.index as mod
+    import faceprint.gallery.index.base as mod
 
     def crash(*a, **k):
         raise OSError("disk gone")
