@@ -114,6 +114,62 @@ def test_ready_reports_503_when_the_database_is_gone(tmp_path: Path, engine: Any
         assert r.status_code == 503 and r.json()["status"] == "not_ready" and r.json()["checks"]["database"] != "ok"
 
 
+def test_routes_take_the_engine_from_an_overridable_dependency(tmp_path: Path) -> None:
+    """The routes take the engine (and gallery, keys, uploads) from faceprint.service.deps, so a
+    test can swap it through ``app.dependency_overrides`` and no model is ever loaded: an engine
+    whose models cannot load makes /v1/ready 503 without checking the index; one that "finds" a
+    canned face shows /v1/detect reading the upload (its file name cleaned to the last path part)
+    and serialising the face with its quality."""
+    from types import SimpleNamespace
+
+    from faceprint import Engine, Settings
+    from faceprint.service import deps
+
+    class NoModels:
+        @property
+        def detector(self) -> Any:
+            raise FileNotFoundError("yunet.onnx is missing")
+
+    received: list[tuple[str, bytes]] = []
+    box = {"x": 1.0, "y": 2.0, "w": 30.0, "h": 40.0}
+    canned = SimpleNamespace(to_dict=lambda: {"box": box, "landmarks": [[5.0, 6.0]] * 5, "score": 0.9, "detector": "canned"})
+    quality = {"unified": 77, "model": "canned-q", "components": {"sharpness": {"raw": 1.5, "score": 80, "unit": "var"}}}
+
+    class CannedFace:
+        def load(self, stream: Any) -> Any:
+            received.append((stream.name, stream.getvalue()))
+            return SimpleNamespace(source=stream.name, width=64, height=48)
+
+        def detect(self, image: Any) -> list[Any]:
+            return [canned]
+
+        def align(self, image: Any, face: Any) -> str:
+            return "crop"
+
+        def assess(self, image: Any, face: Any, crop: Any) -> Any:
+            assert face is canned and crop == "crop"
+            return SimpleNamespace(to_dict=lambda: quality)
+
+    with Gallery(tmp_path / "g.db", Engine(Settings())) as gallery:  # models load lazily: never here
+        key = auth.create_key(gallery.store, "test-read", ["read"])
+        app = create_app(gallery)
+        client = TestClient(app)
+        app.dependency_overrides[deps.get_engine] = NoModels
+        r = client.get("/v1/ready")
+        assert r.status_code == 503, r.text
+        assert r.json() == {"status": "not_ready", "checks": {"models": "yunet.onnx is missing", "database": "ok", "index": "not checked"}}
+
+        app.dependency_overrides[deps.get_engine] = CannedFace
+        r = client.post("/v1/detect", files=[("file", ("../uploads/me.jpg", b"not decoded here", "image/jpeg"))], headers=_bearer(key))
+        assert r.status_code == 200, r.text
+        assert received == [("me.jpg", b"not decoded here")]
+        face = {"box": box, "landmarks": [[5.0, 6.0]] * 5, "score": 0.9, "detector": "canned", "quality": quality}
+        assert r.json() == {"source": "me.jpg", "width": 64, "height": 48, "faces": [face]}
+        r = client.post("/v1/detect", files=[("file", ("me.jpg", b"", "image/jpeg"))], headers=_bearer(key))
+        assert r.status_code == 422 and r.json()["error"]["code"] == "image_decode_error" and len(received) == 1, r.text
+        assert gallery.engine._detector is None and gallery.engine._embedder is None  # the real models were never built
+
+
 # --- the main flow --------------------------------------------------------------------------
 
 

@@ -1,0 +1,54 @@
+"""The probes: ``/v1/health`` (the process answers) and ``/v1/ready`` (models, database and
+index usable); neither needs a key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from faceprint import __version__
+from faceprint.engine import Engine
+from faceprint.gallery import Gallery
+from faceprint.gallery.store import Store
+from faceprint.service.deps import get_engine, get_gallery, get_store
+from faceprint.service.schemas import HealthOut, ReadyOut
+
+router = APIRouter()
+
+
+@router.get("/v1/health", response_model=HealthOut, tags=["service"])
+def health() -> dict[str, Any]:
+    """Liveness: the process answers (no key needed)."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/v1/ready", response_model=ReadyOut, tags=["service"], responses={503: {"model": ReadyOut, "description": "not ready"}})
+def ready(
+    engine: Engine = Depends(get_engine),
+    gallery: Gallery = Depends(get_gallery),
+    store: Store = Depends(get_store),
+) -> Any:
+    """Readiness: models loaded, database reachable, index loaded (no key needed)."""
+    checks: dict[str, str] = {}
+    ok = True
+    try:
+        engine.detector, engine.embedder, engine.calibration
+        checks["models"] = f"ok ({engine.model_id})"
+    except Exception as exc:
+        ok, checks["models"] = False, str(exc) or type(exc).__name__
+    try:
+        store.read("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        ok, checks["database"] = False, str(exc) or type(exc).__name__
+    if ok:
+        try:
+            checks["index"] = f"ok ({len(gallery.index)} templates)"
+        except Exception as exc:
+            ok, checks["index"] = False, str(exc) or type(exc).__name__
+    else:
+        checks["index"] = "not checked"
+    body = {"status": "ready" if ok else "not_ready", "checks": checks}
+    return body if ok else JSONResponse(body, status_code=503)
