@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO, run_cli  # noqa: E402 (tests/ is on sys.path)
 
 # Databases the tests create are encrypted at rest (the default): with a key of their own, not
 # the user's (~/.config/faceprint/key); subprocesses and test servers inherit it.
@@ -40,3 +40,9 @@ def lfw(data_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"lfw-dev images not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """``cli("verify", a, b, "--json")`` runs the faceprint command in-process; see ``support.run_cli``."""
+    return run_cli

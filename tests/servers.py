@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from faceprint.service.process import ServerProcess, free_port, server_env
-
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO
 
 __all__ = ["RealServer", "free_port", "server_env"]
 

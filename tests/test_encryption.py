@@ -5,16 +5,14 @@ rotated, with the CLI."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from faceprint.crypto import KeyProblem, current_master_key
+from support import CliResult, run_cli  # noqa: E402 (tests/ is on sys.path)
 
 
 def _pieces(vectors: list[np.ndarray]) -> dict[str, bytes]:
@@ -25,8 +23,8 @@ def _hits(folder: Path, needles: dict[str, bytes]) -> list[str]:
     return [f"{w} in {p.name}" for p in folder.iterdir() if p.is_file() for w, n in needles.items() if n in p.read_bytes()]
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faceprint.cli", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
+def _cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    return run_cli(*args, env=env)
 
 
 def test_new_gallery_and_library_hold_no_clear_template(tmp_path: Path, lfw: Path, engine) -> None:

@@ -4,7 +4,6 @@ runs respect."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from faceprint.library import Library, LibraryStore
 from faceprint.library.cluster import ClusterInput, ClusterParams, cluster_faces, pairwise_scores
 from faceprint.sqlite import StoreError
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO  # noqa: E402 (tests/ is on sys.path)
 PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova"]
 
 
@@ -198,16 +197,15 @@ def test_library_and_gallery_files_are_not_interchangeable(tmp_path: Path, engin
         Gallery(tmp_path / "l.db", engine)
 
 
-def test_cli_index_and_people_json(tmp_path: Path, photos: Path) -> None:
+def test_cli_index_and_people_json(tmp_path: Path, photos: Path, cli) -> None:
     env_db = tmp_path / "cli.db"
-    cmd = [sys.executable, "-m", "faceprint.cli"]
-    r = subprocess.run(cmd + ["index", str(photos), "--db", str(env_db), "--json", "--workers", "2"], capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert r.returncode == 0, r.stderr[-2000:]
-    data = json.loads(r.stdout)
+    r = cli("index", photos, "--db", env_db, "--json", "--workers", "2")
+    assert r.returncode == 0, r.describe()
+    data = r.json()
     assert data["analysed"] == 16 and data["library"]["faces"] >= 16 and data["clustering"]["new_people"] >= 4
-    r = subprocess.run(cmd + ["people", "--db", str(env_db), "--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert r.returncode == 0, r.stderr[-2000:]
-    people = json.loads(r.stdout)
+    r = cli("people", "--db", env_db, "--json")
+    assert r.returncode == 0, r.describe()
+    people = r.json()
     assert isinstance(people, list) and len(people) >= 4
     for p in people:
         assert set(p) >= {"name", "faces"} and p["name"] is None
@@ -217,8 +215,8 @@ def test_cli_index_and_people_json(tmp_path: Path, photos: Path) -> None:
         for f in p["faces"]:
             by_folder.setdefault(Path(f["path"]).parent.name, set()).add(p["id"])
     assert all(len(v) == 1 for k, v in by_folder.items() if k in PEOPLE)
-    r = subprocess.run(cmd + ["index", str(tmp_path / "missing"), "--db", str(env_db)], capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
+    r = cli("index", tmp_path / "missing", "--db", env_db)
+    assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr, r.describe()
 
 
 def test_suggestions_ask_about_uncertain_groups_and_answers_stick(tmp_path: Path, lfw: Path) -> None:
@@ -316,7 +314,7 @@ def test_one_person_in_two_unnamed_groups_is_asked_once_and_yes_joins_them(tmp_p
         assert {f.person_id for f in lib.store.faces(face_ids=sorted(moved))} == {s.person_id}
 
 
-def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, lfw: Path) -> None:
+def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, lfw: Path, cli) -> None:
     """SIGKILL `faceprint index` part-way; the next run analyses only what was not committed."""
     import signal
     import sqlite3
@@ -346,9 +344,9 @@ def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, l
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         committed = con.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
-    data = json.loads(r.stdout)
+    r = cli(*cmd[3:])  # the resumed run, in-process
+    assert r.returncode == 0, r.describe()
+    data = r.json()
     assert data["analysed"] == 30 - committed and data["unchanged"] == committed
     assert data["library"]["photos"] == 30
     with LibraryStore(db) as store:
@@ -356,9 +354,9 @@ def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, l
         assert len(per_photo) == 30 and max(r["n"] for r in per_photo) <= 3  # every photo once, none doubled
 
 
-def test_cli_people_on_a_missing_library_is_a_clear_error(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "faceprint.cli", "people", "--db", str(tmp_path / "typo.db")], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert r.returncode == 2 and "no photo library here" in r.stderr and "Traceback" not in r.stderr
+def test_cli_people_on_a_missing_library_is_a_clear_error(tmp_path: Path, cli) -> None:
+    r = cli("people", "--db", tmp_path / "typo.db")
+    assert r.returncode == 2 and "no photo library here" in r.stderr and "Traceback" not in r.stderr, r.describe()
     assert not (tmp_path / "typo.db").exists()  # nothing created by a typo
 
 

@@ -4,10 +4,7 @@ Chromium (screenshot, no console errors, every embedded image decodes)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +12,6 @@ import pytest
 
 from faceprint.metrics import verification as metrics
 from faceprint.evaluation.bias import _ratio, all_pairs, bias_report, group_aware_thresholds
-
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -85,11 +80,10 @@ def test_bias_report_on_synthetic_groups_with_a_known_differential() -> None:
 
 
 # ------------------------------------------------------------------ every kind on real images, then in a browser
-def _cli(*args: str, cwd: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    r = subprocess.run([sys.executable, "-m", "faceprint.cli", "eval", *args, "--json"], capture_output=True, text=True, timeout=900, env=env, cwd=cwd)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
-    return json.loads(r.stdout)
+def _eval(cli, *args: str, cwd: Path) -> dict:
+    r = cli("eval", *args, "--json", cwd=cwd)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.describe()
+    return r.json()
 
 
 def _errata(tmp: Path) -> Path:
@@ -100,7 +94,7 @@ def _errata(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[str, dict]:
+def reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, cli) -> dict[str, dict]:
     lfw = data_dir / "lfw-dev"
     if not (lfw / "images").is_dir():
         pytest.skip("lfw-dev not found")
@@ -108,15 +102,15 @@ def reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[st
     cache = tmp / "templates.npz"
     common = ["--root", str(lfw / "images"), "--identities", "150", "--cache", str(cache)]
     out = {
-        "verify": _cli("verify", *common, "--impostors", "20000", "--out", str(tmp / "verify"), cwd=tmp),
-        "verify_pairs": _cli("verify", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "20", "--out", str(tmp / "verify-pairs"), cwd=tmp),
-        "identify": _cli("identify", *common, "--out", str(tmp / "identify"), cwd=tmp),
-        "bias": _cli("bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "100", "--out", str(tmp / "bias"), cwd=tmp),
-        "bias_plain": _cli("bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--out", str(tmp / "bias-plain"), cwd=tmp),
-        "bias_errata": _cli("bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--errata", str(_errata(tmp)), "--out", str(tmp / "bias-errata"), cwd=tmp),
-        "dataset": _cli("dataset", *common, "--reference", str(data_dir / "samples" / "deepface" / "identities"), "--out", str(tmp / "dataset"), cwd=tmp),
-        "idsim": _cli("idsim", "--root", str(lfw / "images"), "--identities", "150", "--out", str(tmp / "idsim"), cwd=tmp),
-        "budget": _cli("budget", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "2", "--out", str(tmp / "budget"), cwd=tmp),
+        "verify": _eval(cli, "verify", *common, "--impostors", "20000", "--out", str(tmp / "verify"), cwd=tmp),
+        "verify_pairs": _eval(cli, "verify", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "20", "--out", str(tmp / "verify-pairs"), cwd=tmp),
+        "identify": _eval(cli, "identify", *common, "--out", str(tmp / "identify"), cwd=tmp),
+        "bias": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "100", "--out", str(tmp / "bias"), cwd=tmp),
+        "bias_plain": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--out", str(tmp / "bias-plain"), cwd=tmp),
+        "bias_errata": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--errata", str(_errata(tmp)), "--out", str(tmp / "bias-errata"), cwd=tmp),
+        "dataset": _eval(cli, "dataset", *common, "--reference", str(data_dir / "samples" / "deepface" / "identities"), "--out", str(tmp / "dataset"), cwd=tmp),
+        "idsim": _eval(cli, "idsim", "--root", str(lfw / "images"), "--identities", "150", "--out", str(tmp / "idsim"), cwd=tmp),
+        "budget": _eval(cli, "budget", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "2", "--out", str(tmp / "budget"), cwd=tmp),
     }
     return out
 
@@ -186,12 +180,10 @@ def test_reports_open_in_a_browser_without_errors(reports: dict[str, dict], tmp_
             browser.close()
 
 
-def test_bad_input_is_named(tmp_path: Path, data_dir: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+def test_bad_input_is_named(tmp_path: Path, data_dir: Path, cli) -> None:
     bad = tmp_path / "groups.csv"
     bad.write_text("image,identity\na.jpg,A\n")
-    r = subprocess.run([sys.executable, "-m", "faceprint.cli", "eval", "bias", "--root", str(data_dir / "lfw-dev" / "images"), "--groups", str(bad)],
-                       capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 2 and "no attribute column" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "faceprint.cli", "eval", "verify"], capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 2 and "--pairs" in r.stderr and "Traceback" not in r.stderr
+    r = cli("eval", "bias", "--root", data_dir / "lfw-dev" / "images", "--groups", bad)
+    assert r.returncode == 2 and "no attribute column" in r.stderr and "Traceback" not in r.stderr, r.describe()
+    r = cli("eval", "verify")
+    assert r.returncode == 2 and "--pairs" in r.stderr and "Traceback" not in r.stderr, r.describe()
