@@ -107,7 +107,7 @@ def test_exact_top1_equals_brute_force_argmax() -> None:
 
 def test_exact_blocked_search_matches_one_product(monkeypatch: pytest.MonkeyPatch) -> None:
     """Searching in row blocks (large galleries) merges to the same top k as one product."""
-    import faceprint.gallery.index.base as mod
+    import faceprint.gallery.index.exact as mod
 
     g, q = random_unit(5000, 11), random_unit(300, 12)
     ix = ExactIndex(DIM)
@@ -316,7 +316,7 @@ def test_pqscan_trains_at_1024_and_searches_exactly_before() -> None:
     ix = PQScanIndex(DIM)
     ix.add(np.arange(1000), g[:1000])
     assert not ix.trained and ix.params["trained_on"] == 0
-    found, scores = ix.search(q, 5)
+    found, _scores = ix.search(q, 5)
     exact = brute(g[:1000], q, 5)
     np.testing.assert_array_equal(found, exact[0])  # untrained: an exact search
     ix.add(np.arange(1000, 1500), g[1000:])
@@ -472,7 +472,7 @@ def test_crash_between_index_and_header_looks_stale(tmp_path: Path) -> None:
     small.save(path, generation="old")
     big = ExactIndex(DIM)
     big.add(np.arange(50), random_unit(50, 132))
-    import faceprint.gallery.index.base as mod
+    import faceprint.gallery.index.exact as mod
 
     def crash(*a, **k):
         raise OSError("disk gone")
@@ -535,7 +535,7 @@ def test_a_saved_index_holds_no_removed_vector(make, tmp_path: Path) -> None:
     ix.remove(np.array([10]))
     ix.save(path)
     data = path.read_bytes()
-    stored = lambda i: _to_storage(g[i][None], ix.dtype).tobytes()  # noqa: E731
+    stored = lambda i: _to_storage(g[i][None], ix.dtype).tobytes()
     assert [i for i in (5, 77, 1000, 6, 10) if stored(i) in data] == []
     assert stored(7) in data  # a kept vector is there, so the check can fail
     assert len(ix) == 2995
