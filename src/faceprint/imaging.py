@@ -34,11 +34,13 @@ import numpy as np
 from PIL import ExifTags, ImageCms, ImageFile, UnidentifiedImageError, features
 from PIL import Image as PILImage
 
+from . import media as _media
 from .errors import FaceprintError, ImageDecodeError, ImageTooLargeError, InputError
 from .types import Image
 
-#: File name suffixes of the image formats faceprint reads (folders are searched for these).
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm", ".heic", ".heif", ".avif"})
+#: File name suffixes of the image formats faceprint reads (folders are searched for these);
+#: their one home is :mod:`faceprint.media`, this name stays for the code that imports it here.
+IMAGE_EXTENSIONS = _media.IMAGE_EXTENSIONS
 
 try:
     import pillow_heif

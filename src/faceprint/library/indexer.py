@@ -4,7 +4,8 @@ What a run does, in order:
 
 1. Walk the folder recursively (hidden files and folders skipped) for images
    (and videos, when PyAV is installed: frames sampled every
-   ``video_interval`` seconds, at most ``video_frames`` of them).
+   ``video_interval`` seconds, at most ``video_frames`` of them), told apart
+   by the suffixes of :mod:`faceprint.media`.
 2. A file whose path, size and modification time match the library is skipped
    without being read.  Any other file is hashed (SHA-256 of its bytes): content
    the library already has under a path that no longer exists is a *move* (its
@@ -37,12 +38,11 @@ import numpy as np
 
 from faceprint.errors import FaceprintError, InputError
 from faceprint.library.store import LibraryStore, NewFace
+from faceprint.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_media, is_video  # the suffixes: also the indexer's names
 from faceprint.settings import Settings
 
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IndexSummary", "analyse_file", "index_folder", "scan_folder"]
 
-from faceprint.imaging import IMAGE_EXTENSIONS  # noqa: E402  (re-exported: the indexer's public name)
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm"}
 THUMB_SIZE = 128
 
 
@@ -92,7 +92,6 @@ def scan_folder(root: Path, *, videos: bool | None = None) -> Iterator[Path]:
     are followed, each real folder visited once (no loops)."""
     if videos is None:
         videos = _video_support()
-    exts = IMAGE_EXTENSIONS | (VIDEO_EXTENSIONS if videos else set())
     visited: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):  # linked folders too, each once
         real = os.path.realpath(dirpath)
@@ -102,7 +101,7 @@ def scan_folder(root: Path, *, videos: bool | None = None) -> Iterator[Path]:
         visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not name.startswith(".") and Path(name).suffix.lower() in exts:
+            if not name.startswith(".") and is_media(name, videos=videos):
                 yield Path(dirpath) / name
 
 
@@ -199,7 +198,7 @@ def analyse_file(path: str, *, thumbnails: bool = True, video_interval: float = 
     engine = engine or _ENGINE
     p = Path(path)
     try:
-        if p.suffix.lower() in VIDEO_EXTENSIONS:
+        if is_video(p):
             from faceprint.imaging import from_array
 
             faces: list[NewFace] = []
@@ -212,7 +211,7 @@ def analyse_file(path: str, *, thumbnails: bool = True, video_interval: float = 
         image = engine.load(p)
         return {"path": path, "status": "ok", "kind": "image", "width": image.width, "height": image.height, "faces": _faces_of(engine, image, thumbnails)}
     except FaceprintError as exc:
-        return {"path": path, "status": "error", "kind": "video" if p.suffix.lower() in VIDEO_EXTENSIONS else "image", "error": f"{exc.code}: {exc}", "faces": []}
+        return {"path": path, "status": "error", "kind": "video" if is_video(p) else "image", "error": f"{exc.code}: {exc}", "faces": []}
     except (OSError, ValueError, MemoryError) as exc:
         return {"path": path, "status": "error", "kind": "image", "error": f"unreadable: {type(exc).__name__}: {exc}", "faces": []}
 

@@ -10,17 +10,19 @@ import numpy as np
 
 from faceprint.errors import InputError
 from faceprint.liveness.limits import VideoLimits  # noqa: F401 (also re-exported: its first home)
+from faceprint.media import VIDEO_EXTENSIONS
+from faceprint.media import is_video as _video_by_name
 from faceprint.settings import Settings
 
 __all__ = ["PAD_FRAMES", "VIDEO_SUFFIXES", "VideoLimits", "is_video", "video_liveness"]
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+VIDEO_SUFFIXES = VIDEO_EXTENSIONS  # the old name of faceprint.media.VIDEO_EXTENSIONS, kept for its importers
 PAD_FRAMES = 8  # frames of a video the single-image PAD detectors score (median)
 
 
 def is_video(name: str, head: bytes) -> bool:
     """A video by its file name, or by its first bytes (MP4/MOV ``ftyp``, Matroska/WebM, AVI)."""
-    if Path(name).suffix.lower() in VIDEO_SUFFIXES:
+    if _video_by_name(name):
         return True
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3" or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
 
