@@ -108,8 +108,13 @@ class Library:
             self.store.save_clustering(assignments, result.new_people)
             from faceprint.library.suggest import apply_confident
 
-            apply_confident(self)  # unnamed groups that are a named person's beyond doubt join them
+            apply_confident(self.store, **self._suggest_inputs())  # unnamed groups that are a named person's beyond doubt join them
             return result
+
+    def _suggest_inputs(self) -> dict[str, Any]:
+        """What :mod:`faceprint.library.suggest` reads besides the store: the model id whose faces
+        it compares, the clustering parameters and the calibration table."""
+        return {"model_id": self.model_id, "params": self.params, "calibration": self.engine.calibration}
 
     # -- the user's word -------------------------------------------------------------
     def rename(self, person_id: int, name: str | None) -> None:
@@ -118,7 +123,7 @@ class Library:
             if name:
                 from faceprint.library.suggest import apply_confident
 
-                apply_confident(self)
+                apply_confident(self.store, **self._suggest_inputs())
 
     def suggestions(self, *, limit: int = 50, include_skipped: bool = False) -> list[Any]:
         """The open questions (see :mod:`faceprint.library.suggest`), recomputed only when the
@@ -128,7 +133,7 @@ class Library:
         with self._lock:
             key = (self.store.change_key(), include_skipped)
             if self._queue is None or self._queue[0] != key or self._queue[1] < limit:
-                full = suggestions(self, limit=max(limit, 100), include_skipped=include_skipped)
+                full = suggestions(self.store, **self._suggest_inputs(), limit=max(limit, 100), include_skipped=include_skipped)
                 self._queue = (key, max(limit, 100), full)
             return list(self._queue[2][:limit])
 
@@ -136,7 +141,7 @@ class Library:
         from faceprint.library.suggest import answer
 
         with self._lock:
-            answer(self, person_id, candidate, reply)
+            answer(self.store, person_id, candidate, reply)
 
     def search(self, source: Any, *, k: int = 3) -> list[dict[str, Any]]:
         """Who is in this photo?  For each face: the people whose faces it is most similar to

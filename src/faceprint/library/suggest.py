@@ -36,6 +36,10 @@ ask threshold below and the attach threshold above.  One question per
 candidate: the target it is most similar to.  Each answer changes the people,
 so the queue is recomputed after every answer (:meth:`Library.suggestions`
 caches it until the library changes).
+
+The functions take what they read -- the library's store, the model id whose
+templates they compare, the clustering parameters and the calibration table --
+not the :class:`~faceprint.library.library.Library` that holds them.
 """
 
 from __future__ import annotations
@@ -48,8 +52,9 @@ import numpy as np
 from faceprint.errors import InputError
 
 if TYPE_CHECKING:
-    from faceprint.library.library import Library
-    from faceprint.library.store import StoredFace
+    from faceprint.library.cluster import ClusterParams
+    from faceprint.library.store import LibraryStore, StoredFace
+    from faceprint.metrics.verification import CalibrationTable
 
 __all__ = ["ASK_FMR", "Suggestion", "answer", "apply_confident", "suggestions"]
 
@@ -122,14 +127,14 @@ class _State:
         return float(min(1.0, max(0.0, u)))
 
 
-def _state(lib: Library) -> _State:
-    faces = lib.store.faces(model_id=lib.model_id, with_vectors=True)
-    names = {r["id"]: r["name"] for r in lib.store.read("SELECT id, name FROM people")}
+def _state(store: LibraryStore, model_id: str, params: ClusterParams, calibration: CalibrationTable) -> _State:
+    faces = store.faces(model_id=model_id, with_vectors=True)
+    names = {r["id"]: r["name"] for r in store.read("SELECT id, name FROM people")}
     by_person: dict[int, list[StoredFace]] = {}
     candidates: list[_Group] = []
     for f in faces:
         if f.person_id is None:  # poor faces too: a question can place what clustering must not
-            candidates.append(_Group(f"face:{f.id}", None, None, [f], False, poor=f.quality < lib.params.min_quality))
+            candidates.append(_Group(f"face:{f.id}", None, None, [f], False, poor=f.quality < params.min_quality))
         else:
             by_person.setdefault(f.person_id, []).append(f)
     people: dict[int, _Group] = {}
@@ -140,19 +145,19 @@ def _state(lib: Library) -> _State:
         people[pid] = g
         if not name:
             candidates.append(g)
-    cal = lib.engine.calibration
+    cal = calibration
     return _State(
-        people, candidates, cal.threshold_for(ASK_FMR), cal.threshold_for(max(ASK_UNNAMED_FMR, lib.params.link_fmr)),
-        cal.threshold_for(lib.params.link_fmr), cal.threshold_for(lib.params.attach_fmr),
+        people, candidates, cal.threshold_for(ASK_FMR), cal.threshold_for(max(ASK_UNNAMED_FMR, params.link_fmr)),
+        cal.threshold_for(params.link_fmr), cal.threshold_for(params.attach_fmr),
     )
 
 
-def _joins(st: _State, lib: Library) -> list[tuple[_Group, _Group, float]]:
+def _joins(st: _State, store: LibraryStore) -> list[tuple[_Group, _Group, float]]:
     """(target, candidate, mean similarity) for every allowed pair at or above the ask threshold."""
     if not st.people or not st.candidates:
         return []
-    apart = lib.store.apart()
-    rejected = lib.store.rejections()
+    apart = store.apart()
+    rejected = store.rejections()
     targets = list(st.people.values())
     T = np.stack([t.sum / t.n for t in targets]).astype(np.float32)
     size = np.array([t.n for t in targets])
@@ -207,31 +212,33 @@ def _doubtful_members(st: _State) -> list[tuple[_Group, StoredFace, float]]:
     return out
 
 
-def apply_confident(lib: Library) -> int:
+def apply_confident(store: LibraryStore, *, model_id: str, params: ClusterParams, calibration: CalibrationTable) -> int:
     """Attach unnamed people (and faces of nobody) that are a named person's beyond doubt;
     returns the faces moved."""
-    st = _state(lib)
+    st = _state(store, model_id, params, calibration)
     best: dict[str, tuple[float, _Group, _Group]] = {}
-    for t, c, s in _joins(st, lib):
+    for t, c, s in _joins(st, store):
         if _confident(st, t, c, s) and (c.key not in best or s > best[c.key][0]):
             best[c.key] = (s, t, c)
     moved = 0
     for _, t, c in best.values():
         assert t.person is not None
         if c.person is not None:
-            moved += lib.store.attach_auto(t.person, c.person)
+            moved += store.attach_auto(t.person, c.person)
         else:
-            with lib.store.transaction() as db:
+            with store.transaction() as db:
                 moved += db.execute("UPDATE faces SET person_id=?, assigned='auto' WHERE id=? AND person_id IS NULL", (t.person, c.faces[0].id)).rowcount
     return moved
 
 
-def suggestions(lib: Library, *, limit: int = 50, include_skipped: bool = False) -> list[Suggestion]:
+def suggestions(
+    store: LibraryStore, *, model_id: str, params: ClusterParams, calibration: CalibrationTable, limit: int = 50, include_skipped: bool = False,
+) -> list[Suggestion]:
     """The open questions, most useful first (see the module docstring)."""
-    st = _state(lib)
-    skipped = set() if include_skipped else lib.store.skipped()
+    st = _state(store, model_id, params, calibration)
+    skipped = set() if include_skipped else store.skipped()
     best: dict[str, Suggestion] = {}
-    for t, c, s in _joins(st, lib):
+    for t, c, s in _joins(st, store):
         assert t.person is not None
         if _confident(st, t, c, s) or (t.person, c.key) in skipped:
             continue
@@ -246,7 +253,7 @@ def suggestions(lib: Library, *, limit: int = 50, include_skipped: bool = False)
     return sorted(best.values(), key=lambda x: (x.person_name is None, -x.priority, -x.score, x.candidate))[:limit]
 
 
-def answer(lib: Library, person_id: int, candidate: str, reply: str, *, actor: str = "local") -> None:
+def answer(store: LibraryStore, person_id: int, candidate: str, reply: str, *, actor: str = "local") -> None:
     """Apply a reply (``yes`` / ``no`` / ``skip``) to "Is ``candidate`` this person?" (a join
     question) or "Does this face of the person belong there?" (a member question: the
     candidate is a face the person already holds)."""
@@ -256,16 +263,16 @@ def answer(lib: Library, person_id: int, candidate: str, reply: str, *, actor: s
     if reply not in ("yes", "no", "skip"):
         raise InputError(f"reply must be yes, no or skip, got {reply!r}")
     cid = int(raw)
-    lib.store.person(person_id)  # raises PersonNotFound
+    store.person(person_id)  # raises PersonNotFound
     if reply == "skip":
-        lib.store.skip(person_id, candidate)
+        store.skip(person_id, candidate)
     elif reply == "yes":
         if kind == "person":
-            lib.store.merge_people(person_id, cid, actor=actor)
+            store.merge_people(person_id, cid, actor=actor)
         else:  # the face is theirs, and so (the user saw them) are the person's faces
-            lib.store.assign_face(cid, person_id, confirm=True, actor=actor)
+            store.assign_face(cid, person_id, confirm=True, actor=actor)
     elif kind == "person":
-        lib.store.person(cid)
-        lib.store.keep_apart(person_id, cid, actor=actor)
+        store.person(cid)
+        store.keep_apart(person_id, cid, actor=actor)
     else:
-        lib.store.reject_face(cid, person_id, actor=actor)
+        store.reject_face(cid, person_id, actor=actor)
