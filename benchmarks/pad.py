@@ -37,7 +37,8 @@ def main() -> None:
 
     from faceprint import Engine, Settings
     from faceprint.evaluation.pad import read_labels
-    from faceprint.liveness.pad import PadModel, features_of, load_pad_model, pad_features, train
+    from faceprint.liveness.pad import PadModel, features_of, load_pad_model, pad_features
+    from faceprint.liveness.training import train_pad as train
 
     engine = Engine(Settings.load(min_face_score=0.5))
     items = read_labels(data / "pad" / "nuaa-train" / "labels.csv")[:: args.every]

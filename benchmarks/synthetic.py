@@ -48,16 +48,16 @@ def main() -> None:
 
     from faceprint import Engine
     from faceprint.evaluation.pad import auc, read_labels
-    from faceprint.imaging import IMAGE_EXTENSIONS
-    from faceprint.liveness.synthetic import (
+    from faceprint.forensics.synthetic import (
         FAMILIES,
         SyntheticModel,
-        identity_consistency,
         load_synthetic_model,
         synthetic_features,
         synthetic_set_features,
-        train,
     )
+    from faceprint.forensics.training import train_synthetic as train
+    from faceprint.gallery.consistency import identity_consistency
+    from faceprint.imaging import IMAGE_EXTENSIONS
     from faceprint.types import Image
 
     engine = Engine()

@@ -16,8 +16,11 @@ import pytest
 
 from faceprint.errors import LivenessRejected, ModelError
 from faceprint.evaluation.pad import iso_metrics, threshold_at_apcer
-from faceprint.liveness.pad import PadModel, features_of, fit_logistic, load_pad_model, train
-from faceprint.liveness.synthetic import identity_consistency, load_synthetic_model
+from faceprint.forensics.synthetic import load_synthetic_model
+from faceprint.gallery.consistency import identity_consistency
+from faceprint.liveness.pad import PadModel, features_of, load_pad_model
+from faceprint.liveness.training import fit_logistic
+from faceprint.liveness.training import train_pad as train
 
 REPO = Path(__file__).resolve().parents[1]
 

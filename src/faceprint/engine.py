@@ -11,12 +11,13 @@ Every surface (Python API, CLI, REST, web UI) calls this and adds only I/O.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +33,10 @@ from faceprint.errors import (
     MultipleFacesError,
     NoFaceError,
 )
-from faceprint.metrics.verification import CalibrationTable
+from faceprint.forensics.synthetic import SyntheticCheck, SyntheticModel, load_synthetic_model
 from faceprint.imaging import ImageLimits, load_image
 from faceprint.liveness.pad import Liveness, PadModel, load_pad_model
-from faceprint.liveness.synthetic import SyntheticCheck, SyntheticModel, load_synthetic_model
+from faceprint.metrics.verification import CalibrationTable
 from faceprint.models.registry import get_spec
 from faceprint.quality.model import Quality, QualityModel
 from faceprint.quality.model import load_model as load_quality_model
@@ -179,7 +180,7 @@ class Engine:
         return self.pad_model.assess(image, detection, threshold=self.settings.pad_threshold)
 
     def synthetic_of(self, image: Image, detection: Detection) -> SyntheticCheck:
-        """Synthetic-face check of one detected face (see :mod:`faceprint.liveness.synthetic`)."""
+        """Synthetic-face check of one detected face (see :mod:`faceprint.forensics.synthetic`)."""
         return self.synthetic_model.assess(image, detection, threshold=self.settings.synthetic_threshold)
 
     def liveness(self, source: Any, *, face: str | int = "largest") -> Liveness:

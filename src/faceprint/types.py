@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from faceprint.forensics.synthetic import SyntheticCheck
     from faceprint.liveness.pad import Liveness
-    from faceprint.liveness.synthetic import SyntheticCheck
     from faceprint.quality.model import Quality
 
 
@@ -141,7 +141,10 @@ class Decision:
 
 @dataclass
 class FaceResult:
-    """Everything known about one face in one image (what ``Engine.analyze`` returns)."""
+    """One face of one image with whatever a caller learnt about it: its detection, its
+    template when one was made, and free-form ``extras``.  A container for callers' own
+    pipelines: nothing in faceprint produces it (there is no ``Engine.analyze``); the engine
+    answers with a :class:`Template`, which carries its detection, quality and checks."""
 
     detection: Detection
     template: Template | None = None

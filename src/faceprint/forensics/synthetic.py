@@ -8,7 +8,8 @@ is ``score >= threshold``):
   in every output (Mundra et al. 2023).  A Gaussian over the 5 landmarks and the eye distance,
   relative to the picture's size, fitted on generated faces, widened per picture by the
   landmark localisation error (``LANDMARK_NOISE_PX``, a larger share of a small picture); the
-  score is 0.5 at the distance that ``LAYOUT_QUANTILE`` of them stay within.  Precise (real photos,
+  score is 0.5 at the distance that ``LAYOUT_QUANTILE`` (:mod:`faceprint.forensics.training`) of
+  them stay within.  Precise (real photos,
   cropped or not, almost never sit exactly there) and blind to a generated face that was
   cropped, padded or re-framed.
 - ``texture``: the fine detail of the aligned face, after a normalisation that removes what
@@ -16,7 +17,7 @@ is ``score >= threshold``):
   averaging, blurred slightly, re-encoded as JPEG at one quality): spectrum of the
   high-pass residual (Durall et al. 2020), cross-channel correlation of the colour noise,
   LBP of the luma and of the residual, saturation and chroma moments (McCloskey & Albright
-  2019); a logistic model, shifted so that only ``TEXTURE_REAL_FLAG`` of the training's real
+  2019); a logistic model, shifted so that only ``TEXTURE_REAL_FLAG`` (training) of the training's real
   faces (scored out of fold) reach 0.5: it adds to the decision only where it is sure.  Measured honestly it tells generated faces from the *real photo
   sources it was trained against* far better than from real photos of other sources: see
   ``benchmarks/synthetic.py``.
@@ -29,13 +30,15 @@ texture detector flagged 23-60% of the real faces (``benchmarks/synthetic.py``,
 Train ``--detectors layout,texture`` on your own real photos when your inputs come from the
 same sources.
 
-The *identity-aware* check (:func:`identity_consistency`) needs no generator at all: how well a
-new face agrees with an enrolled person's authentic references, as a z-score of its best
-similarity against the spread of the references' similarities among themselves.
+This module loads and scores (the model file is read by
+:func:`faceprint.models.jsonmodel.read_model_json`); fitting and cross-validation are
+:func:`faceprint.forensics.training.train_synthetic`.  The *identity-aware* check, which
+needs no generator at all, is a gallery statistic: :mod:`faceprint.gallery.consistency`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,21 +49,19 @@ import cv2
 import numpy as np
 
 from faceprint.alignment import ARCFACE_TEMPLATE, align
-from faceprint.errors import InputError, ModelError
+from faceprint.errors import InputError
 from faceprint.liveness.features import lbp_histogram
+from faceprint.models.jsonmodel import floats, model_fields, read_model_json
 from faceprint.types import Detection, Image
 
-__all__ = ["FAMILIES", "LAYOUT_NAMES", "MODEL_PATH", "TEXTURE_NAMES", "IdentityConsistency", "SyntheticCheck", "SyntheticModel", "crop_features",
-           "identity_consistency", "layout_features", "load_synthetic_model", "normalised_crop", "synthetic_features", "synthetic_set_features", "train"]
+__all__ = ["FAMILIES", "LAYOUT_NAMES", "MODEL_PATH", "TEXTURE_NAMES", "SyntheticCheck", "SyntheticModel", "crop_features", "layout_distance",
+           "layout_features", "load_synthetic_model", "normalised_crop", "sigmoid", "synthetic_features", "synthetic_set_features"]
 
 MODEL_PATH = Path(__file__).with_name("synthetic-v1.json")
 CROP = 112
 JPEG_QUALITY = 75
 BLUR_SIGMA = 0.6
 RADIAL_BINS = 20
-LAYOUT_QUANTILE = 0.99
-LAYOUT_MARGIN = 1.0
-TEXTURE_REAL_FLAG = 0.01  # the texture detector is shifted so this share of real faces (out of fold) reach 0.5
 SLOPE = 4.0
 
 
@@ -100,7 +101,7 @@ def _radial(res: np.ndarray) -> list[float]:
     yy, xx = np.mgrid[0:n, 0:n]
     rr = np.hypot(yy - n / 2, xx - n / 2) / (n / 2)
     edges = np.linspace(0.05, 1.0, RADIAL_BINS + 1)
-    prof = np.array([p[(rr > a) & (rr <= b)].mean() for a, b in zip(edges[:-1], edges[1:])]) + 1e-9
+    prof = np.array([p[(rr > a) & (rr <= b)].mean() for a, b in itertools.pairwise(edges)]) + 1e-9
     prof = np.log10(prof)
     return (prof - prof.mean()).tolist()
 
@@ -135,7 +136,9 @@ def _layout_noise(x: np.ndarray) -> np.ndarray:
     return np.diag(np.r_[np.tile([sx * sx, sy * sy], 5), 2.0 * sx * sx])
 
 
-def _layout_distance(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> float:
+def layout_distance(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> float:
+    """Mahalanobis distance of a layout vector from the generated faces' Gaussian, its
+    covariance widened by this picture's landmark noise."""
     v = x[:LAYOUT_DIMS] - mean
     return math.sqrt(max(float(v @ np.linalg.solve(cov + _layout_noise(x), v)), 1e-18))
 
@@ -192,14 +195,15 @@ class SyntheticCheck:
 def _cue(name: str) -> str:
     if name.startswith("res_spec"):
         return "spectrum of the fine detail"
-    if name.startswith("corr_") or name.startswith("res_"):
+    if name.startswith(("corr_", "res_")):
         return "colour noise unlike a camera's"
     if name.startswith("lbp_"):
         return "micro-texture"
     return "colour saturation"
 
 
-def _sigmoid(z: float) -> float:
+def sigmoid(z: float) -> float:
+    """The logistic function (a logit -> a 0-1 score), clipped to stay finite."""
     z = max(min(z, 60.0), -60.0)
     return 1.0 / (1.0 + math.exp(-z))
 
@@ -208,7 +212,7 @@ class SyntheticModel:
     """A loaded synthetic-face model (see the module text)."""
 
     def __init__(self, data: dict[str, Any], source: str = "") -> None:
-        try:
+        with model_fields("not a faceprint synthetic-face model", source):
             self.version = str(data["version"])
             self.threshold = float(data["threshold"])
             self.meta = data.get("training", {})
@@ -217,12 +221,12 @@ class SyntheticModel:
                 fam = d["family"]
                 n = len(FAMILIES[fam])
                 if d["kind"] == "gaussian":
-                    det = {"name": d["name"], "family": fam, "kind": "gaussian", "mean": np.asarray(d["mean"], float),
-                           "cov": np.asarray(d["cov"], float), "radius": float(d["radius"])}
+                    det = {"name": d["name"], "family": fam, "kind": "gaussian", "mean": floats(d["mean"]),
+                           "cov": floats(d["cov"]), "radius": float(d["radius"])}
                     ok = fam == "layout" and det["mean"].size == LAYOUT_DIMS and det["cov"].shape == (LAYOUT_DIMS, LAYOUT_DIMS)
                 elif d["kind"] == "logistic":
-                    det = {"name": d["name"], "family": fam, "kind": "logistic", "mean": np.asarray(d["mean"], float), "scale": np.asarray(d["scale"], float),
-                           "coef": np.asarray(d["coef"], float), "intercept": float(d["intercept"])}
+                    det = {"name": d["name"], "family": fam, "kind": "logistic", "mean": floats(d["mean"]), "scale": floats(d["scale"]),
+                           "coef": floats(d["coef"]), "intercept": float(d["intercept"])}
                     ok = det["coef"].size == n and det["mean"].size == n and det["scale"].size == n
                 else:
                     raise ValueError(f"unknown detector kind {d['kind']!r}")
@@ -231,21 +235,19 @@ class SyntheticModel:
                 self.detectors.append(det)
             if not self.detectors:
                 raise ValueError("no detectors")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"not a faceprint synthetic-face model: {exc}", source=source) from None
 
     def logits(self, feats: dict[str, np.ndarray]) -> dict[str, float]:
         out = {}
         for d in self.detectors:
             x = feats[d["family"]]
             if d["kind"] == "gaussian":
-                out[d["name"]] = -SLOPE * math.log(_layout_distance(x, d["mean"], d["cov"]) / d["radius"])
+                out[d["name"]] = -SLOPE * math.log(layout_distance(x, d["mean"], d["cov"]) / d["radius"])
             else:
                 out[d["name"]] = float(((x - d["mean"]) / d["scale"]) @ d["coef"] + d["intercept"])
         return out
 
     def score_features(self, feats: dict[str, np.ndarray]) -> float:
-        return _sigmoid(max(self.logits(feats).values()))
+        return sigmoid(max(self.logits(feats).values()))
 
     def assess(self, image: Image, det: Detection, *, threshold: float | None = None) -> SyntheticCheck:
         return self.assess_features(synthetic_features(image, det), threshold=threshold)
@@ -253,10 +255,10 @@ class SyntheticModel:
     def assess_features(self, feats: dict[str, np.ndarray], *, threshold: float | None = None) -> SyntheticCheck:
         thr = self.threshold if threshold is None else float(threshold)
         logits = self.logits(feats)
-        score = _sigmoid(max(logits.values()))
+        score = sigmoid(max(logits.values()))
         evidence = []
         for d in self.detectors:
-            if _sigmoid(logits[d["name"]]) < thr:
+            if sigmoid(logits[d["name"]]) < thr:
                 continue
             if d["kind"] == "gaussian":
                 evidence.append("the face sits in the picture exactly where face generators put it (eyes at the aligned-output position)")
@@ -266,116 +268,12 @@ class SyntheticModel:
                 kinds = sorted({_cue(TEXTURE_NAMES[i]) for i in np.argsort(-contrib)[:3] if contrib[i] > 0})
                 evidence.append(f"the face's fine detail looks generated ({', '.join(kinds)})" if kinds else "the face's fine detail looks generated")
         return SyntheticCheck(synthetic=bool(score >= thr), score=score, threshold=thr, model=self.version, evidence=evidence,
-                              detectors={k: round(_sigmoid(v), 4) for k, v in logits.items()})
+                              detectors={k: round(sigmoid(v), 4) for k, v in logits.items()})
 
 
 def load_synthetic_model(path: str | Path | None = None) -> SyntheticModel:
-    from faceprint.liveness.pad import read_model_json
-
     p = Path(path) if path else MODEL_PATH
     return SyntheticModel(read_model_json(p, "synthetic-face"), source=str(p))
-
-
-def _fit_gaussian(x: np.ndarray) -> dict[str, Any]:
-    core = x[:, :LAYOUT_DIMS]
-    mean = core.mean(0)
-    cov = np.cov(core.T) + np.eye(LAYOUT_DIMS) * 1e-8
-    dist = np.array([_layout_distance(r, mean, cov) for r in x])
-    return {"mean": mean.tolist(), "cov": cov.tolist(), "radius": float(np.quantile(dist, LAYOUT_QUANTILE) * LAYOUT_MARGIN)}
-
-
-def fit(feats: dict[str, np.ndarray], y: np.ndarray, *, c: float = 0.01, detectors: Sequence[str] = ("layout",), version: str = "synthetic-custom") -> dict[str, Any]:
-    """A model dict from per-family feature matrices and labels ``y`` (1 = synthetic): the
-    layout Gaussian is fitted on the synthetic faces only, the texture logistic on both."""
-    from faceprint.liveness.pad import _standardise, fit_logistic
-
-    out = []
-    for name in detectors:
-        if name == "layout":
-            out.append({"name": "layout", "family": "layout", "kind": "gaussian", **_fit_gaussian(feats["layout"][y == 1])})
-        elif name == "texture":
-            x = feats["texture"]
-            mean, scale = _standardise(x)
-            coef, b = fit_logistic((x - mean) / scale, y, c)
-            out.append({"name": "texture", "family": "texture", "kind": "logistic", "mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": b})
-        else:
-            raise InputError(f"unknown synthetic-face detector {name!r} (known: layout, texture)")
-    return {"version": version, "threshold": 0.5, "detectors": out}
-
-
-def train(features: dict[str, np.ndarray], synthetic: Sequence[bool], *, c: float = 0.01, detectors: Sequence[str] = ("layout",), version: str = "synthetic-custom",
-          folds: int = 5, progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fit on everything; measure by ``folds``-fold cross-validation over files (each file in
-    exactly one test fold, folds stratified by class, deterministic).  ``features``: family ->
-    (N, d) matrix.  Returns (model, evaluation with fused and per-detector out-of-fold AUC)."""
-    from faceprint.metrics import auc
-
-    y = np.asarray(synthetic, int)
-    if (y == 1).sum() < max(folds, 12) or (y == 0).sum() < folds:
-        raise InputError(f"{int((y == 1).sum())} synthetic and {int((y == 0).sum())} real faces: at least {max(folds, 12)} synthetic and {folds} real are needed")
-    fold = np.empty(len(y), int)
-    for cls in (0, 1):
-        idx = np.flatnonzero(y == cls)
-        fold[idx] = np.arange(idx.size) % folds
-    per = {d: np.zeros(len(y)) for d in detectors}  # out-of-fold logits
-    for k in range(folds):
-        m = SyntheticModel(fit({f: v[fold != k] for f, v in features.items()}, y[fold != k], c=c, detectors=detectors, version="fold"))
-        for i in np.flatnonzero(fold == k):
-            lg = m.logits({f: v[i] for f, v in features.items()})
-            for d in detectors:
-                per[d][i] = lg[d]
-        if progress:
-            progress(1)
-    model = fit(features, y, c=c, detectors=detectors, version=version)
-    if "texture" in detectors:  # shift: only TEXTURE_REAL_FLAG of the real faces (out of fold) reach 0.5
-        shift = float(np.quantile(per["texture"][y == 0], 1.0 - TEXTURE_REAL_FLAG))
-        per["texture"] = per["texture"] - shift
-        for d in model["detectors"]:
-            if d["name"] == "texture":
-                d["intercept"] -= shift
-    oof = np.array([_sigmoid(max(per[d][i] for d in detectors)) for i in range(len(y))])
-    per = {d: np.array([_sigmoid(v) for v in per[d]]) for d in detectors}
-    ev = {"auc": auc(oof[y == 1], oof[y == 0]), "accuracy": float(np.mean((oof >= 0.5) == (y == 1))), "detected": float(np.mean(oof[y == 1] >= 0.5)),
-          "real_flagged": float(np.mean(oof[y == 0] >= 0.5)), "synthetic": int(y.sum()), "real": int((y == 0).sum()), "folds": folds,
-          "per_detector_auc": {d: auc(per[d][y == 1], per[d][y == 0]) for d in detectors}, "oof": oof}
-    model["training"] = {**{k: v for k, v in ev.items() if k != "oof"}, "c": c, "detectors": list(detectors)}
-    return model, ev
-
-
-@dataclass(frozen=True)
-class IdentityConsistency:
-    """How a new face agrees with an enrolled person's authentic references."""
-
-    best: float  # highest cosine similarity to a reference
-    mean: float  # mean cosine similarity to the references
-    reference_mean: float  # mean similarity among the references themselves (leave-one-out best)
-    reference_std: float
-    z: float  # (best - reference_mean) / reference_std: how far below the references' own agreement
-    outlier: bool
-    references: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
-
-
-def identity_consistency(vector: np.ndarray, references: np.ndarray, *, z_threshold: float = -3.0, min_std: float = 0.05) -> IdentityConsistency:
-    """Outlier score of a new face against a person's references (unit vectors, one model).
-
-    Each reference's best similarity to the *other* references shows how well authentic
-    photos of this person agree; the new face's best similarity is placed on that
-    distribution as a z-score (``min_std`` floors the spread for small, tight sets).  A face
-    far below (``z < z_threshold``) is inconsistent with the person: a different person, or
-    a generated face made to resemble them."""
-    refs = np.asarray(references, np.float64)
-    if refs.ndim != 2 or refs.shape[0] < 2:
-        raise InputError("the identity-aware check needs at least two reference templates of the person")
-    sims = refs @ np.asarray(vector, np.float64)
-    gram = refs @ refs.T
-    np.fill_diagonal(gram, -np.inf)
-    loo = gram.max(1)
-    mu, sd = float(loo.mean()), max(float(loo.std()), min_std)
-    z = (float(sims.max()) - mu) / sd
-    return IdentityConsistency(best=float(sims.max()), mean=float(sims.mean()), reference_mean=mu, reference_std=sd, z=z, outlier=bool(z < z_threshold), references=int(refs.shape[0]))
 
 
 def synthetic_set_features(engine: Any, paths: Sequence[Path | str], *, progress: Callable[[int], None] | None = None) -> tuple[dict[str, np.ndarray], list[bool], list[tuple[str, str]]]:

@@ -15,14 +15,16 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self
 
 import numpy as np
 
 from faceprint.engine import Engine, select_face
 from faceprint.errors import FaceprintError, FaceRejected, InputError
+from faceprint.gallery.consistency import IdentityConsistency, identity_consistency
 from faceprint.gallery.index import VectorIndex, index_for, make_index, read_header
 from faceprint.gallery.store import NewTemplate, Store, Subject
 from faceprint.quality.gate import enforce as enforce_quality
@@ -229,7 +231,7 @@ class Gallery:
         self.flush()
         self.store.close()
 
-    def __enter__(self) -> "Gallery":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -280,7 +282,7 @@ class Gallery:
                 rejected.append((label, exc.with_traceback(None)))  # its traceback's frames would keep the pixels alive
                 continue
             finally:
-                image = crop = None  # noqa: F841 -- free the pixels now, not at the end of the request
+                image = crop = None  # free the pixels now, not at the end of the request
             new.append(NewTemplate(vector=v, model_id=self.model_id, quality=float(q.unified), face_score=det.score, image_sha256=sha, source=source,
                                    box=[round(float(x), 1) for x in det.box]))
             accepted.append((sha, _file_bytes(src) if keep_images else None))
@@ -387,13 +389,11 @@ class Gallery:
         score = float(max(probe.vector @ t.vector for t in templates))
         return self.engine.decide(score, fmr=fmr)
 
-    def consistency(self, source: Any, name: str, *, face: str | int = "largest", z_threshold: float = -3.0) -> Any:
+    def consistency(self, source: Any, name: str, *, face: str | int = "largest", z_threshold: float = -3.0) -> IdentityConsistency:
         """Identity-aware check: how consistent is the face in ``source`` with subject ``name``'s
-        enrolled references?  An :class:`~faceprint.liveness.synthetic.IdentityConsistency`
+        enrolled references?  An :class:`~faceprint.gallery.consistency.IdentityConsistency`
         (``outlier`` when the face agrees with them far less than they agree with each other:
         another person, or a face generated to resemble them).  Needs two or more templates."""
-        from faceprint.liveness.synthetic import identity_consistency
-
         subject = self.store.subject(name)
         templates = self.store.templates(subject_id=subject.id, model_id=self.model_id)
         if len(templates) < 2:

@@ -1,4 +1,6 @@
-"""A quick per-face quality for the library: size, sharpness and detector confidence.
+"""The photo library's clustering gate: a quick per-face quality from size, sharpness and
+detector confidence.  (Not the unified face-quality model of :mod:`faceprint.quality`: the
+library stores that score beside this one, for the UI.)
 
 ``quality`` is in [0, 1]: the weakest of three ramps --
 * the distance between the eyes, 12 px (0) to 24 px (1): below ~12 px a face
@@ -8,7 +10,7 @@
 * the detector score, 0.6 (0) to 0.9 (1).
 Faces under ``ClusterParams.min_quality`` (0.5) never seed or bridge a person.
 The components are kept beside the score so the UI can say why a face is weak.
-(The full face-quality model is separate work; this is the clustering gate.)
+Switching the gate to the unified score needs the clustering benchmark re-run first.
 """
 
 from __future__ import annotations

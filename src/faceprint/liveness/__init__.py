@@ -1,6 +1,17 @@
-"""Liveness: is the face in front of the camera a live person?  So far: motion analysis of
-video (:mod:`faceprint.liveness.motion`); single-image presentation-attack detection is
-the next part of this package."""
+"""Liveness: is the face in front of the camera a live person?
+
+* :mod:`~faceprint.liveness.pad` -- single-image presentation-attack detection: loading the
+  model (``pad-v1.json`` ships beside it) and scoring; :mod:`~faceprint.liveness.features`
+  its face-texture and context features;
+* :mod:`~faceprint.liveness.training` -- fitting the PAD model (``faceprint train-pad``) and
+  the NumPy fitting primitives the synthetic-face trainer shares;
+* :mod:`~faceprint.liveness.motion`, :mod:`~faceprint.liveness.challenge`,
+  :mod:`~faceprint.liveness.video` -- video: 3-D head motion, requested head turns, a clip's
+  verdict.
+
+The synthetic-face detector lives in :mod:`faceprint.forensics` (``faceprint.liveness.synthetic``
+re-exports it).
+"""
 
 from faceprint.liveness.motion import MotionLiveness, motion_liveness, video_frames
 

@@ -22,6 +22,7 @@ scores.  Nothing here is learned.
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 
@@ -81,8 +82,8 @@ def face_region(image: Image, det: Detection, size: int = FACE_SIZE, scale: floa
     m = np.array([[s, 0.0, size / 2.0 - s * cx], [0.0, s, size / 2.0 - s * cy]])
     interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR
     if s < 1.0:  # INTER_AREA only applies to resize: crop first, then resize
-        x0, y0 = int(math.floor(cx - side / 2)), int(math.floor(cy - side / 2))
-        n = int(math.ceil(side))
+        x0, y0 = math.floor(cx - side / 2), math.floor(cy - side / 2)
+        n = math.ceil(side)
         pad = max(0, -x0, -y0, x0 + n - image.width, y0 + n - image.height)
         px = cv2.copyMakeBorder(image.pixels, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else image.pixels
         crop = px[y0 + pad: y0 + pad + n, x0 + pad: x0 + pad + n]
@@ -101,7 +102,7 @@ def _spectrum_features(gray: np.ndarray) -> list[float]:
     rr = np.hypot(yy - n / 2, xx - n / 2) / (n / 2)  # 0 at DC, 1 at Nyquist along the axes
     total = power[(rr > 0.02) & (rr <= 1.0)].sum() + 1e-12
     edges = np.linspace(0.02, 1.0, RADIAL_BINS + 1)
-    profile = [float(np.log10(power[(rr > a) & (rr <= b)].mean() + 1e-12)) for a, b in zip(edges[:-1], edges[1:])]
+    profile = [float(np.log10(power[(rr > a) & (rr <= b)].mean() + 1e-12)) for a, b in itertools.pairwise(edges)]
     base = profile[0]
     profile = [p - base for p in profile]  # shape of the fall-off, not the image's contrast
     high = float(power[(rr > 0.5) & (rr <= 1.0)].sum() / total)

@@ -19,7 +19,6 @@ templates of any other model or when no template is at hand.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import ModelError
+from faceprint.models.jsonmodel import floats, model_fields, read_model_json
 from faceprint.quality.components import Component, measure
 from faceprint.types import Detection, FaceCrop
 
@@ -79,16 +79,14 @@ class Trees:
     children 2i+1 and 2i+2; a sample goes left when ``x[feature] <= threshold``."""
 
     def __init__(self, d: dict[str, Any]) -> None:
-        try:
+        with model_fields("quality model trees are malformed"):
             self.depth = int(d["depth"])
             self.base = float(d["base"])
             self.rate = float(d["learning_rate"])
             self.feature = np.asarray(d["feature"], np.int64)  # (trees, 2^depth - 1)
-            self.threshold = np.asarray(d["threshold"], np.float64)
-            self.leaf = np.asarray(d["leaf"], np.float64)  # (trees, 2^depth)
+            self.threshold = floats(d["threshold"])
+            self.leaf = floats(d["leaf"])  # (trees, 2^depth)
             self.n_features = int(d["n_features"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"quality model trees are malformed: {exc}") from exc
         n_int = 2**self.depth - 1
         if self.feature.ndim != 2 or self.feature.shape[1] != n_int or self.threshold.shape != self.feature.shape or self.leaf.shape != (len(self.feature), n_int + 1):
             raise ModelError("quality model trees have inconsistent shapes")
@@ -111,8 +109,8 @@ class Trees:
 class QualityModel:
     """Scores faces: component measures plus the unified score (see the module docstring)."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        try:
+    def __init__(self, data: dict[str, Any], source: str = "") -> None:
+        with model_fields("quality model file is malformed", source):
             self.version = str(data["version"])
             self.embedder = str(data["embedder"])  # the template model recognizability is valid for
             self.ui_centre = np.asarray(data["ui_centre"], np.float32)
@@ -124,19 +122,11 @@ class QualityModel:
             self.without_rec = Trees(data["final"]["without_recognizability"])
             self.folds = {int(k): Trees(v) for k, v in data.get("folds", {}).items()}
             self.info = {k: data[k] for k in ("trained_on", "created", "target", "metrics") if k in data}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"quality model file is malformed: {exc}") from exc
         self.ui_centre = self.ui_centre / max(float(np.linalg.norm(self.ui_centre)), 1e-12)
 
     @classmethod
     def load(cls, path: str | Path = MODEL_PATH) -> QualityModel:
-        path = Path(path)
-        try:
-            return cls(json.loads(path.read_text()))
-        except FileNotFoundError:
-            raise ModelError(f"quality model file not found: {path}") from None
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"quality model file {path} is not JSON: {exc}") from exc
+        return cls(read_model_json(path, "quality"), source=str(path))
 
     def recognizability(self, vector: np.ndarray | None, model_id: str | None) -> float | None:
         """1 - cosine of the template to the centre of unrecognisable faces (None when the
@@ -147,7 +137,7 @@ class QualityModel:
 
     def to_unified(self, prediction: float) -> int:
         lo, hi = self.anchors
-        return int(round(100.0 * min(1.0, max(0.0, (prediction - lo) / (hi - lo)))))
+        return round(100.0 * min(1.0, max(0.0, (prediction - lo) / (hi - lo))))
 
     def assess(self, image_size: tuple[int, int], det: Detection, crop: FaceCrop, *, vector: np.ndarray | None = None,
                model_id: str | None = None, trees: Trees | None = None) -> Quality:

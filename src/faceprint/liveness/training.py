@@ -1,0 +1,159 @@
+"""Training of the PAD model (:mod:`faceprint.liveness.pad` loads and scores it).
+
+What only training needs lives here: the NumPy fitting primitives (:func:`standardise`,
+:func:`fit_logistic`; :mod:`faceprint.forensics.training` uses them too), the two-class
+logistic detectors and the one-class PCA model, leave-one-subject-out scoring, the stored
+operating points and error curve, and the model as a JSON-able dict (``faceprint train-pad``
+writes it).  Features come from :func:`faceprint.liveness.pad.features_of`, which evaluation
+uses as well.  Everything is deterministic: Newton's method on the L2-regularised logistic
+loss, PCA by SVD, no learning library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from faceprint.errors import InputError
+from faceprint.liveness.pad import FAMILIES, PadModel
+from faceprint.metrics.pad import is_bona_fide, iso_metrics
+
+__all__ = ["ONE_CLASS_QUANTILE", "fit_logistic", "standardise", "train_pad"]
+
+ONE_CLASS_QUANTILE = 0.99  # the one-class radius: this share of the bona fide training faces stay within it (score 0.5)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 0.3, iters: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression (the objective of scikit-learn's ``C``) by Newton's
+    method on standardised ``x``; classes weighted to equal total weight.  Deterministic."""
+    n, d = x.shape
+    w = np.zeros(d + 1)
+    xa = np.hstack([x, np.ones((n, 1))])
+    pos = max(int(y.sum()), 1)
+    neg = max(n - pos, 1)
+    sw = np.where(y == 1, n / (2.0 * pos), n / (2.0 * neg))
+    reg = np.full(d + 1, 1.0 / c)
+    reg[-1] = 1e-8  # the intercept is not regularised
+    for _ in range(iters):
+        z = np.clip(xa @ w, -30, 30)
+        p = 1.0 / (1.0 + np.exp(-z))
+        g = xa.T @ (sw * (p - y)) + reg * w
+        h = (xa * (sw * p * (1 - p))[:, None]).T @ xa + np.diag(reg)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and scale (standard deviation, 1 where a column is constant) of a
+    training matrix: a model stores them and scores ``(x - mean) / scale``."""
+    mean = x.mean(0)
+    scale = x.std(0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
+def _fit_two_class(feats: dict[str, np.ndarray], y: np.ndarray, c: float, families: Sequence[str]) -> list[dict[str, Any]]:
+    out = []
+    for fam in families:
+        x = feats[fam]
+        mean, scale = standardise(x)
+        coef, b = fit_logistic((x - mean) / scale, y, c)
+        out.append({"name": fam, "family": fam, "mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": b})
+    return out
+
+
+def _fit_one_class(feats: dict[str, np.ndarray], components: int) -> dict[str, Any]:
+    x = np.hstack([feats["texture"], feats["context"]])
+    mean, scale = standardise(x)
+    z = (x - mean) / scale
+    k = max(1, min(components, z.shape[0] - 1, z.shape[1]))
+    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    comp = vt[:k]
+    comp *= np.where(comp[np.arange(k), np.abs(comp).argmax(1)] < 0, -1.0, 1.0)[:, None]  # deterministic signs
+    proj = z @ comp.T
+    var = proj.var(0) + 1e-9
+    dist = np.sqrt(np.sum(proj ** 2 / var, 1))
+    radius = float(np.quantile(dist, ONE_CLASS_QUANTILE))
+    return {"families": ["texture", "context"], "mean": mean.tolist(), "scale": scale.tolist(), "components": comp.tolist(), "var": var.tolist(), "radius": radius}
+
+
+def _model_dict(feats: dict[str, np.ndarray], y: np.ndarray, *, one_class: bool, c: float, components: int, version: str, families: Sequence[str]) -> dict[str, Any]:
+    if one_class:
+        live = y == 0
+        return {"version": version, "mode": "one-class", "threshold": 0.5, "one_class": _fit_one_class({k: v[live] for k, v in feats.items()}, components)}
+    return {"version": version, "mode": "two-class", "threshold": 0.5, "detectors": _fit_two_class(feats, y, c, families)}
+
+
+def _error_curve(scores: np.ndarray, labels: Sequence[str], points: int = 201) -> dict[str, list[float]]:
+    """APCER (worst attack type) and BPCER at ``points`` thresholds evenly spread over 0-1."""
+    lab = np.asarray(labels)
+    bona = np.array([is_bona_fide(x) for x in labels])
+    types = sorted({x for x in labels if not is_bona_fide(x)})
+    ts = np.linspace(0.0, 1.0, points)
+    apcer = [max(float(np.mean(scores[lab == t] >= th)) for t in types) for th in ts]
+    bpcer = [float(np.mean(scores[bona] < th)) for th in ts]
+    return {"threshold": [round(float(t), 4) for t in ts], "apcer": [round(a, 5) for a in apcer], "bpcer": [round(b, 5) for b in bpcer]}
+
+
+def train_pad(
+    features: Sequence[dict[str, np.ndarray]],
+    labels: Sequence[str],
+    groups: Sequence[str],
+    *,
+    one_class: bool = False,
+    c: float = 0.3,
+    components: int = 20,
+    version: str = "pad-custom",
+    families: Sequence[str] = ("texture", "context"),
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit a PAD model on per-face features.  ``labels``: ``live`` (or another bona fide
+    name, see ``faceprint.metrics.pad.BONA_FIDE``) or the attack type; ``groups``: the subject of each face -- the
+    out-of-group (leave-one-subject-out) scores measure the model on subjects it never saw
+    and are returned with the model; the model itself is fitted on everything.
+
+    Returns (model as a JSON-able dict, out-of-group evaluation)."""
+
+    if len(features) != len(labels) or len(labels) != len(groups):
+        raise InputError("features, labels and groups differ in length")
+    y = np.asarray([0 if is_bona_fide(lb) else 1 for lb in labels])
+    if (y == 0).sum() < 5:
+        raise InputError(f"{int((y == 0).sum())} bona fide faces: at least 5 are needed")
+    if not one_class and (y == 1).sum() < 5:
+        raise InputError(f"{int((y == 1).sum())} attack faces: a two-class model needs at least 5 (or train --one-class)")
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise InputError(f"unknown detector family {', '.join(unknown) or '(none)'}; known: {', '.join(FAMILIES)}")
+    feats = {f: np.vstack([d[f] for d in features]) for f in FAMILIES}
+    g = np.asarray(groups)
+    uniq = sorted(set(groups))
+    oof = np.full(len(y), np.nan)
+    if len(uniq) >= 2:
+        for k, grp in enumerate(uniq):
+            held = g == grp
+            if (y[~held] == 0).sum() < 5 or (not one_class and (y[~held] == 1).sum() < 5):
+                continue
+            m = PadModel(_model_dict({f: v[~held] for f, v in feats.items()}, y[~held], one_class=one_class, c=c, components=components, version="fold", families=families))
+            for i in np.flatnonzero(held):
+                oof[i] = m.score_features({f: v[i] for f, v in feats.items()})
+            if progress:
+                progress(1)
+    model = _model_dict(feats, y, one_class=one_class, c=c, components=components, version=version, families=families)
+    ok = ~np.isnan(oof)
+    evaluation: dict[str, Any] = {"groups": len(uniq), "scored": int(ok.sum())}
+    if ok.any() and (y[ok] == 0).any() and (y[ok] == 1).any():
+        evaluation.update(iso_metrics(oof[ok], [lb for lb, o in zip(labels, ok) if o], threshold=model["threshold"]))
+        model["operating_points"] = evaluation["operating_points"]
+        model["error_curve"] = _error_curve(oof[ok], [lb for lb, o in zip(labels, ok) if o])
+    model["training"] = {
+        "faces": len(y), "bona_fide": int((y == 0).sum()), "attacks": {t: int(sum(1 for lb in labels if lb == t)) for t in sorted({lb for lb in labels if not is_bona_fide(lb)})},
+        "groups": len(uniq), "c": c, "components": components if one_class else None, "detectors": None if one_class else list(families),
+        "leave_one_group_out": {k: evaluation[k] for k in ("apcer", "bpcer", "acer", "bpcer_at_apcer", "auc") if k in evaluation},
+        "measured_on": f"{len(y)} faces of {len(uniq)} subjects, each scored by a model trained without its subject",
+    }
+    return model, evaluation
