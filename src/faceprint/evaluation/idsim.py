@@ -12,14 +12,12 @@ import numpy as np
 
 from faceprint.errors import InputError
 from faceprint.evaluation.pairs import embed_paths, identity_folders
+from faceprint.media import is_image
 
 __all__ = ["idsim_pairs", "run_idsim"]
 
-_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".heic", ".heif")
-
-
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _EXTS)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
 
 
 def idsim_pairs(reference: Path | None, generated: Path | None, root: Path | None, identities: int | None = None) -> list[tuple[Path, Path]]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
 from faceprint.errors import FaceprintError, InputError
+from faceprint.media import IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def read_pairs(pairs_file: str | Path, root: str | Path | None = None) -> list[P
     return read_lfw_pairs(pairs_file, root)
 
 
-def identity_folders(root: str | Path, *, exts: Sequence[str] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".pgm", ".heic", ".heif", ".gif")) -> tuple[list[Path], np.ndarray, list[str]]:
+def identity_folders(root: str | Path, *, exts: Collection[str] = IMAGE_EXTENSIONS) -> tuple[list[Path], np.ndarray, list[str]]:
     """Images under ``root/<identity>/...``: (paths, identity index per image, identity names)."""
     root = Path(root)
     if not root.is_dir():

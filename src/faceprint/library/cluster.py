@@ -34,7 +34,7 @@ Parameters and what they trade (:class:`ClusterParams`)
                 (cosine ~0.45 for SFace): on lfw-dev, pairwise precision
                 0.999 and recall 0.988 (``benchmarks/clustering.py``).
 ``attach_fmr``  how sure a low-quality face must be to join someone.
-``min_quality`` which faces may seed clusters (see :mod:`faceprint.library.quality`).
+``min_quality`` which faces may seed clusters (see :mod:`faceprint.library.cluster_gate`).
 ``min_faces``   the smallest group shown as a person.
 ``knn``         candidate neighbours per face: more finds more merges in very
                 large people at more memory and time.

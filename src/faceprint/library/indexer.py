@@ -153,7 +153,7 @@ def _thumbnail(pixels: np.ndarray, box: tuple[float, float, float, float]) -> by
 
 
 def _faces_of(engine: Any, image: Any, thumbnails: bool, frame: float | None = None) -> list[NewFace]:
-    from faceprint.library.quality import face_quality
+    from faceprint.library.cluster_gate import face_quality
     from faceprint.quality.gate import is_low
 
     dets = engine.detector.detect(image)
