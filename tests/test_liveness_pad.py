@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +20,11 @@ from faceprint.liveness.pad import PadModel, features_of, load_pad_model
 from faceprint.liveness.training import fit_logistic
 from faceprint.liveness.training import train_pad as train
 
-REPO = Path(__file__).resolve().parents[1]
+from support import CliResult, run_cli  # noqa: E402 (tests/ is on sys.path)
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    e = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "faceprint.cli", *args], capture_output=True, text=True, timeout=600, env=e)
+def _cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    return run_cli(*args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +115,7 @@ def test_challenge_met_by_a_tilted_photo_is_still_refused(lfw: Path, tmp_path: P
 
     from faceprint.imaging import load_image
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from test_liveness_motion import flat_video
+    from test_liveness_motion import flat_video  # tests/ is on sys.path
 
     still = cv2.resize(load_image(sorted(lfw.rglob("*.jpg"))[0]).pixels, (500, 500))
     clip = tmp_path / "photo.mp4"

@@ -18,7 +18,7 @@ from faceprint.quality.degrade import KINDS, degrade
 from faceprint.quality.gate import problems
 from faceprint.types import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO  # noqa: E402 (tests/ is on sys.path)
 
 
 def _face(engine, pixels: np.ndarray):
@@ -164,13 +164,11 @@ def test_gate_names_the_weakest_components(engine, gates: np.ndarray) -> None:
     assert why and why[-1].startswith(f"face quality too low: {q.unified} of 100, 101 needed; weakest: ")
 
 
-def test_cli_quality_json_has_the_unified_score(lfw: Path) -> None:
+def test_cli_quality_json_has_the_unified_score(lfw: Path, cli) -> None:
     img = lfw / "Bill_Gates" / "Bill_Gates_0001.jpg"
-    r = subprocess.run([sys.executable, "-m", "faceprint.cli", "quality", str(img), "--json"], capture_output=True, text=True, timeout=300,
-                       env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
-    assert r.returncode == 0, r.stderr
-    d = json.loads(r.stdout)
+    r = cli("quality", img, "--json")
+    assert r.returncode == 0, r.describe()
+    d = r.json()
     assert 0 <= d["unified"] <= 100 and d["enrolable"] is True and set(d["components"]) == set(COMPONENTS)
-    r = subprocess.run([sys.executable, "-m", "faceprint.cli", "quality", str(lfw / "missing.jpg")], capture_output=True, text=True, timeout=300,
-                       env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = cli("quality", lfw / "missing.jpg")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "file not found" in r.stderr, r.describe()
