@@ -1,8 +1,11 @@
-"""End-to-end tests of the ``faceprint`` command, run as a real subprocess on real images.
+"""End-to-end tests of the ``faceprint`` command on real images.
 
-Each test runs ``python -m faceprint.cli ...`` and checks exit code, stdout (JSON or
-tables) and stderr: named errors are one line on stderr (or a JSON error object on
-stdout with ``--json``) with exit code 2 (bad input) / 3 (model), never a traceback.
+Each test runs ``faceprint ...`` in this process (the ``cli`` fixture of conftest.py: Typer's
+CliRunner, models loaded once) and checks exit code, stdout (JSON or tables) and stderr:
+named errors are one line on stderr (or a JSON error object on stdout with ``--json``) with
+exit code 2 (bad input) / 3 (model), never a traceback.  Two tests start real processes, so
+the entry points themselves stay covered: ``python -m faceprint.cli`` and the ``faceprint``
+console script.
 """
 
 from __future__ import annotations
@@ -14,17 +17,17 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from support import REPO, CliResult  # tests/ is on sys.path
 
 from faceprint.engine import shipped_calibration_path
 
-REPO = Path(__file__).resolve().parents[1]
-SRC = REPO / "src"
 MODEL_ID = "sface-2021dec-int8bq+flip"
 SHIPPED_CAL = shipped_calibration_path(MODEL_ID)
 needs_shipped_calibration = pytest.mark.skipif(
@@ -35,56 +38,30 @@ needs_shipped_calibration = pytest.mark.skipif(
 # --- running the command ----------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
-    """os.environ with src/ on PYTHONPATH and no FACEPRINT_* setting overrides (FACEPRINT_DATA is kept)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k == "FACEPRINT_DATA"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
-    return env
-
-
-ENV = _env()
-
-
-def run(*args: Any, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python -m faceprint.cli ARGS`` with captured text output."""
-    return subprocess.run(
-        [sys.executable, "-m", "faceprint.cli", *map(str, args)],
-        env=ENV,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _describe(proc: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
-
-
-def ok_json(*args: Any, timeout: float = 120) -> Any:
+def ok_json(cli: Callable[..., CliResult], *args: Any) -> Any:
     """Run with --json, expect exit 0 and a JSON document on stdout."""
-    proc = run(*args, "--json", timeout=timeout)
-    assert proc.returncode == 0, _describe(proc)
-    assert "Traceback" not in proc.stderr, _describe(proc)
-    return json.loads(proc.stdout)
+    proc = cli(*args, "--json")
+    assert proc.returncode == 0, proc.describe()
+    assert "Traceback" not in proc.stderr, proc.describe()
+    return proc.json()
 
 
-def json_error(*args: Any, code: int = 2, timeout: float = 120) -> dict[str, str]:
+def json_error(cli: Callable[..., CliResult], *args: Any, code: int = 2) -> dict[str, str]:
     """Run with --json, expect exit ``code``, a JSON {"error": {...}} on stdout and no traceback."""
-    proc = run(*args, "--json", timeout=timeout)
-    assert proc.returncode == code, _describe(proc)
-    assert "Traceback" not in proc.stderr, _describe(proc)
-    doc = json.loads(proc.stdout)
+    proc = cli(*args, "--json")
+    assert proc.returncode == code, proc.describe()
+    assert "Traceback" not in proc.stderr, proc.describe()
+    doc = proc.json()
     assert set(doc) == {"error"} and set(doc["error"]) == {"code", "message"}, doc
     return doc["error"]
 
 
-def error_line(proc: subprocess.CompletedProcess[str], code: int = 2) -> str:
+def error_line(proc: CliResult, code: int = 2) -> str:
     """Expect exit ``code`` and exactly one ``error: ...`` line on stderr (no traceback); return it."""
-    assert proc.returncode == code, _describe(proc)
-    assert "Traceback" not in proc.stderr, _describe(proc)
+    assert proc.returncode == code, proc.describe()
+    assert "Traceback" not in proc.stderr, proc.describe()
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, _describe(proc)
+    assert len(lines) == 1, proc.describe()
     return lines[0]
 
 
@@ -96,11 +73,39 @@ def _check_png(path: Path) -> tuple[int, int]:
         return im.size
 
 
+def _subprocess_env() -> dict[str, str]:
+    """os.environ with src/ first on PYTHONPATH (the tests also run from a checkout that is not installed)."""
+    src = str(REPO / "src")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)}
+
+
 def test_python_m_entry_point() -> None:
-    proc = run("--help")
-    assert proc.returncode == 0, _describe(proc)
+    """A real ``python -m faceprint.cli`` process (the package's __main__)."""
+    proc = subprocess.run([sys.executable, "-m", "faceprint.cli", "--help"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "python -m faceprint.cli" in proc.stdout
     for command in ("detect", "embed", "verify", "models", "calibrate", "eval", "demo"):
         assert command in proc.stdout
+
+
+def test_console_script_entry_point() -> None:
+    """The installed ``faceprint`` script (``faceprint.cli:main``) in a real process: help, and a
+    named error's exit code and one-line message coming back through ``main``."""
+    from importlib.metadata import entry_points
+
+    declared = [ep.value for ep in entry_points(group="console_scripts", name="faceprint")]
+    if not declared:
+        pytest.skip("faceprint is not installed (no console script to run)")
+    assert declared == ["faceprint.cli:main"]
+    script = Path(sys.executable).with_name("faceprint")
+    assert script.is_file(), f"faceprint is installed but {script} is missing"
+    proc = subprocess.run([str(script), "--help"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: faceprint" in proc.stdout and "verify" in proc.stdout and "serve" in proc.stdout
+    proc = subprocess.run([str(script), "verify", "a.jpg", "b.jpg", "--fmr", "2"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "--fmr" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
 
 
 # --- detect -------------------------------------------------------------------------
@@ -114,8 +119,8 @@ def group(data_dir: Path) -> Path:
     return path
 
 
-def test_detect_eight_faces_json(group: Path) -> None:
-    out = ok_json("detect", group / "016_8.jpg")
+def test_detect_eight_faces_json(group: Path, cli: Any) -> None:
+    out = ok_json(cli, "detect", group / "016_8.jpg")
     assert (out["width"], out["height"]) == (800, 533)
     assert len(out["faces"]) == 8
     for face in out["faces"]:
@@ -127,9 +132,9 @@ def test_detect_eight_faces_json(group: Path) -> None:
     assert out["drawn"] is None
 
 
-def test_detect_draw_writes_png_of_input_size(group: Path, tmp_path: Path) -> None:
+def test_detect_draw_writes_png_of_input_size(group: Path, tmp_path: Path, cli: Any) -> None:
     drawn = tmp_path / "out.png"
-    out = ok_json("detect", group / "016_8.jpg", "--draw", drawn)
+    out = ok_json(cli, "detect", group / "016_8.jpg", "--draw", drawn)
     assert out["drawn"] == str(drawn) and len(out["faces"]) == 8
     with PILImage.open(group / "016_8.jpg") as src:
         assert _check_png(drawn) == src.size
@@ -137,16 +142,16 @@ def test_detect_draw_writes_png_of_input_size(group: Path, tmp_path: Path) -> No
         assert np.abs(np.asarray(im.convert("RGB"), int) - np.asarray(src.convert("RGB"), int)).max() > 100  # boxes were drawn
 
 
-def test_detect_draw_bad_target(group: Path, tmp_path: Path) -> None:
-    err = json_error("detect", group / "016_8.jpg", "--draw", tmp_path / "missing" / "out.png")
+def test_detect_draw_bad_target(group: Path, tmp_path: Path, cli: Any) -> None:
+    err = json_error(cli, "detect", group / "016_8.jpg", "--draw", tmp_path / "missing" / "out.png")
     assert err["code"] == "invalid_input" and str(tmp_path / "missing" / "out.png") in err["message"]
-    line = error_line(run("detect", group / "016_8.jpg", "--draw", tmp_path / "out.txt"))
+    line = error_line(cli("detect", group / "016_8.jpg", "--draw", tmp_path / "out.txt"))
     assert str(tmp_path / "out.txt") in line and ".png" in line
 
 
-def test_detect_human_table(group: Path) -> None:
-    proc = run("detect", group / "016_8.jpg")
-    assert proc.returncode == 0, _describe(proc)
+def test_detect_human_table(group: Path, cli: Any) -> None:
+    proc = cli("detect", group / "016_8.jpg")
+    assert proc.returncode == 0, proc.describe()
     assert "8 face(s)" in proc.stdout and "score" in proc.stdout
 
 
@@ -266,29 +271,29 @@ CORPUS: list[tuple[str, Callable[[Path, Path], Path], str, Any]] = [
 
 
 @pytest.mark.parametrize(("make", "expected", "detail"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS])
-def test_bad_input_corpus_detect_json(tmp_path: Path, group: Path, make: Callable[[Path, Path], Path], expected: str, detail: Any) -> None:
+def test_bad_input_corpus_detect_json(tmp_path: Path, group: Path, make: Callable[[Path, Path], Path], expected: str, detail: Any, cli: Any) -> None:
     path = make(tmp_path, group)
-    proc = run("detect", path, "--json")
-    assert "Traceback" not in proc.stderr, _describe(proc)
-    assert proc.returncode in (0, 2), _describe(proc)
+    proc = cli("detect", path, "--json")
+    assert "Traceback" not in proc.stderr, proc.describe()
+    assert proc.returncode in (0, 2), proc.describe()
     doc = json.loads(proc.stdout)
     if expected == FACES:
-        assert proc.returncode == 0, _describe(proc)
+        assert proc.returncode == 0, proc.describe()
         assert isinstance(doc["faces"], list)
         lo, hi = detail
         assert lo <= len(doc["faces"]) <= hi, f"{len(doc['faces'])} faces, expected {lo}..{hi}"
         assert doc["image"] == str(path)
     else:
-        assert proc.returncode == 2, _describe(proc)
+        assert proc.returncode == 2, proc.describe()
         assert doc["error"]["code"] == expected, doc
         assert doc["error"]["code"] in ("image_decode_error", "image_too_large", "invalid_input")
         assert str(path) in doc["error"]["message"] and detail in doc["error"]["message"], doc
 
 
 @pytest.mark.parametrize("make", [_zero_byte, _markup_name, _bomb], ids=["zero_byte", "markup_in_name", "png_30000x30000"])
-def test_bad_input_human_error_is_one_line_naming_the_file(tmp_path: Path, group: Path, make: Callable[[Path, Path], Path]) -> None:
+def test_bad_input_human_error_is_one_line_naming_the_file(tmp_path: Path, group: Path, make: Callable[[Path, Path], Path], cli: Any) -> None:
     path = make(tmp_path, group)
-    proc = run("detect", path)
+    proc = cli("detect", path)
     line = error_line(proc)
     assert str(path) in line  # neither wrapped at the terminal width nor eaten as markup
     assert proc.stdout.strip() == ""
@@ -317,8 +322,8 @@ def _vector(template: dict[str, Any]) -> np.ndarray:
     return np.asarray(template["vector"], dtype=np.float64)
 
 
-def test_embed_json_one_unit_template(abel: tuple[Path, Path]) -> None:
-    out = ok_json("embed", abel[0])
+def test_embed_json_one_unit_template(abel: tuple[Path, Path], cli: Any) -> None:
+    out = ok_json(cli, "embed", abel[0])
     assert out["image"] == str(abel[0])
     (t,) = out["templates"]
     assert t["model_id"] == MODEL_ID and t["dim"] == 128
@@ -328,25 +333,25 @@ def test_embed_json_one_unit_template(abel: tuple[Path, Path]) -> None:
     assert {"box", "landmarks", "score"} <= set(t["face"])
 
 
-def test_embed_no_flip_is_another_model(abel: tuple[Path, Path]) -> None:
-    flip = _vector(ok_json("embed", abel[0])["templates"][0])
-    (t,) = ok_json("embed", abel[0], "--no-flip")["templates"]
+def test_embed_no_flip_is_another_model(abel: tuple[Path, Path], cli: Any) -> None:
+    flip = _vector(ok_json(cli, "embed", abel[0])["templates"][0])
+    (t,) = ok_json(cli, "embed", abel[0], "--no-flip")["templates"]
     assert t["model_id"] == "sface-2021dec-int8bq"
     v = _vector(t)
     assert abs(np.linalg.norm(v) - 1.0) < 1e-4
     assert 0.8 < float(v @ flip) < 0.99999  # same face, but not the same vector
 
 
-def test_embed_no_face(group: Path) -> None:
+def test_embed_no_face(group: Path, cli: Any) -> None:
     path = group / "017_0.jpg"
-    line = error_line(run("embed", path))
+    line = error_line(cli("embed", path))
     assert "no face" in line and str(path) in line
-    err = json_error("embed", path)
+    err = json_error(cli, "embed", path)
     assert err["code"] == "no_face" and str(path) in err["message"]
 
 
-def test_embed_all_faces(group: Path) -> None:
-    out = ok_json("embed", group / "016_8.jpg", "--all")
+def test_embed_all_faces(group: Path, cli: Any) -> None:
+    out = ok_json(cli, "embed", group / "016_8.jpg", "--all")
     assert len(out["templates"]) == 8
     vecs = np.stack([_vector(t) for t in out["templates"]])
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
@@ -358,8 +363,8 @@ def test_embed_all_faces(group: Path) -> None:
 
 
 @needs_shipped_calibration
-def test_verify_same_person(abel: tuple[Path, Path]) -> None:
-    out = ok_json("verify", *abel)
+def test_verify_same_person(abel: tuple[Path, Path], cli: Any) -> None:
+    out = ok_json(cli, "verify", *abel)
     assert out["match"] is True
     assert out["fmr"] == 0.001 and out["calibration"] == "lfw-dev" and out["model_id"] == MODEL_ID
     assert out["score"] >= out["threshold"]
@@ -368,47 +373,47 @@ def test_verify_same_person(abel: tuple[Path, Path]) -> None:
 
 
 @needs_shipped_calibration
-def test_verify_different_people(abel: tuple[Path, Path], other_person: Path) -> None:
-    out = ok_json("verify", abel[0], other_person)
+def test_verify_different_people(abel: tuple[Path, Path], other_person: Path, cli: Any) -> None:
+    out = ok_json(cli, "verify", abel[0], other_person)
     assert out["match"] is False
     assert out["score"] < out["threshold"]
     assert out["score_fmr"] > 0.001
 
 
 @needs_shipped_calibration
-def test_verify_stricter_fmr_raises_threshold(abel: tuple[Path, Path]) -> None:
-    default = ok_json("verify", *abel)
-    strict = ok_json("verify", *abel, "--fmr", "1e-6")
+def test_verify_stricter_fmr_raises_threshold(abel: tuple[Path, Path], cli: Any) -> None:
+    default = ok_json(cli, "verify", *abel)
+    strict = ok_json(cli, "verify", *abel, "--fmr", "1e-6")
     assert strict["fmr"] == 1e-6
     assert strict["threshold"] > default["threshold"]
     assert strict["score"] == default["score"]
 
 
 @pytest.mark.parametrize("bad", ["2", "0", "-0.1", "1"])
-def test_verify_fmr_out_of_range(abel: tuple[Path, Path], bad: str) -> None:
-    line = error_line(run("verify", *abel, "--fmr", bad))
+def test_verify_fmr_out_of_range(abel: tuple[Path, Path], bad: str, cli: Any) -> None:
+    line = error_line(cli("verify", *abel, "--fmr", bad))
     assert "--fmr" in line and "between 0 and 1" in line
-    err = json_error("verify", *abel, "--fmr", bad)
+    err = json_error(cli, "verify", *abel, "--fmr", bad)
     assert err["code"] == "invalid_input" and "--fmr" in err["message"]
 
 
 @needs_shipped_calibration
-def test_verify_human_output(abel: tuple[Path, Path]) -> None:
-    proc = run("verify", *abel)
-    assert proc.returncode == 0, _describe(proc)
+def test_verify_human_output(abel: tuple[Path, Path], cli: Any) -> None:
+    proc = cli("verify", *abel)
+    assert proc.returncode == 0, proc.describe()
     assert "SAME PERSON" in proc.stdout and "threshold" in proc.stdout and "lfw-dev" in proc.stdout
 
 
-def test_verify_missing_image(abel: tuple[Path, Path], tmp_path: Path) -> None:
-    err = json_error("verify", abel[0], tmp_path / "nope.jpg")
+def test_verify_missing_image(abel: tuple[Path, Path], tmp_path: Path, cli: Any) -> None:
+    err = json_error(cli, "verify", abel[0], tmp_path / "nope.jpg")
     assert err["code"] == "image_decode_error" and str(tmp_path / "nope.jpg") in err["message"]
 
 
 # --- models ---------------------------------------------------------------------------------
 
 
-def test_models_json() -> None:
-    rows = {r["id"]: r for r in ok_json("models")}
+def test_models_json(cli: Any) -> None:
+    rows = {r["id"]: r for r in ok_json(cli, "models")}
     for model_id, kind in (("yunet-2023mar-int8bq", "detector"), ("sface-2021dec-int8bq", "embedder")):
         r = rows[model_id]
         assert r["kind"] == kind and r["available"] is True
@@ -417,9 +422,9 @@ def test_models_json() -> None:
         assert Path(r["path"]).is_file()
 
 
-def test_models_human_table() -> None:
-    proc = run("models")
-    assert proc.returncode == 0, _describe(proc)
+def test_models_human_table(cli: Any) -> None:
+    proc = cli("models")
+    assert proc.returncode == 0, proc.describe()
     assert "faceprint models" in proc.stdout
     assert "licence" in proc.stdout and "sha256" in proc.stdout
     assert "detector" in proc.stdout and "embedder" in proc.stdout
@@ -446,9 +451,9 @@ def identity_dir(lfw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def calibration(identity_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def calibration(identity_dir: Path, tmp_path_factory: pytest.TempPathFactory, cli: Any) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("cal") / "cal.json"
-    summary = ok_json("calibrate", "--folders", identity_dir, "--out", out, "--name", "my-team", timeout=180)
+    summary = ok_json(cli, "calibrate", "--folders", identity_dir, "--out", out, "--name", "my-team")
     return out, summary
 
 
@@ -473,50 +478,50 @@ def test_calibrate_folders(calibration: tuple[Path, dict[str, Any]]) -> None:
 
 
 @needs_shipped_calibration
-def test_verify_with_own_calibration(calibration: tuple[Path, dict[str, Any]], abel: tuple[Path, Path]) -> None:
+def test_verify_with_own_calibration(calibration: tuple[Path, dict[str, Any]], abel: tuple[Path, Path], cli: Any) -> None:
     from faceprint.metrics.verification import CalibrationTable
 
     out, _ = calibration
     table = CalibrationTable.load(out)
-    mine = ok_json("verify", *abel, "--calibration", out)
-    shipped = ok_json("verify", *abel)
+    mine = ok_json(cli, "verify", *abel, "--calibration", out)
+    shipped = ok_json(cli, "verify", *abel)
     assert mine["calibration"] == "my-team" and shipped["calibration"] == "lfw-dev"
     assert mine["threshold"] == pytest.approx(table.threshold_for(1e-3), abs=1e-6)
     assert mine["score"] == shipped["score"]
 
 
-def test_verify_own_calibration_cannot_state_tiny_fmr(calibration: tuple[Path, dict[str, Any]], abel: tuple[Path, Path]) -> None:
+def test_verify_own_calibration_cannot_state_tiny_fmr(calibration: tuple[Path, dict[str, Any]], abel: tuple[Path, Path], cli: Any) -> None:
     out, _ = calibration
-    err = json_error("verify", *abel, "--calibration", out, "--fmr", "1e-5")
+    err = json_error(cli, "verify", *abel, "--calibration", out, "--fmr", "1e-5")
     assert err["code"] == "calibration_error" and "my-team" in err["message"]
 
 
-def test_verify_unreadable_calibration(tmp_path: Path, abel: tuple[Path, Path]) -> None:
+def test_verify_unreadable_calibration(tmp_path: Path, abel: tuple[Path, Path], cli: Any) -> None:
     bad = tmp_path / "cal.json"
     bad.write_text("{not json")
-    err = json_error("verify", *abel, "--calibration", bad)
+    err = json_error(cli, "verify", *abel, "--calibration", bad)
     assert err["code"] == "calibration_error" and str(bad) in err["message"]
 
 
 @pytest.mark.parametrize("which", ["neither", "both"])
-def test_calibrate_needs_exactly_one_source(tmp_path: Path, which: str) -> None:
+def test_calibrate_needs_exactly_one_source(tmp_path: Path, which: str, cli: Any) -> None:
     args: list[Any] = ["calibrate", "--out", tmp_path / "cal.json"]
     if which == "both":
         args += ["--folders", tmp_path, "--pairs", tmp_path / "pairs.txt"]
-    line = error_line(run(*args))
+    line = error_line(cli(*args))
     assert "exactly one of --folders" in line
-    assert json_error(*args)["code"] == "invalid_input"
+    assert json_error(cli, *args)["code"] == "invalid_input"
     assert not (tmp_path / "cal.json").exists()
 
 
-def test_calibrate_unwritable_out(identity_dir: Path, tmp_path: Path) -> None:
+def test_calibrate_unwritable_out(identity_dir: Path, tmp_path: Path, cli: Any) -> None:
     target = tmp_path / "no-such-folder" / "cal.json"
-    err = json_error("calibrate", "--folders", identity_dir, "--out", target, timeout=180)
+    err = json_error(cli, "calibrate", "--folders", identity_dir, "--out", target)
     assert err["code"] == "invalid_input" and str(target) in err["message"]
 
 
-def test_calibrate_folders_not_a_directory(tmp_path: Path) -> None:
-    err = json_error("calibrate", "--folders", tmp_path / "nope", "--out", tmp_path / "cal.json")
+def test_calibrate_folders_not_a_directory(tmp_path: Path, cli: Any) -> None:
+    err = json_error(cli, "calibrate", "--folders", tmp_path / "nope", "--out", tmp_path / "cal.json")
     assert err["code"] == "invalid_input" and str(tmp_path / "nope") in err["message"]
 
 
@@ -531,9 +536,9 @@ def lfw_pairs(data_dir: Path, lfw: Path) -> Path:
     return path
 
 
-def test_eval_pairs_smoke(lfw_pairs: Path, lfw: Path, tmp_path: Path) -> None:
+def test_eval_pairs_smoke(lfw_pairs: Path, lfw: Path, tmp_path: Path, cli: Any) -> None:
     out_dir = tmp_path / "eval"
-    r = ok_json("eval", "pairs", "--pairs", lfw_pairs, "--root", lfw, "--limit", 6, "--out", out_dir, timeout=180)
+    r = ok_json(cli, "eval", "pairs", "--pairs", lfw_pairs, "--root", lfw, "--limit", 6, "--out", out_dir)
     folds = int(lfw_pairs.read_text().split()[0])
     assert (r["folds"], r["genuine"], r["impostor"], r["pairs"]) == (folds, 6 * folds, 6 * folds, 12 * folds)
     assert r["model_id"] == MODEL_ID and r["failures_to_enrol"] == 0
@@ -551,26 +556,26 @@ def test_eval_pairs_smoke(lfw_pairs: Path, lfw: Path, tmp_path: Path) -> None:
     assert r["files"]["roc"] == str(out_dir / "roc.png") and r["files"]["results"] == str(out_dir / "results.json")
 
 
-def test_eval_pairs_bad_header(tmp_path: Path, lfw: Path) -> None:
+def test_eval_pairs_bad_header(tmp_path: Path, lfw: Path, cli: Any) -> None:
     bad = tmp_path / "pairs.txt"
     bad.write_text("hello world\nAbel_Pacheco 1 2\n")
-    err = json_error("eval", "pairs", "--pairs", bad, "--root", lfw, "--out", tmp_path / "out")
+    err = json_error(cli, "eval", "pairs", "--pairs", bad, "--root", lfw, "--out", tmp_path / "out")
     assert err["code"] == "invalid_input" and str(bad) in err["message"] and "header" in err["message"]
-    line = error_line(run("eval", "pairs", "--pairs", bad, "--root", lfw, "--out", tmp_path / "out"))
+    line = error_line(cli("eval", "pairs", "--pairs", bad, "--root", lfw, "--out", tmp_path / "out"))
     assert str(bad) in line
     assert not (tmp_path / "out").exists()
 
 
-def test_eval_pairs_missing_file_and_root(tmp_path: Path, lfw_pairs: Path) -> None:
-    err = json_error("eval", "pairs", "--pairs", tmp_path / "nope.txt", "--root", tmp_path)
+def test_eval_pairs_missing_file_and_root(tmp_path: Path, lfw_pairs: Path, cli: Any) -> None:
+    err = json_error(cli, "eval", "pairs", "--pairs", tmp_path / "nope.txt", "--root", tmp_path)
     assert err["code"] == "invalid_input" and str(tmp_path / "nope.txt") in err["message"]
-    err = json_error("eval", "pairs", "--pairs", lfw_pairs)
+    err = json_error(cli, "eval", "pairs", "--pairs", lfw_pairs)
     assert err["code"] == "invalid_input" and "--root" in err["message"]
 
 
-def test_eval_pairs_out_is_a_file(lfw_pairs: Path, lfw: Path, tmp_path: Path) -> None:
+def test_eval_pairs_out_is_a_file(lfw_pairs: Path, lfw: Path, tmp_path: Path, cli: Any) -> None:
     (target := tmp_path / "taken").write_text("x")
-    err = json_error("eval", "pairs", "--pairs", lfw_pairs, "--root", lfw, "--limit", 1, "--out", target)
+    err = json_error(cli, "eval", "pairs", "--pairs", lfw_pairs, "--root", lfw, "--limit", 1, "--out", target)
     assert err["code"] == "invalid_input" and str(target) in err["message"]
 
 
@@ -579,8 +584,8 @@ def test_eval_pairs_out_is_a_file(lfw_pairs: Path, lfw: Path, tmp_path: Path) ->
 
 @pytest.mark.slow
 @needs_shipped_calibration
-def test_demo_json(data_dir: Path) -> None:
-    d = ok_json("demo", "--data", data_dir, timeout=240)
+def test_demo_json(data_dir: Path, cli: Any) -> None:
+    d = ok_json(cli, "demo", "--data", data_dir)
     det, ver = d["detection"], d["verification"]
     n_images = len(json.loads((data_dir / "samples" / "group-photos" / "annotations.json").read_text())["images"])
     assert det["images"] == len(det["rows"]) == n_images == 18
@@ -591,6 +596,6 @@ def test_demo_json(data_dir: Path) -> None:
     assert math.isfinite(ver["threshold"])
 
 
-def test_demo_missing_data(tmp_path: Path) -> None:
-    err = json_error("demo", "--data", tmp_path)
+def test_demo_missing_data(tmp_path: Path, cli: Any) -> None:
+    err = json_error(cli, "demo", "--data", tmp_path)
     assert err["code"] == "invalid_input" and str(tmp_path) in err["message"] and "FACEPRINT_DATA" in err["message"]

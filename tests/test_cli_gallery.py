@@ -1,30 +1,33 @@
-"""`faceprint enroll / identify / subjects` as a user runs them, on a real SQLite file."""
+"""`faceprint enroll / identify / subjects` as a user runs them, on a real SQLite file (in this
+process: the ``cli`` fixture of conftest.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+import pytest
 
 
-def cli(*args: Any, db: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k == "FACEPRINT_DATA"}
-    env["PYTHONPATH"] = str(REPO / "src")
-    return subprocess.run([sys.executable, "-m", "faceprint.cli", *map(str, args), "--db", str(db)], capture_output=True, text=True, timeout=180, env=env)
+@pytest.fixture
+def fp(cli: Callable[..., Any]) -> Callable[..., Any]:
+    """``fp(*args, db=PATH)``: ``faceprint ARGS --db PATH``."""
+    return lambda *args, db: cli(*args, "--db", db)
 
 
-def ok(*args: Any, db: Path) -> Any:
-    proc = cli(*args, "--json", db=db)
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
+@pytest.fixture
+def ok(fp: Callable[..., Any]) -> Callable[..., Any]:
+    """``ok(*args, db=PATH)``: run with ``--json``, expect exit 0 and no traceback; the JSON."""
+    def run(*args: Any, db: Path) -> Any:
+        proc = fp(*args, "--json", db=db)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.describe()
+        return proc.json()
+
+    return run
 
 
-def test_enroll_identify_manage(tmp_path: Path, lfw: Path, data_dir: Path) -> None:
+def test_enroll_identify_manage(tmp_path: Path, lfw: Path, data_dir: Path, fp: Callable[..., Any], ok: Callable[..., Any]) -> None:
     db = tmp_path / "people.db"
     photos = {n: sorted((lfw / n).glob("*.jpg")) for n in ("Al_Sharpton", "Amelia_Vega", "Albert_Costa")}
     res = ok("enroll", "Al Sharpton", *photos["Al_Sharpton"][:2], db=db)
@@ -37,7 +40,7 @@ def test_enroll_identify_manage(tmp_path: Path, lfw: Path, data_dir: Path) -> No
     stranger = ok("identify", photos["Albert_Costa"][0], db=db)
     assert stranger["name"] is None and not stranger["match"]
 
-    human = cli("identify", photos["Amelia_Vega"][2], db=db)
+    human = fp("identify", photos["Amelia_Vega"][2], db=db)
     assert human.returncode == 0 and "Amelia Vega" in human.stdout and "threshold" in human.stdout
 
     listed = ok("subjects", "list", db=db)
@@ -51,19 +54,19 @@ def test_enroll_identify_manage(tmp_path: Path, lfw: Path, data_dir: Path) -> No
     assert all(c["name"] != "Al Sharpton" for c in gone["candidates"])
 
 
-def test_gallery_errors_are_clear(tmp_path: Path, lfw: Path, data_dir: Path) -> None:
+def test_gallery_errors_are_clear(tmp_path: Path, lfw: Path, data_dir: Path, fp: Callable[..., Any], ok: Callable[..., Any]) -> None:
     db = tmp_path / "people.db"
     group = data_dir / "samples" / "group-photos" / "010_2.jpg"
-    proc = cli("enroll", "Pair", group, db=db)
+    proc = fp("enroll", "Pair", group, db=db)
     assert proc.returncode == 2 and "2 faces found" in proc.stderr and "010_2.jpg" in proc.stderr
-    refused = cli("enroll", "Pair", group, "--face", "largest", db=db)  # a group photo's faces are small
+    refused = fp("enroll", "Pair", group, "--face", "largest", db=db)  # a group photo's faces are small
     assert refused.returncode == 2 and "face too small" in refused.stderr and "px between the eyes" in refused.stderr
     assert ok("enroll", "Pair", group, "--face", "largest", "--no-quality-check", db=db)["added"] == 1
-    proc = cli("subjects", "show", "Nobody", db=db)
+    proc = fp("subjects", "show", "Nobody", db=db)
     assert proc.returncode == 2 and "no subject named 'Nobody'" in proc.stderr
-    proc = cli("subjects", "rename", "Pair", "", db=db)
+    proc = fp("subjects", "rename", "Pair", "", db=db)
     assert proc.returncode == 2 and "non-empty" in proc.stderr
     bad = tmp_path / "not-a-db.db"
     bad.write_text("hello" * 1000)
-    proc = cli("subjects", "list", db=bad)
+    proc = fp("subjects", "list", db=bad)
     assert proc.returncode == 2 and "not-a-db.db" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,169 @@
+"""The checks of a face and the training of their models: ``liveness`` (print / screen attacks;
+motion and head-turn challenges in video), ``synthetic`` (generated faces), ``train-pad`` and
+``train-synthetic``; registered on the root command in :mod:`faceprint.cli` (their ``eval``
+reports are in :mod:`faceprint.cli.eval`).  The logic is :mod:`faceprint.liveness`'s and
+:mod:`faceprint.forensics`'s; these add I/O only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from faceprint.cli._common import FaceOpt, JsonOpt, cli_errors, make_engine, out, print_json, progress
+from faceprint.errors import InputError
+
+
+def liveness(
+    source: Path = typer.Argument(..., help="Image file, or a video clip (mp4, mov, avi, mkv, webm)."),
+    face: str = FaceOpt,
+    challenge: str | None = typer.Option(None, "--challenge", help="Video only: the head turns asked of the person, in order, e.g. 'left,right' (the person's own left)."),
+    turn_angle: float = typer.Option(15.0, "--turn-angle", help="--challenge: degrees the head must turn from its starting pose."),
+    within: float = typer.Option(4.0, "--within", help="--challenge: seconds allowed for each request (from the previous one met, or the clip's start)."),
+    step: int = typer.Option(2, "--step", help="Video: use every N-th frame."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Is this a live person?  Image: the presentation-attack detectors (print, screen) with
+    their evidence.  Video: also whether the face moves like a 3-D head or a flat picture;
+    with --challenge, whether the head turns as asked, in order and in time."""
+    from faceprint.liveness.video import video_liveness
+    from faceprint.media import VIDEO_EXTENSIONS
+
+    with cli_errors(as_json):
+        engine = make_engine()
+        if not source.exists():
+            raise InputError("file not found", source=str(source))
+        if source.suffix.lower() in VIDEO_EXTENSIONS:
+            res = video_liveness(engine, source, step=step, challenge=challenge, turn_angle=turn_angle, within=within)
+        else:
+            if challenge:
+                raise InputError("--challenge needs a video")
+            image, det = engine.pick(source, face=face)
+            lv = engine.liveness_of(image, det)
+            res = {"input": str(source), "kind": "image", **lv.to_dict(), "face": det.to_dict()}
+        if as_json:
+            print_json(res)
+            return
+        verdict = "[bold green]LIVE[/]" if res["live"] else "[bold red]NOT LIVE[/]"
+        out.print(f"{verdict}  score {res['score']:.3f} (threshold {res['threshold']:g}; higher = more likely live)")
+        if res["kind"] == "video":
+            m = res["motion"]
+            out.print(f"motion: {escape(res['reason'])}; planar residual {m['score'] if m['score'] is not None else '—'} % of face width "
+                      f"(threshold {m['threshold']}), {m['informative_pairs']} informative frame pairs")
+            out.print(f"single-image detectors: median score {res['pad']['median_score']} over {res['pad']['frames_scored']} frames")
+            if "challenge" in res:
+                out.print(f"challenge: {escape(res['challenge']['reason'])}")
+        else:
+            out.print("detectors: " + ", ".join(f"{k} {v:.3f}" for k, v in res["detectors"].items()) + f"  (model {res['model']}, {res['mode']})")
+            op = res.get("operating_point")
+            if op:
+                out.print(f"at this threshold: APCER {op['apcer']:.2%}, BPCER {op['bpcer']:.2%} (measured on {escape(op['measured_on'])})")
+            for e in res["evidence"]:
+                out.print(f"  - {escape(e)}")
+
+
+def synthetic(
+    image: Path = typer.Argument(..., help="Image file."),
+    face: str = FaceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Is this face generated (GAN / diffusion) rather than photographed?  Score 0-1, higher
+    = more likely synthetic.  Measured on two generators only: see the README."""
+
+    with cli_errors(as_json):
+        engine = make_engine()
+        img, det = engine.pick(image, face=face)
+        res = {"input": str(image), **engine.synthetic_of(img, det).to_dict(), "face": det.to_dict()}
+        if as_json:
+            print_json(res)
+            return
+        verdict = "[bold red]SYNTHETIC[/]" if res["synthetic"] else "[bold green]NOT FLAGGED AS SYNTHETIC[/]"
+        out.print(f"{verdict}  score {res['score']:.3f} (threshold {res['threshold']:g}; higher = more likely generated; model {res['model']})")
+        for e in res["evidence"]:
+            out.print(f"  - {escape(e)}")
+
+
+def train_pad(
+    labels: Path = typer.Option(..., "--labels", help="CSV with columns path, label (live, or the attack type e.g. spoof_print) and optionally subject."),
+    out_path: Path = typer.Option(..., "--out", help="Where to write the model JSON (use it with FACEPRINT_PAD_MODEL)."),
+    one_class: bool = typer.Option(False, "--one-class", help="Train on the bona fide faces only (no attack samples needed)."),
+    group_column: str | None = typer.Option(None, "--group-column", help="Column naming each face's subject (default: subject if present, else the image's folder)."),
+    c: float = typer.Option(0.3, "--c", help="Inverse L2 regularisation of the logistic detectors."),
+    components: int = typer.Option(20, "--components", help="One-class: PCA dimensions of the bona fide model."),
+    version: str = typer.Option("pad-custom", "--version", help="Version string recorded in the model."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a presentation-attack model on your own labelled captures, measured
+    leave-one-subject-out (a subject's faces are never in both training and test)."""
+    import json
+
+    from faceprint.evaluation.pad import read_labels
+    from faceprint.liveness.pad import features_of
+    from faceprint.liveness.training import train_pad as train
+
+    with cli_errors(as_json):
+        if c <= 0 or components < 1:
+            raise InputError("--c must be positive and --components at least 1")
+        engine = make_engine(min_face_score=0.5)
+        items = read_labels(labels, group_column=group_column)
+        with progress(len(items), "features", not as_json) as step:
+            feats, kept, failed = features_of(engine, items, progress=step)
+        with progress(len({it.group for it in kept}), "leave-one-subject-out", not as_json) as step:
+            model, ev = train(feats, [it.label for it in kept], [it.group for it in kept], one_class=one_class, c=c, components=components, version=version, progress=step)
+        model["training"]["labels"] = str(labels)
+        model["training"]["measured_on"] = f"{labels}: " + model["training"]["measured_on"]
+        model["training"]["no_face"] = len(failed)
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(model, indent=None, separators=(",", ":")))
+        except OSError as exc:
+            raise InputError(f"cannot write the model: {exc.strerror or exc}", source=str(out_path)) from None
+        res = {"model": str(out_path), "mode": model["mode"], "faces": len(kept), "no_face": len(failed), **{k: ev.get(k) for k in ("groups", "apcer", "bpcer", "acer", "bpcer_at_apcer", "auc")}}
+        if as_json:
+            print_json(res)
+            return
+        out.print(f"wrote {out_path} ({model['mode']}, {len(kept)} faces, {len(failed)} without a face)")
+        if "acer" in ev:
+            out.print(f"leave-one-subject-out over {ev['groups']} subjects: APCER {ev['apcer']:.4f}  BPCER {ev['bpcer']:.4f}  ACER {ev['acer']:.4f}  "
+                      f"BPCER@APCER10% {ev['bpcer_at_apcer']['10%']:.4f}  AUC {ev['auc']:.4f}")
+
+
+def train_synthetic(
+    synthetic_sets: list[Path] = typer.Option(..., "--synthetic", help="Labels CSV (column path) of generated faces; repeat for several generators."),
+    real: list[Path] = typer.Option(..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."),
+    real_limit: int | None = typer.Option(None, "--real-limit", help="Use at most N real photos per folder or CSV (an even, deterministic spread)."),
+    out_path: Path = typer.Option(..., "--out", help="Where to write the model JSON (use it with FACEPRINT_SYNTHETIC_MODEL)."),
+    detectors: str = typer.Option("layout", "--detectors", help="Detectors to fit, comma-separated: layout, texture (texture learns your real photos' sources: add it only when your inputs come from them)."),
+    c: float = typer.Option(0.01, "--c", help="Inverse L2 regularisation of the texture detector."),
+    version: str = typer.Option("synthetic-custom", "--version", help="Version string recorded in the model."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train the synthetic-face detector: generated faces against real photos, measured by
+    5-fold cross-validation over files."""
+    import json
+
+    from faceprint.evaluation.datasets import collect_synthetic_training
+    from faceprint.forensics.synthetic import synthetic_set_features
+    from faceprint.forensics.training import train_synthetic as train
+
+    with cli_errors(as_json):
+        paths, is_syn = collect_synthetic_training(synthetic_sets, real, real_limit)
+        engine = make_engine()
+        with progress(len(paths), "features", not as_json) as step:
+            x, ok, failed = synthetic_set_features(engine, paths, progress=step)
+        y = [s for s, k in zip(is_syn, ok) if k]
+        model, ev = train(x, y, c=c, version=version, detectors=[d.strip() for d in detectors.split(",") if d.strip()])
+        ev.pop("oof")
+        model["training"].update({"synthetic_sets": [str(p) for p in synthetic_sets], "real_sources": [str(p) for p in real], "no_face": len(failed)})
+        try:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(model, separators=(",", ":")))
+        except OSError as exc:
+            raise InputError(f"cannot write the model: {exc.strerror or exc}", source=str(out_path)) from None
+        res = {"model": str(out_path), **ev, "no_face": len(failed)}
+        if as_json:
+            print_json(res)
+            return
+        out.print(f"wrote {out_path}: {ev['synthetic']} synthetic, {ev['real']} real faces ({len(failed)} without a face); "
+                  f"5-fold AUC {ev['auc']:.4f}, accuracy {ev['accuracy']:.4f}; per detector AUC " + ", ".join(f"{k} {v:.4f}" for k, v in ev["per_detector_auc"].items()))

@@ -1,0 +1,64 @@
+"""Labelled face sets as the ``eval`` and ``train-*`` commands read them from disk: generated
+faces against real photos for the synthetic-face detector (:func:`collect_synthetic_training`),
+an identity-folder set less the images an errata file calls mislabelled (:func:`without_errata`),
+and a detector's scores over a table of features (:func:`score_rows`).
+
+Here rather than in :mod:`faceprint.liveness`: the labels CSV reader lives in
+:mod:`faceprint.evaluation.pad`, and the detectors do not import the evaluation package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceprint.errors import InputError
+
+
+def collect_synthetic_training(synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True) -> tuple[list[Path], list[bool]]:
+    """(paths, is-synthetic) from labels CSVs of generated faces and folders of real photos.
+
+    A real source is a folder (searched recursively for images) or a labels CSV (its bona fide
+    rows); ``real_limit`` keeps at most that many of each source, an even, deterministic spread.
+    Both kinds are needed (generated faces only when ``need_synthetic``)."""
+    from faceprint.evaluation.pad import read_labels
+    from faceprint.imaging import IMAGE_EXTENSIONS
+    from faceprint.metrics.pad import is_bona_fide
+
+    paths: list[Path] = []
+    flags: list[bool] = []
+    for s in synthetic_sets:
+        for it in read_labels(s):
+            paths.append(it.path)
+            flags.append(True)
+    for folder in real:
+        if folder.is_file() and folder.suffix.lower() == ".csv":
+            files = [it.path for it in read_labels(folder) if is_bona_fide(it.label)]
+        elif folder.is_dir():
+            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            raise InputError("not a folder of real photos nor a labels CSV", source=str(folder))
+        if real_limit and len(files) > real_limit:
+            files = [files[int(i)] for i in np.floor(np.arange(real_limit) * (len(files) / real_limit))]
+        paths += files
+        flags += [False] * len(files)
+    if all(flags) or (need_synthetic and not any(flags)):
+        raise InputError("both synthetic faces (--synthetic) and real photos (--real) are needed")
+    return paths, flags
+
+
+def score_rows(model: Any, feats: dict[str, np.ndarray]) -> np.ndarray:
+    """``model.score_features`` of every row of a feature table (one array of rows per feature)."""
+    n = next(iter(feats.values())).shape[0]
+    return np.array([model.score_features({k: v[i] for k, v in feats.items()}) for i in range(n)])
+
+
+def without_errata(fs: Any, errata: Path) -> tuple[Any, np.ndarray]:
+    """Leave out the images the errata file calls mislabelled; returns (faces, alias group per identity)."""
+    from faceprint.evaluation.pairs import read_errata
+
+    if not errata.is_file():
+        raise InputError("errata file not found", source=str(errata))
+    alias, skip = read_errata(errata, fs.names)
+    return fs.subset(np.array([p.name not in skip for p in fs.paths])), alias
