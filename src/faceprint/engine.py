@@ -10,6 +10,7 @@ Every surface (Python API, CLI, REST, web UI) calls this and adds only I/O.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -116,8 +117,15 @@ class Engine:
         detector: Detector | None = None,
         embedder: Embedder | None = None,
         calibration: CalibrationTable | None = None,
+        share_models: bool = False,
     ) -> None:
+        """``share_models=True``: take the detector and embedder from a per-process cache keyed
+        on the whole (frozen) settings, so many short-lived engines on the same settings load
+        each network once (the CLI does this: one process may run many commands, as the tests
+        do).  Both are thread-safe: each serialises its network behind its own lock."""
         self.settings = settings or Settings.load()
+        self._build_detector = _shared_detector if share_models else build_detector
+        self._build_embedder = _shared_embedder if share_models else build_embedder
         self._detector = detector
         self._embedder = embedder
         self._calibration = calibration
@@ -132,14 +140,14 @@ class Engine:
     def detector(self) -> Detector:
         with self._lock:
             if self._detector is None:
-                self._detector = build_detector(self.settings)
+                self._detector = self._build_detector(self.settings)
             return self._detector
 
     @property
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = build_embedder(self.settings)
+                self._embedder = self._build_embedder(self.settings)
             return self._embedder
 
     @property
@@ -346,6 +354,16 @@ def build_embedder(settings: Settings) -> Embedder:
     from faceprint.backends.dlib import DlibResNetEmbedder
 
     return DlibResNetEmbedder(flip=settings.flip)
+
+
+_shared_detector = functools.lru_cache(maxsize=4)(build_detector)
+_shared_embedder = functools.lru_cache(maxsize=4)(build_embedder)
+
+
+def clear_shared_models() -> None:
+    """Forget the models engines built with ``share_models=True`` hold in common (the next one loads its own)."""
+    _shared_detector.cache_clear()
+    _shared_embedder.cache_clear()
 
 
 def load_calibration(path: str | None, model_id: str) -> CalibrationTable:

@@ -33,11 +33,11 @@ DbOpt = typer.Option(None, "--db", help="Gallery database (default $FACEPRINT_DB
 def make_engine(**overrides: Any) -> Engine:
     """An Engine on the settings read now (file, environment, then ``overrides``); its detector
     and embedder are shared with the other commands this process runs on the same settings
-    (see :mod:`faceprint.cli._engine`)."""
-    from faceprint.cli._engine import SharedModelsEngine
+    (``Engine(share_models=True)``: tests run many commands in one process)."""
+    from faceprint.engine import Engine
     from faceprint.settings import Settings
 
-    return SharedModelsEngine(Settings.load(**overrides))
+    return Engine(Settings.load(**overrides), share_models=True)
 
 
 @contextmanager
