@@ -9,11 +9,8 @@ import json
 import logging
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ from faceprint.gallery.store import Store  # noqa: E402
 from faceprint.service import auth  # noqa: E402
 from faceprint.service.app import create_app  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO  # noqa: E402 (tests/ is on sys.path)
 SRC = REPO / "src"
 ENROLLED = ["Abdullah_Gul", "Adrien_Brody"]
 STRANGER = "Ana_Guevara"
@@ -478,18 +475,10 @@ def test_no_auth_mode(tmp_path: Path, engine: Any) -> None:
 
 
 def test_keys_and_serve_commands(tmp_path: Path) -> None:
-    import typer
     from typer.testing import CliRunner
 
-    from faceprint.service.cli_commands import register
+    from faceprint.cli import app
 
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """test app"""
-
-    register(app)
     runner = CliRunner()
     db = tmp_path / "cli.db"
     r = runner.invoke(app, ["keys", "create", "robot", "--scope", "read", "--scope", "enroll", "--db", str(db), "--json"])
@@ -511,24 +500,12 @@ def test_keys_and_serve_commands(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "loopback" in r.output
 
 
-def _cli_has_serve() -> bool:
-    try:
-        import typer.main
-
-        from faceprint import cli
-    except Exception:
-        return False
-    group = typer.main.get_command(cli.app)
-    return "serve" in getattr(group, "commands", {}) and "keys" in getattr(group, "commands", {})
-
-
 # --- the real server ------------------------------------------------------------------------
 
 
 from servers import RealServer, free_port as _free_port, server_env as _env  # noqa: E402
 
 
-@pytest.mark.skipif(not _cli_has_serve(), reason="faceprint.cli does not register `serve`/`keys` yet (the lead adds register(app) to cli.py)")
 def test_cli_serve_subprocess(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     made = subprocess.run([sys.executable, "-m", "faceprint.cli", "keys", "create", "c", "--db", str(db), "--json"], env=_env(), cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -6,8 +6,7 @@
   (``faceprint train-synthetic``).
 
 The identity-aware check (does the face agree with the person's enrolled references?) is a
-gallery statistic: :mod:`faceprint.gallery.consistency`.  ``faceprint.liveness.synthetic``,
-this detector's first home, re-exports both.
+gallery statistic: :mod:`faceprint.gallery.consistency`.
 """
 
 from faceprint.forensics.synthetic import SyntheticCheck, SyntheticModel, load_synthetic_model

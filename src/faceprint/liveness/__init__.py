@@ -9,8 +9,8 @@
   :mod:`~faceprint.liveness.video` -- video: 3-D head motion, requested head turns, a clip's
   verdict.
 
-The synthetic-face detector lives in :mod:`faceprint.forensics` (``faceprint.liveness.synthetic``
-re-exports it).
+The synthetic-face detector lives in :mod:`faceprint.forensics` (it borrows the texture
+features and the fitting primitives from here; nothing here imports it).
 """
 
 from faceprint.liveness.motion import MotionLiveness, motion_liveness, video_frames

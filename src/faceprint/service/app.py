@@ -159,7 +159,7 @@ def create_app(
     )
     _install_docs(app)
     if library is not None:
-        from faceprint.library.web import mount_ui
+        from faceprint.service.web import mount_ui
 
         ui_auth = ui_auth or UiAuth()
         mount_ui(app, library, ui_auth)

@@ -26,7 +26,7 @@ processes and key guessers (see SECURITY.md for the threat model).
    'none'``).
 
 The UI's forms also carry a per-process CSRF token (:meth:`UiAuth.csrf`), checked by
-:func:`faceprint.library.web.mount_ui` on every POST.
+:func:`faceprint.service.web.mount_ui` on every POST.
 """
 
 from __future__ import annotations
