@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FACEPRINT_DATA ?= ../shared/data
 export FACEPRINT_DATA
 
-.PHONY: install library demo test bench clean calibration quality-model pad-model synthetic-model
+.PHONY: install library demo test test-fast lint format bench clean calibration quality-model pad-model synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,22 @@ library: install
 demo: install
 	$(BIN)/faceprint demo --data "$(FACEPRINT_DATA)"
 
-## The test suite (real models, real images from $(FACEPRINT_DATA)).
-test: install
+## The test suite: the lint, then every test (real models, real images from $(FACEPRINT_DATA)).
+test: install lint
 	$(BIN)/python -m pytest -q
+
+## The inner loop (under 3 minutes): the lint, then every test not marked slow.
+test-fast: install lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+## ruff: lint and formatting check (the config is in pyproject.toml); `make format` applies both.
+lint: install
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+format: install
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+	$(BIN)/ruff format src tests benchmarks scripts
 
 ## Benchmarks at full size (minutes); CI runs them at smoke size from the tests.
 bench: install

@@ -23,9 +23,9 @@ import numpy as np  # noqa: E402
 
 from faceprint import Engine, Settings  # noqa: E402
 from faceprint.engine import shipped_calibration_path  # noqa: E402
-from faceprint.metrics.verification import build_calibration  # noqa: E402
 from faceprint.evaluation.pairs import embed_paths, identity_folders, read_errata  # noqa: E402
 from faceprint.evaluation.protocol import all_pairs_scores  # noqa: E402
+from faceprint.metrics.verification import build_calibration  # noqa: E402
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ import sys
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from faceprint.quality.degrade import KINDS
-from faceprint.quality.model import BASE_FEATURES, LANDMARK_FEATURES, MODEL_PATH
+from faceprint.quality.degrade import KINDS  # noqa: E402 (after the sys.path line above)
+from faceprint.quality.model import BASE_FEATURES, LANDMARK_FEATURES, MODEL_PATH  # noqa: E402
 
 DEPTH, TREES, RATE = 3, 300, 0.05
 _engine: Any = None
@@ -60,7 +60,7 @@ def read_folds(lfw: Path) -> dict[str, int]:
     while i < len(lines) and fold < int(lines[0]):
         n = int(lines[i])
         fold += 1
-        for line in lines[i + 1:i + 1 + n]:
+        for line in lines[i + 1 : i + 1 + n]:
             out[line.split("\t")[0]] = fold
         i += 1 + n
     return out
@@ -183,8 +183,15 @@ def heap_trees(model: Any, n_features: int) -> dict[str, Any]:
         feats.append(feat.tolist())
         thrs.append([float(f"{v:.6g}") for v in thr])
         leaves.append([float(f"{v:.6g}") for v in leaf])
-    return {"depth": DEPTH, "n_features": n_features, "learning_rate": RATE, "base": float(model.init_.constant_[0][0]),
-            "feature": feats, "threshold": thrs, "leaf": leaves}
+    return {
+        "depth": DEPTH,
+        "n_features": n_features,
+        "learning_rate": RATE,
+        "base": float(model.init_.constant_[0][0]),
+        "feature": feats,
+        "threshold": thrs,
+        "leaf": leaves,
+    }
 
 
 def fit(X: np.ndarray, y: np.ndarray) -> Any:
@@ -257,9 +264,15 @@ def main() -> None:
     out: dict[str, Any] = {
         "version": "fq-1",
         "embedder": _embedder_id(),
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "trained_on": {"data": "lfw-dev (all 5 identity folds of people.txt)", "images": len(images), "samples": int(usable.sum()),
-                       "copies_per_image": args.copies, "degradations": list(KINDS), "identities": len(names)},
+        "created": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "trained_on": {
+            "data": "lfw-dev (all 5 identity folds of people.txt)",
+            "images": len(images),
+            "samples": int(usable.sum()),
+            "copies_per_image": args.copies,
+            "degradations": list(KINDS),
+            "identities": len(names),
+        },
         "target": "mean cosine similarity to the clean templates of the other images of the same person",
         "features": list(BASE_FEATURES) + list(LANDMARK_FEATURES) + ["recognizability"],
         "ui_centre": [float(f"{v:.6g}") for v in final["ui"]],
@@ -277,12 +290,27 @@ def main() -> None:
         held = (fold == k) & usable
         if held.any():
             pred = mdl["with"].predict(np.column_stack([X, mdl["rec"]])[held])
-            metrics[str(k)] = {"held_out_samples": int(held.sum()), "r2": round(1 - float(np.mean((pred - y[held]) ** 2) / np.var(y[held])), 4),
-                               "spearman": round(_spearman(pred, y[held]), 4)}
+            metrics[str(k)] = {
+                "held_out_samples": int(held.sum()),
+                "r2": round(1 - float(np.mean((pred - y[held]) ** 2) / np.var(y[held])), 4),
+                "spearman": round(_spearman(pred, y[held]), 4),
+            }
     out["metrics"] = {"held_out_by_fold": metrics, "fit_seconds": round(time.time() - t0, 1)}
     Path(args.out).write_text(json.dumps(out, separators=(",", ":")) + "\n")
-    print(json.dumps({"out": args.out, "bytes": Path(args.out).stat().st_size, "samples": int(usable.sum()), "no_face": int((~ok).sum()),
-                      "anchors": out["unified_anchors"], "recognizability_range": out["recognizability_range"], **out["metrics"]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "bytes": Path(args.out).stat().st_size,
+                "samples": int(usable.sum()),
+                "no_face": int((~ok).sum()),
+                "anchors": out["unified_anchors"],
+                "recognizability_range": out["recognizability_range"],
+                **out["metrics"],
+            },
+            indent=1,
+        )
+    )
 
 
 def _embedder_id() -> str:

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from support import REPO, run_cli  # noqa: E402 (tests/ is on sys.path)
+from support import REPO, run_cli
 
 # Databases the tests create are encrypted at rest (the default): with a key of their own, not
 # the user's (~/.config/faceprint/key); subprocesses and test servers inherit it.

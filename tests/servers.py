@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faceprint.service.process import ServerProcess, free_port, server_env
 from support import REPO
+
+from faceprint.service.process import ServerProcess, free_port, server_env
 
 __all__ = ["RealServer", "free_port", "server_env"]
 

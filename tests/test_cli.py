@@ -30,9 +30,7 @@ from faceprint.engine import shipped_calibration_path
 
 MODEL_ID = "sface-2021dec-int8bq+flip"
 SHIPPED_CAL = shipped_calibration_path(MODEL_ID)
-needs_shipped_calibration = pytest.mark.skipif(
-    not SHIPPED_CAL.is_file(), reason=f"shipped calibration table {SHIPPED_CAL.name} not built yet"
-)
+needs_shipped_calibration = pytest.mark.skipif(not SHIPPED_CAL.is_file(), reason=f"shipped calibration table {SHIPPED_CAL.name} not built yet")
 
 
 # --- running the command ----------------------------------------------------------
@@ -102,7 +100,9 @@ def test_console_script_entry_point() -> None:
     proc = subprocess.run([str(script), "--help"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Usage: faceprint" in proc.stdout and "verify" in proc.stdout and "serve" in proc.stdout
-    proc = subprocess.run([str(script), "verify", "a.jpg", "b.jpg", "--fmr", "2"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [str(script), "verify", "a.jpg", "b.jpg", "--fmr", "2"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "--fmr" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
@@ -165,9 +165,7 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
 def _bomb_png(path: Path, width: int, height: int) -> None:
     """A tiny PNG whose IHDR claims width x height RGB pixels."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + _png_chunk(b"IEND", b"")
-    )
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + _png_chunk(b"IEND", b""))
 
 
 def _photo(group: Path) -> PILImage.Image:

@@ -19,6 +19,7 @@ def fp(cli: Callable[..., Any]) -> Callable[..., Any]:
 @pytest.fixture
 def ok(fp: Callable[..., Any]) -> Callable[..., Any]:
     """``ok(*args, db=PATH)``: run with ``--json``, expect exit 0 and no traceback; the JSON."""
+
     def run(*args: Any, db: Path) -> Any:
         proc = fp(*args, "--json", db=db)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.describe()

@@ -25,7 +25,7 @@ from PIL import ImageOps
 
 from faceprint import imaging
 from faceprint.errors import ImageTooLargeError, InputError
-from faceprint.imaging import ImageLimits, load_image
+from faceprint.imaging import load_image
 from faceprint.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,18 +10,18 @@ import pytest
 
 pytest.importorskip("dlib", reason="the dlib backend needs the extra: pip install 'faceprint[dlib]'")
 
-import cv2  # noqa: E402
+import cv2
 
-from faceprint.backends.dlib import (  # noqa: E402
+from faceprint.backends.dlib import (
     DlibHogDetector,
     DlibResNetEmbedder,
     arcface_landmarks,
 )
-from faceprint.detection import Detector, YuNetDetector  # noqa: E402
-from faceprint.embedding import Embedder  # noqa: E402
-from faceprint.errors import InputError, ModelError  # noqa: E402
-from faceprint.imaging import load_image  # noqa: E402
-from faceprint.types import Image  # noqa: E402
+from faceprint.detection import Detector, YuNetDetector
+from faceprint.embedding import Embedder
+from faceprint.errors import InputError, ModelError
+from faceprint.imaging import load_image
+from faceprint.types import Image
 
 # LFW people whose first two photos hold exactly one face for both dlib-hog and YuNet.
 ONE_FACE = ["Bill_Gates", "Abdullah_Gul", "Carlos_Menem"]
@@ -111,9 +111,7 @@ def test_crop_is_dlib_chip_with_matching_transform(lfw: Path, detector: DlibHogD
     assert np.abs(warped.astype(np.int16) - crop.pixels).mean() < 2.0
 
 
-def test_same_person_scores_higher_than_different_people(
-    lfw: Path, detector: DlibHogDetector, embedder: DlibResNetEmbedder
-) -> None:
+def test_same_person_scores_higher_than_different_people(lfw: Path, detector: DlibHogDetector, embedder: DlibResNetEmbedder) -> None:
     images = {(name, n): _photo(lfw, name, n) for name in ONE_FACE for n in (1, 2)}
     crops = [embedder.crop(img, detector.detect(img)[0]) for img in images.values()]
     vecs = dict(zip(images, embedder.embed(crops)))

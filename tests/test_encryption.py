@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import CliResult, run_cli
 
 from faceprint.crypto import KeyProblem, current_master_key
-from support import CliResult, run_cli  # noqa: E402 (tests/ is on sys.path)
 
 
 def _pieces(vectors: list[np.ndarray]) -> dict[str, bytes]:

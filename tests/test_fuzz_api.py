@@ -21,10 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import RealServer, free_port, server_env
 
 from faceprint.service import auth
-
-from servers import RealServer, free_port, server_env  # noqa: E402 (tests/ is on sys.path)
 
 EXAMPLES = int(os.environ.get("FACEPRINT_FUZZ_API_EXAMPLES", "3"))
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -41,8 +40,12 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory):
     with Store(tmp / "gallery.db") as store:
         key = auth.create_key(store, "fuzzer", ["admin"])
     port = free_port()
-    server = RealServer([sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp / "gallery.db"), "--port", str(port), "--max-upload-mb", "2"],
-                        port, tmp / "server.log", env=server_env())
+    server = RealServer(
+        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp / "gallery.db"), "--port", str(port), "--max-upload-mb", "2"],
+        port,
+        tmp / "server.log",
+        env=server_env(),
+    )
     try:
         server.wait_ready()
         yield server, key, tmp
@@ -52,14 +55,32 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory):
 
 def _run(server: RealServer, tmp: Path, name: str, headers: list[str]) -> subprocess.CompletedProcess[str]:
     cmd = [
-        str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
-        "--checks", CHECKS, "--max-examples", str(EXAMPLES), "--seed", "13", "--workers", "1",
-        "--request-timeout", "120", "--generation-database", "none", "--no-color",
-        "--report", "ndjson", "--report-ndjson-path", str(tmp / f"{name}.ndjson"),
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        f"{server.url}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        str(EXAMPLES),
+        "--seed",
+        "13",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "120",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(tmp / f"{name}.ndjson"),
     ]
     for h in headers:
         cmd += ["--header", h]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env={**os.environ, "SCHEMATHESIS_HOOKS": ""}, cwd=tmp)  # its .schemathesis/ cache stays there
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=1500, env={**os.environ, "SCHEMATHESIS_HOOKS": ""}, cwd=tmp
+    )  # its .schemathesis/ cache stays there
 
 
 def _cases(out: str) -> int:
@@ -88,9 +109,18 @@ def test_api_regressions(fuzzed) -> None:
         for path in cases:
             case = json.loads(path.read_text())
             headers = {**case.get("headers", {}), **({"Authorization": f"Bearer {key}"} if case.get("auth") else {})}
-            files = {k: (v["filename"], v["content"].encode("latin-1"), v.get("type", "application/octet-stream")) for k, v in case.get("files", {}).items()} or None
+            files = {
+                k: (v["filename"], v["content"].encode("latin-1"), v.get("type", "application/octet-stream")) for k, v in case.get("files", {}).items()
+            } or None
             raw = case.get("data")
-            r = c.request(case["method"], case["path"], params=case.get("params"), json=case.get("json"), content=raw.encode("latin-1", "replace") if isinstance(raw, str) else None,
-                          files=files, headers=headers)
+            r = c.request(
+                case["method"],
+                case["path"],
+                params=case.get("params"),
+                json=case.get("json"),
+                content=raw.encode("latin-1", "replace") if isinstance(raw, str) else None,
+                files=files,
+                headers=headers,
+            )
             assert r.status_code < 500, (path.name, r.status_code, r.text[:300])
             assert r.status_code == case.get("status", r.status_code), (path.name, r.status_code, r.text[:300])

@@ -48,12 +48,12 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, event, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
-from faceprint.errors import InputError  # noqa: E402
-from faceprint.imaging import ImageLimits, decode_bytes, load_image  # noqa: E402
-from faceprint.types import Image  # noqa: E402
+from faceprint.errors import InputError
+from faceprint.imaging import ImageLimits, decode_bytes, load_image
+from faceprint.types import Image
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
@@ -314,7 +314,7 @@ def check_video(data: bytes) -> str:
     return f"ok ({n} frames)"
 
 
-def _guarded(target: str, name: str, data: bytes, call, growth_bound: int) -> None:  # noqa: ANN001
+def _guarded(target: str, name: str, data: bytes, call, growth_bound: int) -> None:
     """Run one example under the watchdog and the memory bound; keep a failing input."""
     base = _reset_peak()
     faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "faceprint"
 
+
 def _modules() -> dict[str, Path]:
     out = {}
     for path in PKG.rglob("*.py"):

@@ -428,9 +428,7 @@ def test_plots_write_non_blank_pngs(tmp_path: Path) -> None:
     fmr2, tar2, _ = roc(gen + 0.5, imp)
     p1 = plot_roc({"model A": (fmr, tar), "model B": (fmr2, tar2)}, tmp_path / "roc.png")
     p2 = plot_det({"model A": (dfmr, fnmr)}, tmp_path / "sub" / "det.png")
-    p3 = plot_score_histogram(
-        gen, imp, tmp_path / "hist.png", thresholds={"FMR 1e-3": threshold_at_fmr(imp, 1e-3)}
-    )
+    p3 = plot_score_histogram(gen, imp, tmp_path / "hist.png", thresholds={"FMR 1e-3": threshold_at_fmr(imp, 1e-3)})
     for p in (p1, p2, p3):
         assert p.is_file() and p.stat().st_size > 1000
         assert png_pixels_std(p) > 0

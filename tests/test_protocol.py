@@ -9,9 +9,9 @@ import pytest
 
 from faceprint.engine import shipped_calibration_path
 from faceprint.errors import InputError
-from faceprint.metrics.verification import CalibrationTable
 from faceprint.evaluation.pairs import limit_pairs, read_csv_pairs, read_lfw_pairs
 from faceprint.evaluation.protocol import all_pairs_scores
+from faceprint.metrics.verification import CalibrationTable
 
 
 def test_read_lfw_pairs(data_dir: Path) -> None:

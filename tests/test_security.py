@@ -15,11 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import RealServer, free_port, server_env
 
 from faceprint.service import auth
 from faceprint.service.security import FailureLimiter, UiAuth, escape_log, host_name
-
-from servers import RealServer, free_port, server_env  # noqa: E402 (tests/ is on sys.path)
 
 UI_TOKEN = "security-test-token-0123456789"
 
@@ -40,9 +39,23 @@ def keyed(tmp_path_factory: pytest.TempPathFactory, lfw: Path, engine):
         keys = {s: auth.create_key(store, f"test-{s}", [s]) for s in ("read", "enroll")}
     port = free_port()
     server = RealServer(
-        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp / "gallery.db"), "--library", str(tmp / "library.db"), "--port", str(port),
-         "--allowed-host", "faceprint.test"],
-        port, tmp / "server.log", env=server_env(FACEPRINT_UI_TOKEN=UI_TOKEN),
+        [
+            sys.executable,
+            "-m",
+            "faceprint.cli",
+            "serve",
+            "--db",
+            str(tmp / "gallery.db"),
+            "--library",
+            str(tmp / "library.db"),
+            "--port",
+            str(port),
+            "--allowed-host",
+            "faceprint.test",
+        ],
+        port,
+        tmp / "server.log",
+        env=server_env(FACEPRINT_UI_TOKEN=UI_TOKEN),
     )
     try:
         server.wait_ready()
@@ -72,8 +85,13 @@ def test_cross_site_writes_refused_same_origin_and_scripts_allowed(keyed) -> Non
     server, keys, _, _ = keyed
     h = {"Authorization": f"Bearer {keys['enroll']}"}
     with _client(server) as c:
-        for extra in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
-                      {"Origin": f"http://127.0.0.1:{server.port + 1}"}):
+        for extra in (
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Origin": f"http://127.0.0.1:{server.port + 1}"},
+        ):
             r = c.post("/v1/subjects", json={"name": "Mallory"}, headers={**h, **extra})
             assert r.status_code == 403 and r.json()["error"]["code"] == "cross_site_request", extra
             assert c.delete("/v1/subjects/Anyone", headers={**h, **extra}).status_code == 403
@@ -131,8 +149,7 @@ def test_api_key_checked_before_the_body(keyed) -> None:
     server, _, _, _ = keyed
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
         s.sendall(
-            b"POST /v1/identify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-            b"Content-Length: 9000000\r\n\r\n"
+            b"POST /v1/identify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 9000000\r\n\r\n"
         )  # ... and not one byte of the 9 MB body
         t0 = time.monotonic()
         head = s.recv(4096)
@@ -251,9 +268,9 @@ def test_failure_limiter_window() -> None:
 
 
 def test_index_refuses_an_over_cap_video_from_its_header(tmp_path: Path, engine) -> None:
-    from faceprint.library import Library
+    from test_decode_limits import _clip
 
-    from test_decode_limits import _clip  # noqa: E402 (tests/ is on sys.path)
+    from faceprint.library import Library
 
     photos = tmp_path / "photos"
     photos.mkdir()

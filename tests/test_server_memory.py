@@ -15,8 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-
-from servers import RealServer, free_port, server_env  # noqa: E402 (tests/ is on sys.path)
+from servers import RealServer, free_port, server_env
 
 MB = 1024 * 1024
 BUDGET = 300 * MB  # the bar: one request under ~300 MB above idle
@@ -58,8 +57,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip("needs Linux /proc (VmHWM and clear_refs)")
     tmp = tmp_path_factory.mktemp("memory")
     port = free_port()
-    srv = RealServer([sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp / "gallery.db"), "--no-auth", "--port", str(port)],
-                     port, tmp / "server.log", env=server_env())
+    srv = RealServer(
+        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp / "gallery.db"), "--no-auth", "--port", str(port)],
+        port,
+        tmp / "server.log",
+        env=server_env(),
+    )
     try:
         srv.wait_ready()
         yield srv, tmp
@@ -81,7 +84,7 @@ def test_worst_uploads_stay_bounded(server, lfw: Path) -> None:
     with httpx.Client(base_url=srv.url, timeout=300) as c:
         photo = sorted((lfw / "Laura_Bush").glob("*.jpg"))[0]
         assert c.post("/v1/detect", files={"file": (photo.name, photo.read_bytes(), "image/jpeg")}).status_code == 200  # warm: models, arenas
-        from test_decode_limits import _clip, _png_header_only  # noqa: E402 (tests/ is on sys.path)
+        from test_decode_limits import _clip, _png_header_only
 
         big = _png_header_only(tmp / "big.png", 10000, 11900).read_bytes()  # what the server sees before refusing
         grew, r = _peak(srv, c, "POST", "/v1/detect", files={"file": ("big.png", big, "image/png")})

@@ -22,14 +22,18 @@ httpx = pytest.importorskip("httpx")
 
 with warnings.catch_warnings():  # starlette nags about httpx vs httpx2 at import
     warnings.filterwarnings("ignore", message=".*httpx2.*")
-    from fastapi.testclient import TestClient  # noqa: E402
+    from fastapi.testclient import TestClient
 
-from faceprint.gallery import Gallery  # noqa: E402
-from faceprint.gallery.store import Store  # noqa: E402
-from faceprint.service import auth  # noqa: E402
-from faceprint.service.app import create_app  # noqa: E402
+from servers import RealServer
+from servers import free_port as _free_port
+from servers import server_env as _env
+from support import REPO
 
-from support import REPO  # noqa: E402 (tests/ is on sys.path)
+from faceprint.gallery import Gallery
+from faceprint.gallery.store import Store
+from faceprint.service import auth
+from faceprint.service.app import create_app
+
 SRC = REPO / "src"
 ENROLLED = ["Abdullah_Gul", "Adrien_Brody"]
 STRANGER = "Ana_Guevara"
@@ -251,7 +255,11 @@ def test_enroll_identify_verify_rename_delete(svc: Service, lfw: Path) -> None:
 
     # delete: gone from listing and never identified again, even by its own enrolment photo
     r = c.delete("/v1/subjects/A. Brody", headers=h)
-    assert r.status_code == 200 and r.json().items() >= {"deleted": "A. Brody", "templates": 2, "index_saved": True}.items() and r.json()["audit_entries_redacted"] >= 2
+    assert (
+        r.status_code == 200
+        and r.json().items() >= {"deleted": "A. Brody", "templates": 2, "index_saved": True}.items()
+        and r.json()["audit_entries_redacted"] >= 2
+    )
     for p in second[:3]:
         r = c.post("/v1/identify", files=[_file(p)], params={"k": 5}, headers=svc.h("read"))
         assert r.status_code == 200 and r.json()["name"] != "A. Brody"
@@ -503,12 +511,16 @@ def test_keys_and_serve_commands(tmp_path: Path) -> None:
 # --- the real server ------------------------------------------------------------------------
 
 
-from servers import RealServer, free_port as _free_port, server_env as _env  # noqa: E402
-
-
 def test_cli_serve_subprocess(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
-    made = subprocess.run([sys.executable, "-m", "faceprint.cli", "keys", "create", "c", "--db", str(db), "--json"], env=_env(), cwd=REPO, capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [sys.executable, "-m", "faceprint.cli", "keys", "create", "c", "--db", str(db), "--json"],
+        env=_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)["key"]
     port = _free_port()
@@ -534,7 +546,9 @@ def test_real_server_concurrent_enroll_identify_delete(data_dir: Path) -> None:
     assert proc.stdout.strip(), f"load.py printed no JSON (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     res = json.loads(proc.stdout)
     shown = json.dumps({k: v for k, v in res.items() if k not in ("latency_ms", "machine")}, indent=1)
-    print(f"\nload: {res['requests']} requests in {res['seconds']} s = {res['requests_per_s']} req/s; latency ms {res['latency_ms']['all']}; {res['operations']}")
+    print(
+        f"\nload: {res['requests']} requests in {res['seconds']} s = {res['requests_per_s']} req/s; latency ms {res['latency_ms']['all']}; {res['operations']}"
+    )
     assert res["errors_5xx"] == 0, shown
     assert res["lost_subjects"] == 0 and res["phantom_subjects"] == 0, shown
     assert res["index_consistent"], shown

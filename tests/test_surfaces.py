@@ -65,9 +65,17 @@ def _commands(c: Any, path: list[str]) -> dict[str, Any]:
         " ".join(["faceprint", *path]): {
             "help": (c.help or "").strip(),
             "params": [
-                {"name": p.name, "opts": sorted(getattr(p, "opts", [])) + sorted(getattr(p, "secondary_opts", [])), "kind": type(p).__name__,
-                 "required": bool(p.required), "multiple": bool(getattr(p, "multiple", False)), "type": _type_of(p), "flag": bool(getattr(p, "is_flag", False)),
-                 "default": None if callable(p.default) else _default(p.default), "help": (getattr(p, "help", None) or "").strip()}
+                {
+                    "name": p.name,
+                    "opts": sorted(getattr(p, "opts", [])) + sorted(getattr(p, "secondary_opts", [])),
+                    "kind": type(p).__name__,
+                    "required": bool(p.required),
+                    "multiple": bool(getattr(p, "multiple", False)),
+                    "type": _type_of(p),
+                    "flag": bool(getattr(p, "is_flag", False)),
+                    "default": None if callable(p.default) else _default(p.default),
+                    "help": (getattr(p, "help", None) or "").strip(),
+                }
                 for p in c.params
             ],
         }
@@ -91,9 +99,12 @@ def _sqlite_format(path: Path) -> dict[str, Any]:
     con = sqlite3.connect(path)
     try:
         rows = con.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
-        return {"user_version": con.execute("PRAGMA user_version").fetchone()[0], "application_id": con.execute("PRAGMA application_id").fetchone()[0],
-                "objects": [[t, n, " ".join((s or "").split())] for t, n, s in rows],
-                "meta_keys": sorted(r[0] for r in con.execute("SELECT key FROM meta"))}
+        return {
+            "user_version": con.execute("PRAGMA user_version").fetchone()[0],
+            "application_id": con.execute("PRAGMA application_id").fetchone()[0],
+            "objects": [[t, n, " ".join((s or "").split())] for t, n, s in rows],
+            "meta_keys": sorted(r[0] for r in con.execute("SELECT key FROM meta")),
+        }
     finally:
         con.close()
 

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers import RealServer, free_port, server_env
 
 from faceprint import Engine, Settings
 from faceprint.library import Library, LibraryStore
 from faceprint.service.security import UiAuth
-
-from servers import RealServer, free_port, server_env  # noqa: E402 (tests/ is on sys.path)
 
 CHROMIUM = Path("/usr/bin/chromium")
 PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova", "Abdullah_Gul"]
@@ -55,7 +54,9 @@ def served(tmp_path: Path, lfw: Path):
     port = free_port()
     server = RealServer(
         [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp_path / "gallery.db"), "--library", str(db), "--no-auth", "--port", str(port)],
-        port, tmp_path / "server.log", env=server_env(FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR, FACEPRINT_UI_TOKEN=UI_TOKEN),
+        port,
+        tmp_path / "server.log",
+        env=server_env(FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR, FACEPRINT_UI_TOKEN=UI_TOKEN),
     )
     try:
         server.wait_ready()
@@ -72,7 +73,15 @@ def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -1,8 +1,8 @@
 """faceprint: offline, CPU-first face identity.
 
-    from faceprint import Engine
-    engine = Engine()
-    result = engine.verify("a.jpg", "b.jpg", fmr=1e-4)
+from faceprint import Engine
+engine = Engine()
+result = engine.verify("a.jpg", "b.jpg", fmr=1e-4)
 """
 
 from faceprint.engine import Engine, Verification

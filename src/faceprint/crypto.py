@@ -35,9 +35,9 @@ import json
 import os
 import secrets
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from faceprint.errors import FaceprintError
 
@@ -147,7 +147,10 @@ def current_master_key(*, create: bool = True) -> MasterKey:
     path = default_key_file()
     if not path.exists():
         if not create:
-            raise KeyProblem("no encryption key: the key file does not exist (set FACEPRINT_KEY_FILE or FACEPRINT_KEY to the key this data was sealed with)", source=str(path))
+            raise KeyProblem(
+                "no encryption key: the key file does not exist (set FACEPRINT_KEY_FILE or FACEPRINT_KEY to the key this data was sealed with)",
+                source=str(path),
+            )
         write_key_file(path, secrets.token_bytes(32))
     return _read_key_file(path)
 
@@ -179,8 +182,11 @@ def unwrap_data_key(record: str, what: str, source: str) -> tuple[bytes, MasterK
         raise KeyProblem("the database's encryption record is damaged", source=source) from None
     keys = master_keys()
     if not keys:
-        raise KeyProblem(f"this database is encrypted (master key {want}) and no key is available: set FACEPRINT_KEY_FILE or FACEPRINT_KEY "
-                         f"(looked for {default_key_file()})", source=source)
+        raise KeyProblem(
+            f"this database is encrypted (master key {want}) and no key is available: set FACEPRINT_KEY_FILE or FACEPRINT_KEY "
+            f"(looked for {default_key_file()})",
+            source=source,
+        )
     for i, mk in enumerate(keys):
         if mk.id != want:
             continue
@@ -189,8 +195,10 @@ def unwrap_data_key(record: str, what: str, source: str) -> tuple[bytes, MasterK
         except Exception:
             raise KeyProblem(f"the data key does not decrypt with master key {want} ({mk.source}): the key or the database is damaged", source=source) from None
     have = ", ".join(f"{k.id} ({k.source})" for k in keys)
-    raise KeyProblem(f"this database is encrypted with master key {want}; the key(s) available are {have}: "
-                     "set FACEPRINT_KEY_FILE or FACEPRINT_KEY to the right key", source=source)
+    raise KeyProblem(
+        f"this database is encrypted with master key {want}; the key(s) available are {have}: set FACEPRINT_KEY_FILE or FACEPRINT_KEY to the right key",
+        source=source,
+    )
 
 
 class Cipher:
@@ -217,7 +225,9 @@ class Cipher:
         try:
             return self._aes.decrypt(b[:NONCE], b[NONCE:], aad)
         except Exception:
-            raise KeyProblem(f"a sealed value ({aad.decode(errors='replace')}) does not decrypt: wrong key, or the data was altered", source=source or None) from None
+            raise KeyProblem(
+                f"a sealed value ({aad.decode(errors='replace')}) does not decrypt: wrong key, or the data was altered", source=source or None
+            ) from None
 
     # -- files -------------------------------------------------------------------------
     def seal_stream(self, data: bytes | bytearray | memoryview, aad: bytes) -> Iterator[bytes]:

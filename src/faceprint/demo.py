@@ -19,7 +19,7 @@ from faceprint.errors import FaceprintError, InputError
 
 def _need(path: Path) -> Path:
     if not path.exists():
-        raise InputError(f"sample data not found (set FACEPRINT_DATA or --data to the shared data folder)", source=str(path))
+        raise InputError("sample data not found (set FACEPRINT_DATA or --data to the shared data folder)", source=str(path))
     return path
 
 
@@ -30,13 +30,15 @@ def detection_rows(engine: Any, folder: Path) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         img = engine.load(folder / item["file"])
         faces = engine.detect(img)
-        rows.append({
-            "file": item["file"],
-            "size": f"{img.width}x{img.height}",
-            "expected": item["num_faces"],
-            "found": len(faces),
-            "ms": round((time.perf_counter() - t0) * 1000),
-        })
+        rows.append(
+            {
+                "file": item["file"],
+                "size": f"{img.width}x{img.height}",
+                "expected": item["num_faces"],
+                "found": len(faces),
+                "ms": round((time.perf_counter() - t0) * 1000),
+            }
+        )
     return rows
 
 

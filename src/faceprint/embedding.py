@@ -11,7 +11,8 @@ the template's model id (``...+flip``), so calibrations never mix.
 from __future__ import annotations
 
 import threading
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np

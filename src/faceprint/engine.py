@@ -248,16 +248,26 @@ class Engine:
         with the presentation-attack / synthetic-face checks when asked for."""
         image, det, crop = self.locate(source, face=face)
         vec = self.embedder.embed([crop])[0]
-        return Template(vector=vec, model_id=self.model_id, detection=det, source=image.source, quality=self.assess(image, det, crop, vec),
-                        liveness=self.liveness_of(image, det) if liveness else None, synthetic=self.synthetic_of(image, det) if synthetic else None)
+        return Template(
+            vector=vec,
+            model_id=self.model_id,
+            detection=det,
+            source=image.source,
+            quality=self.assess(image, det, crop, vec),
+            liveness=self.liveness_of(image, det) if liveness else None,
+            synthetic=self.synthetic_of(image, det) if synthetic else None,
+        )
 
     def enforce_liveness(self, liveness: Liveness | None, source: str | None) -> None:
         """Raise :class:`LivenessRejected` unless the face was checked (``liveness``) and found live."""
         if liveness is None:
             raise InputError("liveness is required, and a template without its photo cannot be checked; give the photo", source=source or None)
         if not liveness.live:
-            raise LivenessRejected(f"the face looks like a presentation attack (liveness score {liveness.score:.3f} < {liveness.threshold:g})", source=source or None,
-                                   reasons=liveness.evidence or [f"liveness score {liveness.score:.3f} is below the threshold {liveness.threshold:g}"])
+            raise LivenessRejected(
+                f"the face looks like a presentation attack (liveness score {liveness.score:.3f} < {liveness.threshold:g})",
+                source=source or None,
+                reasons=liveness.evidence or [f"liveness score {liveness.score:.3f} is below the threshold {liveness.threshold:g}"],
+            )
 
     def embed_all(self, source: Any) -> list[Template]:
         """Templates of every face in the image, embedded in one batch."""
@@ -265,7 +275,10 @@ class Engine:
         dets = self.detector.detect(image)
         crops = [self.embedder.crop(image, d) for d in dets]
         vecs = self.embedder.embed(crops)
-        return [Template(vector=v, model_id=self.model_id, detection=d, source=image.source, quality=self.assess(image, d, c, v)) for v, d, c in zip(vecs, dets, crops)]
+        return [
+            Template(vector=v, model_id=self.model_id, detection=d, source=image.source, quality=self.assess(image, d, c, v))
+            for v, d, c in zip(vecs, dets, crops)
+        ]
 
     def embed_many(self, sources: Iterable[Any], *, face: str | int = "largest") -> list[Template | FaceprintError]:
         """One template per source, faces of all images embedded in batches; a failing
@@ -373,7 +386,6 @@ def load_calibration(path: str | None, model_id: str) -> CalibrationTable:
     shipped = shipped_calibration_path(model_id)
     if not shipped.is_file():
         raise CalibrationError(
-            f"no calibration table ships for model {model_id!r}; "
-            "make one with `faceprint calibrate` and pass it with --calibration / FACEPRINT_CALIBRATION"
+            f"no calibration table ships for model {model_id!r}; make one with `faceprint calibrate` and pass it with --calibration / FACEPRINT_CALIBRATION"
         )
     return CalibrationTable.load(shipped)

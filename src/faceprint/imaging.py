@@ -204,9 +204,7 @@ def _pillow_errors(source: str) -> Iterator[None]:
             raise ImageTooLargeError(f"too large to decode safely: {exc}", source=source) from None
         except UnidentifiedImageError:
             supported = ", ".join(SUPPORTED_FORMATS)
-            raise ImageDecodeError(
-                f"not a recognised image format (supported: {supported}), or its header is damaged", source=source
-            ) from None
+            raise ImageDecodeError(f"not a recognised image format (supported: {supported}), or its header is damaged", source=source) from None
         except MemoryError:
             raise ImageTooLargeError("not enough memory to decode the image", source=source) from None
         except Exception as exc:

@@ -15,9 +15,24 @@ from pathlib import PurePath
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "is_image", "is_media", "is_video", "suffix"]
 
 #: Suffixes (lower case, with the dot) of the image formats :mod:`faceprint.imaging` decodes.
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({
-    ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pnm", ".heic", ".heif", ".avif",
-})
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".gif",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".heic",
+        ".heif",
+        ".avif",
+    }
+)
 
 #: Suffixes (lower case, with the dot) of the video containers read through PyAV (ffmpeg).
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg"})

@@ -18,8 +18,14 @@ from faceprint.errors import InputError
 __all__ = ["MAX_METADATA_BYTES", "clean_name", "lookup_name", "validate_metadata"]
 
 MAX_METADATA_BYTES = 16 * 1024
-_HIDDEN = {"Cc": "a control character", "Cf": "an invisible formatting character", "Zl": "a line separator", "Zp": "a paragraph separator",
-           "Cs": "a surrogate", "Cn": "an unassigned character"}
+_HIDDEN = {
+    "Cc": "a control character",
+    "Cf": "an invisible formatting character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "a surrogate",
+    "Cn": "an unassigned character",
+}
 
 
 def lookup_name(name: str) -> str:

@@ -49,7 +49,7 @@ class Settings:
     synthetic_threshold: float = 0.5  # FACEPRINT_SYNTHETIC_THRESHOLD: synthetic score (0-1) at or above which a face counts as synthetic
 
     @classmethod
-    def load(cls, config: str | os.PathLike | None = None, **overrides: Any) -> "Settings":
+    def load(cls, config: str | os.PathLike | None = None, **overrides: Any) -> Settings:
         values: dict[str, Any] = {}
         path = config or os.environ.get("FACEPRINT_CONFIG")
         if path:
@@ -61,7 +61,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from faceprint.errors import FaceprintError
 from faceprint.privacy import private_file, tighten
@@ -39,7 +40,7 @@ def encryption_default() -> bool:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def statements(script: str) -> list[str]:
@@ -94,7 +95,7 @@ class Database:
         except OSError as exc:
             raise StoreError(f"cannot open the database: {exc.strerror or exc}", source=str(self.path)) from None
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -109,14 +110,18 @@ class Database:
             other = {0: "a faceprint gallery or another SQLite database"}.get(app_id, "another kind of faceprint database")
             raise StoreError(f"this file is {other}, not a faceprint {self.WHAT}; pass another --db", source=str(self.path))
         if app_id == 0 and version > 0 and self.APPLICATION_ID != 0:
-            raise StoreError(f"this file is a faceprint gallery or another SQLite database, not a faceprint {self.WHAT}; pass another --db", source=str(self.path))
+            raise StoreError(
+                f"this file is a faceprint gallery or another SQLite database, not a faceprint {self.WHAT}; pass another --db", source=str(self.path)
+            )
         if fresh and self.APPLICATION_ID:
             self._db.execute(f"PRAGMA application_id = {int(self.APPLICATION_ID)}")
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(self.MIGRATIONS):
-            raise StoreError(f"database schema version {version} is newer than this faceprint understands ({len(self.MIGRATIONS)}); upgrade faceprint", source=str(self.path))
+            raise StoreError(
+                f"database schema version {version} is newer than this faceprint understands ({len(self.MIGRATIONS)}); upgrade faceprint", source=str(self.path)
+            )
         for target in range(version + 1, len(self.MIGRATIONS) + 1):
             with self.transaction() as db:
                 for stmt in statements(self.MIGRATIONS[target - 1]):

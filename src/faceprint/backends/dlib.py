@@ -39,7 +39,8 @@ detector, and cuts dlib's own 150x150 chip (``dlib.get_face_chip``, padding
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ _FIT_TEMPLATE = np.vstack([ARCFACE_TEMPLATE[:2], np.array([NOSE_BASE_IN_TEMPLATE
 
 def _import_dlib() -> Any:
     try:
-        import dlib  # noqa: PLC0415 — optional dependency, imported on first use
+        import dlib
     except ImportError as exc:
         raise ModelError(_INSTALL_HINT) from exc
     return dlib

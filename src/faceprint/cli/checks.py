@@ -18,7 +18,9 @@ from faceprint.errors import InputError
 def liveness(
     source: Path = typer.Argument(..., help="Image file, or a video clip (mp4, mov, avi, mkv, webm)."),
     face: str = FaceOpt,
-    challenge: str | None = typer.Option(None, "--challenge", help="Video only: the head turns asked of the person, in order, e.g. 'left,right' (the person's own left)."),
+    challenge: str | None = typer.Option(
+        None, "--challenge", help="Video only: the head turns asked of the person, in order, e.g. 'left,right' (the person's own left)."
+    ),
     turn_angle: float = typer.Option(15.0, "--turn-angle", help="--challenge: degrees the head must turn from its starting pose."),
     within: float = typer.Option(4.0, "--within", help="--challenge: seconds allowed for each request (from the previous one met, or the clip's start)."),
     step: int = typer.Option(2, "--step", help="Video: use every N-th frame."),
@@ -49,8 +51,10 @@ def liveness(
         out.print(f"{verdict}  score {res['score']:.3f} (threshold {res['threshold']:g}; higher = more likely live)")
         if res["kind"] == "video":
             m = res["motion"]
-            out.print(f"motion: {escape(res['reason'])}; planar residual {m['score'] if m['score'] is not None else '—'} % of face width "
-                      f"(threshold {m['threshold']}), {m['informative_pairs']} informative frame pairs")
+            out.print(
+                f"motion: {escape(res['reason'])}; planar residual {m['score'] if m['score'] is not None else '—'} % of face width "
+                f"(threshold {m['threshold']}), {m['informative_pairs']} informative frame pairs"
+            )
             out.print(f"single-image detectors: median score {res['pad']['median_score']} over {res['pad']['frames_scored']} frames")
             if "challenge" in res:
                 out.print(f"challenge: {escape(res['challenge']['reason'])}")
@@ -88,7 +92,9 @@ def train_pad(
     labels: Path = typer.Option(..., "--labels", help="CSV with columns path, label (live, or the attack type e.g. spoof_print) and optionally subject."),
     out_path: Path = typer.Option(..., "--out", help="Where to write the model JSON (use it with FACEPRINT_PAD_MODEL)."),
     one_class: bool = typer.Option(False, "--one-class", help="Train on the bona fide faces only (no attack samples needed)."),
-    group_column: str | None = typer.Option(None, "--group-column", help="Column naming each face's subject (default: subject if present, else the image's folder)."),
+    group_column: str | None = typer.Option(
+        None, "--group-column", help="Column naming each face's subject (default: subject if present, else the image's folder)."
+    ),
     c: float = typer.Option(0.3, "--c", help="Inverse L2 regularisation of the logistic detectors."),
     components: int = typer.Option(20, "--components", help="One-class: PCA dimensions of the bona fide model."),
     version: str = typer.Option("pad-custom", "--version", help="Version string recorded in the model."),
@@ -110,7 +116,9 @@ def train_pad(
         with progress(len(items), "features", not as_json) as step:
             feats, kept, failed = features_of(engine, items, progress=step)
         with progress(len({it.group for it in kept}), "leave-one-subject-out", not as_json) as step:
-            model, ev = train(feats, [it.label for it in kept], [it.group for it in kept], one_class=one_class, c=c, components=components, version=version, progress=step)
+            model, ev = train(
+                feats, [it.label for it in kept], [it.group for it in kept], one_class=one_class, c=c, components=components, version=version, progress=step
+            )
         model["training"]["labels"] = str(labels)
         model["training"]["measured_on"] = f"{labels}: " + model["training"]["measured_on"]
         model["training"]["no_face"] = len(failed)
@@ -119,22 +127,36 @@ def train_pad(
             out_path.write_text(json.dumps(model, indent=None, separators=(",", ":")))
         except OSError as exc:
             raise InputError(f"cannot write the model: {exc.strerror or exc}", source=str(out_path)) from None
-        res = {"model": str(out_path), "mode": model["mode"], "faces": len(kept), "no_face": len(failed), **{k: ev.get(k) for k in ("groups", "apcer", "bpcer", "acer", "bpcer_at_apcer", "auc")}}
+        res = {
+            "model": str(out_path),
+            "mode": model["mode"],
+            "faces": len(kept),
+            "no_face": len(failed),
+            **{k: ev.get(k) for k in ("groups", "apcer", "bpcer", "acer", "bpcer_at_apcer", "auc")},
+        }
         if as_json:
             print_json(res)
             return
         out.print(f"wrote {out_path} ({model['mode']}, {len(kept)} faces, {len(failed)} without a face)")
         if "acer" in ev:
-            out.print(f"leave-one-subject-out over {ev['groups']} subjects: APCER {ev['apcer']:.4f}  BPCER {ev['bpcer']:.4f}  ACER {ev['acer']:.4f}  "
-                      f"BPCER@APCER10% {ev['bpcer_at_apcer']['10%']:.4f}  AUC {ev['auc']:.4f}")
+            out.print(
+                f"leave-one-subject-out over {ev['groups']} subjects: APCER {ev['apcer']:.4f}  BPCER {ev['bpcer']:.4f}  ACER {ev['acer']:.4f}  "
+                f"BPCER@APCER10% {ev['bpcer_at_apcer']['10%']:.4f}  AUC {ev['auc']:.4f}"
+            )
 
 
 def train_synthetic(
     synthetic_sets: list[Path] = typer.Option(..., "--synthetic", help="Labels CSV (column path) of generated faces; repeat for several generators."),
-    real: list[Path] = typer.Option(..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."),
+    real: list[Path] = typer.Option(
+        ..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."
+    ),
     real_limit: int | None = typer.Option(None, "--real-limit", help="Use at most N real photos per folder or CSV (an even, deterministic spread)."),
     out_path: Path = typer.Option(..., "--out", help="Where to write the model JSON (use it with FACEPRINT_SYNTHETIC_MODEL)."),
-    detectors: str = typer.Option("layout", "--detectors", help="Detectors to fit, comma-separated: layout, texture (texture learns your real photos' sources: add it only when your inputs come from them)."),
+    detectors: str = typer.Option(
+        "layout",
+        "--detectors",
+        help="Detectors to fit, comma-separated: layout, texture (texture learns your real photos' sources: add it only when your inputs come from them).",
+    ),
     c: float = typer.Option(0.01, "--c", help="Inverse L2 regularisation of the texture detector."),
     version: str = typer.Option("synthetic-custom", "--version", help="Version string recorded in the model."),
     as_json: bool = JsonOpt,
@@ -165,5 +187,8 @@ def train_synthetic(
         if as_json:
             print_json(res)
             return
-        out.print(f"wrote {out_path}: {ev['synthetic']} synthetic, {ev['real']} real faces ({len(failed)} without a face); "
-                  f"5-fold AUC {ev['auc']:.4f}, accuracy {ev['accuracy']:.4f}; per detector AUC " + ", ".join(f"{k} {v:.4f}" for k, v in ev["per_detector_auc"].items()))
+        out.print(
+            f"wrote {out_path}: {ev['synthetic']} synthetic, {ev['real']} real faces ({len(failed)} without a face); "
+            f"5-fold AUC {ev['auc']:.4f}, accuracy {ev['accuracy']:.4f}; per detector AUC "
+            + ", ".join(f"{k} {v:.4f}" for k, v in ev["per_detector_auc"].items())
+        )

@@ -34,7 +34,16 @@ def detect(
 
             draw_detections(img, faces, draw)
         if as_json:
-            print_json({"image": str(image), "width": img.width, "height": img.height, "faces": [f.to_dict() for f in faces], "ms": round(ms, 1), "drawn": str(draw) if draw else None})
+            print_json(
+                {
+                    "image": str(image),
+                    "width": img.width,
+                    "height": img.height,
+                    "faces": [f.to_dict() for f in faces],
+                    "ms": round(ms, 1),
+                    "drawn": str(draw) if draw else None,
+                }
+            )
             return
         table = Table(title=f"{escape(str(image))} — {img.width}x{img.height}, {len(faces)} face(s), {ms:.0f} ms")
         for col in ("#", "x", "y", "w", "h", "score", "eye distance px"):
@@ -74,7 +83,11 @@ def verify(
     fmr: float | None = typer.Option(None, "--fmr", help="False-match rate the decision threshold is chosen for (default 1e-3)."),
     face: str = FaceOpt,
     calibration: Path | None = CalOpt,
-    require_liveness: bool | None = typer.Option(None, "--require-liveness/--no-require-liveness", help="Refuse a photo whose face looks like a print or a screen (default: FACEPRINT_REQUIRE_LIVENESS_VERIFY)."),
+    require_liveness: bool | None = typer.Option(
+        None,
+        "--require-liveness/--no-require-liveness",
+        help="Refuse a photo whose face looks like a print or a screen (default: FACEPRINT_REQUIRE_LIVENESS_VERIFY).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Are two faces the same person?  Reports score, threshold and the FMR it stands for."""
@@ -156,7 +169,9 @@ def models(as_json: bool = JsonOpt) -> None:
 
 def calibrate(
     out_file: Path = typer.Option(..., "--out", help="Where to write the calibration table (JSON)."),
-    folders: Path | None = typer.Option(None, "--folders", help="Root of <identity>/<images> folders: all same-identity pairs are genuine, all others impostors."),
+    folders: Path | None = typer.Option(
+        None, "--folders", help="Root of <identity>/<images> folders: all same-identity pairs are genuine, all others impostors."
+    ),
     pairs: Path | None = typer.Option(None, "--pairs", help="Labelled pairs: LFW pairs.txt (needs --root) or CSV a,b,same."),
     root: Path | None = typer.Option(None, "--root", help="Image root for --pairs."),
     name: str | None = typer.Option(None, "--name", help="Name of the table (default: the input folder/file name)."),
@@ -187,7 +202,12 @@ def calibrate(
             table.save(out_file)
         except OSError as exc:
             raise InputError(f"cannot write the calibration table: {exc.strerror or exc}", source=str(out_file)) from None
-        summary = {"out": str(out_file), "model_id": table.model_id, **stats, "thresholds": {f"{f:g}": t for f, t in zip(table.fmr_grid, table.thresholds) if f >= table.min_fmr}}
+        summary = {
+            "out": str(out_file),
+            "model_id": table.model_id,
+            **stats,
+            "thresholds": {f"{f:g}": t for f, t in zip(table.fmr_grid, table.thresholds) if f >= table.min_fmr},
+        }
         if as_json:
             print_json(summary)
             return

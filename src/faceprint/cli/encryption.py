@@ -63,8 +63,9 @@ def encryption_status(db: Path | None = DbOpt, library: Path | None = LibOpt, as
         for kind, path in _stores(db, library):
             with _open_store(kind, path) as store:
                 rec = store.read("SELECT value FROM meta WHERE key='encryption'")
-                rows.append({"kind": kind, "path": str(path), "encrypted": store.encrypted,
-                             "master_key_id": json.loads(rec[0][0])["master_key_id"] if rec else None})
+                rows.append(
+                    {"kind": kind, "path": str(path), "encrypted": store.encrypted, "master_key_id": json.loads(rec[0][0])["master_key_id"] if rec else None}
+                )
         key = current_master_key(create=False) if (os.environ.get("FACEPRINT_KEY") or default_key_file().exists()) else None
         data = {"key": {"source": key.source if key else str(default_key_file()), "id": key.id if key else None}, "databases": rows}
         if as_json:

@@ -130,16 +130,32 @@ def verify_cmd(
                 plist = limit_pairs(plist, limit)
             with progress(len({p.a for p in plist} | {p.b for p in plist}), "embedding", not as_json) as step:
                 ps = score_pairs(engine, plist, face=face, progress=step)
-            res = verify_report(ps.scores[ps.labels], ps.scores[~ps.labels], (ps.scores, ps.labels, ps.folds), out_dir, title=f"Verification: {pairs.name}",
-                                label=engine.model_id, calibration=engine.calibration,
-                                extra={"source": str(pairs), "pairs": len(plist), "failures_to_enrol": len(ps.failures), "model_id": engine.model_id})
+            res = verify_report(
+                ps.scores[ps.labels],
+                ps.scores[~ps.labels],
+                (ps.scores, ps.labels, ps.folds),
+                out_dir,
+                title=f"Verification: {pairs.name}",
+                label=engine.model_id,
+                calibration=engine.calibration,
+                extra={"source": str(pairs), "pairs": len(plist), "failures_to_enrol": len(ps.failures), "model_id": engine.model_id},
+            )
         elif root is not None:
             fs = _faceset(engine, root, identities, cache, as_json, face)
             res = verify_folders(fs, out_dir, impostors=impostors, calibration=engine.calibration, title=f"Verification: {root.name}")
         else:
             raise InputError("give --pairs (with --root for LFW-format pairs) or --root with identity folders")
-        _summary(res, [("genuine / impostor pairs", f"{res['genuine_pairs']:,} / {res['impostor_pairs']:,}"), ("accuracy (k-fold)", res.get("accuracy_mean")),
-                       ("EER", res["eer"]), ("TAR at FAR 1e-3", res.get("tar_at_far_1e-3")), ("TAR at FAR 1e-4", res.get("tar_at_far_1e-4"))], as_json)
+        _summary(
+            res,
+            [
+                ("genuine / impostor pairs", f"{res['genuine_pairs']:,} / {res['impostor_pairs']:,}"),
+                ("accuracy (k-fold)", res.get("accuracy_mean")),
+                ("EER", res["eer"]),
+                ("TAR at FAR 1e-3", res.get("tar_at_far_1e-3")),
+                ("TAR at FAR 1e-4", res.get("tar_at_far_1e-4")),
+            ],
+            as_json,
+        )
 
 
 @eval_app.command("identify")
@@ -148,7 +164,11 @@ def identify_cmd(
     out_dir: Path = typer.Option(Path("eval-results/identify"), "--out", help="Folder for results.json, plots and report.html."),
     identities: int | None = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
     cache: Path | None = typer.Option(None, "--cache", help=_CACHE),
-    errata: Path | None = typer.Option(None, "--errata", help="Known label errors ('same A B' lines: one person under two names; 'image FILE': a mislabelled picture), e.g. scripts/lfw_errata.txt."),
+    errata: Path | None = typer.Option(
+        None,
+        "--errata",
+        help="Known label errors ('same A B' lines: one person under two names; 'image FILE': a mislabelled picture), e.g. scripts/lfw_errata.txt.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Identification (1:N): the first image of each identity enrolled, the others probes,
@@ -163,8 +183,18 @@ def identify_cmd(
         if errata is not None:
             fs, alias = without_errata(fs, errata)
         res = identify_report(fs, out_dir, title=f"Identification: {root.name}" + (" (errata applied)" if errata else ""), alias=alias)
-        _summary(res, [("gallery identities", res["gallery_identities"]), ("mated probes", res["mated_probes"]), ("rank-1", res["rank1"]), ("rank-5", res["rank5"]),
-                       ("FNIR at FPIR 1e-2", res.get("fnir_at_fpir_1e-2")), ("FNIR at FPIR 1e-3", res.get("fnir_at_fpir_1e-3"))], as_json)
+        _summary(
+            res,
+            [
+                ("gallery identities", res["gallery_identities"]),
+                ("mated probes", res["mated_probes"]),
+                ("rank-1", res["rank1"]),
+                ("rank-5", res["rank5"]),
+                ("FNIR at FPIR 1e-2", res.get("fnir_at_fpir_1e-2")),
+                ("FNIR at FPIR 1e-3", res.get("fnir_at_fpir_1e-3")),
+            ],
+            as_json,
+        )
 
 
 @eval_app.command("bias")
@@ -175,11 +205,17 @@ def bias_cmd(
     out_dir: Path = typer.Option(Path("eval-results/bias"), "--out", help="Folder for results.json, plots and report.html."),
     fmr: float = typer.Option(1e-3, "--fmr", help="Overall FMR the global threshold is set for."),
     bootstrap: int = typer.Option(500, "--bootstrap", help="Bootstrap replicates for the 95 % intervals (0: none)."),
-    max_per_identity: int = typer.Option(10, "--max-per-identity", help="At most this many images per identity (0: all), so heavily photographed people do not decide a group's rates."),
+    max_per_identity: int = typer.Option(
+        10, "--max-per-identity", help="At most this many images per identity (0: all), so heavily photographed people do not decide a group's rates."
+    ),
     min_identities: int = typer.Option(10, "--min-identities", help="Groups with fewer identities are listed but left out of the comparison."),
     identities: int | None = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
     cache: Path | None = typer.Option(None, "--cache", help=_CACHE),
-    errata: Path | None = typer.Option(None, "--errata", help="Known label errors ('same A B': one person under two names, never counted as impostors; 'image FILE': left out), e.g. scripts/lfw_errata.txt."),
+    errata: Path | None = typer.Option(
+        None,
+        "--errata",
+        help="Known label errors ('same A B': one person under two names, never counted as impostors; 'image FILE': left out), e.g. scripts/lfw_errata.txt.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Demographic differentials: per-group FMR and FNMR at one global threshold with
@@ -202,20 +238,36 @@ def bias_cmd(
             import dataclasses
 
             fs = dataclasses.replace(fs, ids=alias[fs.ids])
-        res = bias_report(fs, labels, attr, out_dir, fmr=fmr, bootstrap=bootstrap, max_per_identity=max_per_identity or None, min_identities=min_identities, title=f"Demographic differentials: {root.name} by {attr}" + (" (errata applied)" if errata else ""))
+        res = bias_report(
+            fs,
+            labels,
+            attr,
+            out_dir,
+            fmr=fmr,
+            bootstrap=bootstrap,
+            max_per_identity=max_per_identity or None,
+            min_identities=min_identities,
+            title=f"Demographic differentials: {root.name} by {attr}" + (" (errata applied)" if errata else ""),
+        )
         rows: list[tuple[str, Any]] = [("global threshold", res["global_threshold"])]
         for g, v in res["groups"].items():
             rows += [(f"FMR {g}", v["fmr"]), (f"FNMR {g}", v["fnmr"])]
         gt = res["group_thresholds"]
-        rows += [("FMR differential", res["fmr_differential"]), ("FNMR differential", res["fnmr_differential"]),
-                 ("check half: FMR ratio, global threshold", gt["check"]["fmr_ratio_global"]), ("check half: FMR ratio, group thresholds", gt["check"]["fmr_ratio_group_aware"])]
+        rows += [
+            ("FMR differential", res["fmr_differential"]),
+            ("FNMR differential", res["fnmr_differential"]),
+            ("check half: FMR ratio, global threshold", gt["check"]["fmr_ratio_global"]),
+            ("check half: FMR ratio, group thresholds", gt["check"]["fmr_ratio_group_aware"]),
+        ]
         _summary(res, rows, as_json)
 
 
 @eval_app.command("dataset")
 def dataset_cmd(
     root: Path = typer.Option(..., "--root", help=_ROOT),
-    reference: Path | None = typer.Option(None, "--reference", help="A reference gallery of identity folders to check for leakage (identities of ROOT too close to a real person)."),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="A reference gallery of identity folders to check for leakage (identities of ROOT too close to a real person)."
+    ),
     out_dir: Path = typer.Option(Path("eval-results/dataset"), "--out", help="Folder for results.json, plots and report.html."),
     fmr: float = typer.Option(1e-3, "--fmr", help="FMR of the threshold for collisions and leakage (from the calibration)."),
     identities: int | None = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
@@ -232,8 +284,12 @@ def dataset_cmd(
         fs = _faceset(engine, root, identities, cache, as_json, face="largest")
         ref = _faceset(engine, reference, None, None, as_json, face="largest") if reference else None
         res = dataset_report(fs, out_dir, threshold=engine.calibration.threshold_for(fmr), fmr=fmr, reference=ref, title=f"Dataset audit: {root.name}")
-        rows: list[tuple[str, Any]] = [("detection rate", res["detection_rate"]), ("median quality", res["quality"]["median"]),
-                                       ("intra-identity similarity (mean)", res["consistency"]["mean"]), ("identity collisions", res["separability"]["collisions"])]
+        rows: list[tuple[str, Any]] = [
+            ("detection rate", res["detection_rate"]),
+            ("median quality", res["quality"]["median"]),
+            ("intra-identity similarity (mean)", res["consistency"]["mean"]),
+            ("identity collisions", res["separability"]["collisions"]),
+        ]
         if "leakage" in res:
             rows.append(("identities leaking a reference identity", res["leakage"]["flagged"]))
         _summary(res, rows, as_json)
@@ -243,7 +299,9 @@ def dataset_cmd(
 def idsim_cmd(
     reference: Path | None = typer.Option(None, "--reference", help="Reference faces: files (paired with --generated by file name) or identity folders."),
     generated: Path | None = typer.Option(None, "--generated", help="Generated faces, laid out like --reference."),
-    root: Path | None = typer.Option(None, "--root", help="Instead of the two: identity folders whose first image is the reference and the rest are 'generated'."),
+    root: Path | None = typer.Option(
+        None, "--root", help="Instead of the two: identity folders whose first image is the reference and the rest are 'generated'."
+    ),
     out_dir: Path = typer.Option(Path("eval-results/idsim"), "--out", help="Folder for results.json, plots and report.html."),
     fmr: float = typer.Option(1e-3, "--fmr", help="FMR of the threshold the share above is counted at."),
     identities: int | None = typer.Option(None, "--identities", help="--root: only the first N identities."),
@@ -258,8 +316,17 @@ def idsim_cmd(
         pairs = idsim_pairs(reference, generated, root, identities)
         with progress(len({a for a, _ in pairs} | {b for _, b in pairs}), "embedding", not as_json) as step:
             res = run_idsim(engine, pairs, out_dir, fmr=fmr, progress=step)
-        _summary(res, [("pairs", res["pairs"]), ("pairs without a face", res["pairs_without_face"]), ("mean cosine", res["mean"]), ("median cosine", res["median"]),
-                       (f"share above the FMR {fmr:g} threshold", res["share_above_threshold"])], as_json)
+        _summary(
+            res,
+            [
+                ("pairs", res["pairs"]),
+                ("pairs without a face", res["pairs_without_face"]),
+                ("mean cosine", res["mean"]),
+                ("median cosine", res["median"]),
+                (f"share above the FMR {fmr:g} threshold", res["share_above_threshold"]),
+            ],
+            as_json,
+        )
 
 
 @eval_app.command("budget")
@@ -285,6 +352,7 @@ def budget_cmd(
         if limit:
             plist = limit_pairs(plist, limit)
         with ExitStack() as stack:
+
             def bar(name: str, total: int) -> Any:
                 return stack.enter_context(progress(total, name, not as_json))
 
@@ -296,8 +364,12 @@ def budget_cmd(
 
 @eval_app.command("synthetic")
 def eval_synthetic(
-    synthetic_sets: list[Path] = typer.Option(..., "--synthetic", help="Labels CSV (column path) of one generator's faces; repeat per generator (named by the CSV's folder)."),
-    real: list[Path] = typer.Option(..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."),
+    synthetic_sets: list[Path] = typer.Option(
+        ..., "--synthetic", help="Labels CSV (column path) of one generator's faces; repeat per generator (named by the CSV's folder)."
+    ),
+    real: list[Path] = typer.Option(
+        ..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."
+    ),
     real_limit: int | None = typer.Option(None, "--real-limit", help="Use at most N real photos per folder or CSV (an even, deterministic spread)."),
     out_dir: Path = typer.Option(Path("eval-results/synthetic"), "--out", help="Folder for results.json, plots and report.html."),
     model: Path | None = typer.Option(None, "--model", help="Synthetic-face model JSON (default: the configured / shipped one)."),
@@ -329,9 +401,15 @@ def eval_synthetic(
                 scores[g] = score_rows(sm, x)
         if xr["layout"].shape[0] == 0 or any(s.size == 0 for s in scores.values()):
             raise InputError("no face found in the real photos or in one of the generated sets")
-        res = synthetic_report(scores, score_rows(sm, xr), out_dir, threshold=engine.settings.synthetic_threshold,
-                               extra={"model": sm.version, "no_face": len(failed)})
-        _summary(res, [("real faces flagged", res["real_flagged"])] + [(f"{g}: ROC AUC / detected", f"{v['auc']:.4f} / {v['detected']:.4f}") for g, v in res["generators"].items()], as_json)
+        res = synthetic_report(
+            scores, score_rows(sm, xr), out_dir, threshold=engine.settings.synthetic_threshold, extra={"model": sm.version, "no_face": len(failed)}
+        )
+        _summary(
+            res,
+            [("real faces flagged", res["real_flagged"])]
+            + [(f"{g}: ROC AUC / detected", f"{v['auc']:.4f} / {v['detected']:.4f}") for g, v in res["generators"].items()],
+            as_json,
+        )
 
 
 @eval_app.command("pad")
@@ -357,8 +435,25 @@ def eval_pad(
             feats, kept, failed = features_of(engine, items, progress=step)
         pm = engine.pad_model
         scores = np.array([pm.score_features(f) for f in feats])
-        res = pad_report(scores, [it.label for it in kept], [str(it.path) for it in kept], out_dir, threshold=engine.settings.pad_threshold,
-                         title=f"Presentation-attack detection: {labels.name}", failures=failed,
-                         extra={"labels": str(labels), "model": pm.version, "mode": pm.mode})
-        _summary(res, [("bona fide / attacks", f"{res['bona_fide']} / {res['attacks']}"), ("APCER", res["apcer"]), ("BPCER", res["bpcer"]), ("ACER", res["acer"]),
-                       ("BPCER at APCER 10%", res["bpcer_at_apcer"]["10%"]), ("BPCER at APCER 1%", res["bpcer_at_apcer"]["1%"])], as_json)
+        res = pad_report(
+            scores,
+            [it.label for it in kept],
+            [str(it.path) for it in kept],
+            out_dir,
+            threshold=engine.settings.pad_threshold,
+            title=f"Presentation-attack detection: {labels.name}",
+            failures=failed,
+            extra={"labels": str(labels), "model": pm.version, "mode": pm.mode},
+        )
+        _summary(
+            res,
+            [
+                ("bona fide / attacks", f"{res['bona_fide']} / {res['attacks']}"),
+                ("APCER", res["apcer"]),
+                ("BPCER", res["bpcer"]),
+                ("ACER", res["acer"]),
+                ("BPCER at APCER 10%", res["bpcer_at_apcer"]["10%"]),
+                ("BPCER at APCER 1%", res["bpcer_at_apcer"]["1%"]),
+            ],
+            as_json,
+        )

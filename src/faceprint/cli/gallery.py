@@ -26,7 +26,9 @@ def enroll(
     face: str = typer.Option("single", "--face", help="Photos with several faces are refused unless you choose: largest, center, or an index."),
     keep_images: bool = typer.Option(False, "--keep-images", help="Also store the photos, so `subjects reembed` can remake templates for a new model."),
     no_quality_check: bool = typer.Option(False, "--no-quality-check", help="Enrol faces even when they fail the quality gate (see `faceprint quality`)."),
-    require_liveness: bool | None = typer.Option(None, "--require-liveness/--no-require-liveness", help="Refuse faces that look like a print or a screen (default: FACEPRINT_REQUIRE_LIVENESS_ENROL)."),
+    require_liveness: bool | None = typer.Option(
+        None, "--require-liveness/--no-require-liveness", help="Refuse faces that look like a print or a screen (default: FACEPRINT_REQUIRE_LIVENESS_ENROL)."
+    ),
     db: Path | None = DbOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -39,7 +41,7 @@ def enroll(
             print_json(res.to_dict())
             return
         out.print(f"enrolled [bold]{escape(res.subject.name)}[/]: {len(res.template_ids)} template(s) added, {res.subject.templates} in total")
-        for src, exc in res.rejected:
+        for _src, exc in res.rejected:
             err.print(f"[yellow]skipped[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
@@ -59,7 +61,9 @@ def identify(
             print_json(res.to_dict())
             return
         if res.match:
-            out.print(f"[bold green]{escape(res.match.name)}[/]  score {res.match.score:.4f} ≥ threshold {res.threshold:.4f} (FPIR {fpir:g}, {res.gallery_templates:,} templates)")
+            out.print(
+                f"[bold green]{escape(res.match.name)}[/]  score {res.match.score:.4f} ≥ threshold {res.threshold:.4f} (FPIR {fpir:g}, {res.gallery_templates:,} templates)"
+            )
         else:
             out.print(f"[bold red]not enrolled[/]: no subject reaches threshold {res.threshold:.4f} (FPIR {fpir:g}, {res.gallery_templates:,} templates)")
         if res.note:
@@ -91,8 +95,10 @@ def subjects_consistency(
             print_json({"subject": name, "image": str(image), **res.to_dict()})
             return
         verdict = "[bold red]OUTLIER[/]" if res.outlier else "[bold green]CONSISTENT[/]"
-        out.print(f"{verdict}  z = {res.z:.2f} (flagged below {z:g}); best similarity {res.best:.3f} against the references' own {res.reference_mean:.3f} ± {res.reference_std:.3f} "
-                  f"({res.references} references)")
+        out.print(
+            f"{verdict}  z = {res.z:.2f} (flagged below {z:g}); best similarity {res.best:.3f} against the references' own {res.reference_mean:.3f} ± {res.reference_std:.3f} "
+            f"({res.references} references)"
+        )
 
 
 @subjects_app.command("list")

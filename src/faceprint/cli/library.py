@@ -20,7 +20,11 @@ def index(
     folder: Path = typer.Argument(..., help="Folder of photos (searched recursively)."),
     db: Path | None = LibraryDbOpt,
     workers: int | None = typer.Option(None, "--workers", help="Worker processes for detection and embedding (default: one per core)."),
-    no_thumbnails: bool = typer.Option(False, "--no-thumbnails", help="Do not keep face thumbnails (setting FACEPRINT_LIBRARY_THUMBNAILS=0 does the same; the web UI then has no face pictures)."),
+    no_thumbnails: bool = typer.Option(
+        False,
+        "--no-thumbnails",
+        help="Do not keep face thumbnails (setting FACEPRINT_LIBRARY_THUMBNAILS=0 does the same; the web UI then has no face pictures).",
+    ),
     no_cluster: bool = typer.Option(False, "--no-cluster", help="Only index; do not group new faces into people."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -44,7 +48,12 @@ def index(
             counts = lib.store.counts()
         data = {**summary.to_dict(), "library": counts, "clustering": None}
         if result is not None:
-            data["clustering"] = {"new_people": result.new_people, "merges": result.merges, "attached_low_quality": result.attached, "link_threshold": round(result.link_threshold, 4)}
+            data["clustering"] = {
+                "new_people": result.new_people,
+                "merges": result.merges,
+                "attached_low_quality": result.attached,
+                "link_threshold": round(result.link_threshold, 4),
+            }
         if as_json:
             print_json(data)
             return

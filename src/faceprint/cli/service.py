@@ -30,9 +30,17 @@ def serve(
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted upload per file, in MiB."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without API keys (only allowed on a loopback address)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-    library: Path | None = typer.Option(None, "--library", help="Photo library whose web UI to serve at / (default: $FACEPRINT_LIBRARY or library.db in your data directory, when it exists; loopback only)."),
+    library: Path | None = typer.Option(
+        None,
+        "--library",
+        help="Photo library whose web UI to serve at / (default: $FACEPRINT_LIBRARY or library.db in your data directory, when it exists; loopback only).",
+    ),
     no_ui: bool = typer.Option(False, "--no-ui", help="Do not serve the library's web UI."),
-    allowed_host: list[str] = typer.Option([], "--allowed-host", help="Another Host name the server may be reached under (on loopback only 127.0.0.1, localhost and [::1] are answered); repeat for several."),
+    allowed_host: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        help="Another Host name the server may be reached under (on loopback only 127.0.0.1, localhost and [::1] are answered); repeat for several.",
+    ),
 ) -> None:
     """Run the REST service (OpenAPI at /openapi.json, endpoints under /v1/) and the photo library's web UI at /."""
     from faceprint.gallery.gallery import default_db_path
@@ -58,11 +66,16 @@ def serve(
             if lib_path is not None and not is_loopback(host):
                 err.print(f"[yellow]the web UI is not served on {escape(host)}[/]: it is plain HTTP; bind to 127.0.0.1 to use it")
                 lib_path = None
-        out.print(f"faceprint REST service on [bold]http://{escape(shown)}:{port}[/]  (gallery {escape(str(path))}; OpenAPI: /openapi.json, endpoints under /v1/)")
+        out.print(
+            f"faceprint REST service on [bold]http://{escape(shown)}:{port}[/]  (gallery {escape(str(path))}; OpenAPI: /openapi.json, endpoints under /v1/)"
+        )
         ui_token = None
         if lib_path is not None:
             ui_token = ui_token_from_env() or secrets.token_urlsafe(24)
-            out.print(f"photo library web UI (open this address; it logs you in): [bold]{escape(ui_login_url(host, port, ui_token))}[/]  (library {escape(str(lib_path))})", soft_wrap=True)
+            out.print(
+                f"photo library web UI (open this address; it logs you in): [bold]{escape(ui_login_url(host, port, ui_token))}[/]  (library {escape(str(lib_path))})",
+                soft_wrap=True,
+            )
         if no_auth:
             err.print("[yellow]warning:[/] API keys are off: every local process may read and change the gallery")
         else:
@@ -73,8 +86,17 @@ def serve(
                     f"[yellow]no API key exists yet[/]: create one with  faceprint keys create NAME --scope enroll --db {escape(str(path))}",
                     soft_wrap=True,
                 )
-        run_server(path, host, port, max_upload_bytes=int(max_upload_mb * 1024 * 1024), require_keys=not no_auth, log_level=log_level, library=lib_path,
-                   ui_token=ui_token, allowed_hosts=allowed_host)
+        run_server(
+            path,
+            host,
+            port,
+            max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+            require_keys=not no_auth,
+            log_level=log_level,
+            library=lib_path,
+            ui_token=ui_token,
+            allowed_hosts=allowed_host,
+        )
 
 
 @keys_app.command("create")

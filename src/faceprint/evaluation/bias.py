@@ -81,8 +81,14 @@ def _rates(t: PairTable, g: int, thr: float, ids_mask: np.ndarray | None = None)
     n_imp, n_gen = int(wi.sum()), int(gm.sum())
     fm = int(np.count_nonzero(t.imp_score[wi] >= thr))
     fnm = int(np.count_nonzero(t.gen_score[gm] < thr))
-    return {"fmr": fm / n_imp if n_imp else None, "fnmr": fnm / n_gen if n_gen else None, "false_matches": fm, "impostor_pairs": n_imp,
-            "false_non_matches": fnm, "genuine_pairs": n_gen}
+    return {
+        "fmr": fm / n_imp if n_imp else None,
+        "fnmr": fnm / n_gen if n_gen else None,
+        "false_matches": fm,
+        "impostor_pairs": n_imp,
+        "false_non_matches": fnm,
+        "genuine_pairs": n_gen,
+    }
 
 
 def _bootstrap(t: PairTable, g: int, thr: float, n_ids: int, reps: int, seed: int) -> dict[str, list[float] | None]:
@@ -155,14 +161,21 @@ def bias_report(t: PairTable, group_names: list[str], n_ids: int, *, fmr: float 
     out: dict[str, Any] = {
         "fmr_target": fmr,
         "global_threshold": thr,
-        "overall": {"fmr": float(np.mean(t.imp_score >= thr)), "fnmr": float(np.mean(t.gen_score < thr)), "impostor_pairs": int(len(t.imp_score)),
-                    "genuine_pairs": int(len(t.gen_score))},
+        "overall": {
+            "fmr": float(np.mean(t.imp_score >= thr)),
+            "fnmr": float(np.mean(t.gen_score < thr)),
+            "impostor_pairs": int(len(t.imp_score)),
+            "genuine_pairs": int(len(t.gen_score)),
+        },
         "groups": groups,
         "fmr_differential": _ratio([groups[n]["fmr"] for n in group_names]),
         "fnmr_differential": _ratio([groups[n]["fnmr"] for n in group_names]),
         "cross_group": cross,
-        "impostor_scores": {"within_group": dist(t.imp_score[within]), "cross_group": dist(t.imp_score[~within]),
-                            **{f"within {n}": dist(t.imp_score[(t.imp_ga == g) & (t.imp_gb == g)]) for g, n in enumerate(group_names)}},
+        "impostor_scores": {
+            "within_group": dist(t.imp_score[within]),
+            "cross_group": dist(t.imp_score[~within]),
+            **{f"within {n}": dist(t.imp_score[(t.imp_ga == g) & (t.imp_gb == g)]) for g, n in enumerate(group_names)},
+        },
     }
     out["group_thresholds"] = group_aware_thresholds(t, group_names, n_ids, fmr=fmr, seed=seed)
     return out
@@ -189,9 +202,12 @@ def group_aware_thresholds(t: PairTable, group_names: list[str], n_ids: int, *, 
                 continue
             glob = _rates(t, g, global_thr, mask)
             own = _rates(t, g, per[name], mask)
-            rows[name] = {"global": {"threshold": global_thr, "fmr": glob["fmr"], "fnmr": glob["fnmr"]},
-                          "group_aware": {"threshold": per[name], "fmr": own["fmr"], "fnmr": own["fnmr"]},
-                          "impostor_pairs": own["impostor_pairs"], "genuine_pairs": own["genuine_pairs"]}
+            rows[name] = {
+                "global": {"threshold": global_thr, "fmr": glob["fmr"], "fnmr": glob["fnmr"]},
+                "group_aware": {"threshold": per[name], "fmr": own["fmr"], "fnmr": own["fnmr"]},
+                "impostor_pairs": own["impostor_pairs"],
+                "genuine_pairs": own["genuine_pairs"],
+            }
         halves[label] = {
             "groups": rows,
             "fmr_ratio_global": _ratio([r["global"]["fmr"] for r in rows.values()]),

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import CalibrationError, FaceprintError, InputError
-from faceprint.metrics import verification as metrics
 from faceprint.evaluation.html import HtmlReport
 from faceprint.evaluation.pairs import Pair, embed_paths, pair_scores
+from faceprint.metrics import verification as metrics
 
 __all__ = ["CONFIGS", "budget_report"]
 
@@ -55,8 +55,14 @@ def _scores(engine: Any, pairs: Sequence[Pair], progress: Callable[[int], None] 
 
 def _row(name: str, scores: np.ndarray, labels: np.ndarray, folds: np.ndarray, ms: float, failed: int) -> dict[str, Any]:
     kf = metrics.kfold_accuracy(scores, labels, folds)
-    row: dict[str, Any] = {"config": name, "ms_per_image": ms, "accuracy": kf["accuracy_mean"], "accuracy_std": kf["accuracy_std"],
-                           "eer": metrics.eer(scores[labels], scores[~labels])[0], "failures_to_enrol": failed}
+    row: dict[str, Any] = {
+        "config": name,
+        "ms_per_image": ms,
+        "accuracy": kf["accuracy_mean"],
+        "accuracy_std": kf["accuracy_std"],
+        "eer": metrics.eer(scores[labels], scores[~labels])[0],
+        "failures_to_enrol": failed,
+    }
     try:
         row["tar_at_far_1e-2"] = metrics.tar_at_far(scores[labels], scores[~labels], 1e-2)[0]
     except CalibrationError:
@@ -64,8 +70,15 @@ def _row(name: str, scores: np.ndarray, labels: np.ndarray, folds: np.ndarray, m
     return row
 
 
-def budget_report(settings: Any, pairs: Sequence[Pair], out_dir: str | Path, *, configs: Sequence[str] | None = None,
-                  progress: Callable[[str, int], Callable[[int], None]] | None = None, title: str = "Accuracy against time budget") -> dict[str, Any]:
+def budget_report(
+    settings: Any,
+    pairs: Sequence[Pair],
+    out_dir: str | Path,
+    *,
+    configs: Sequence[str] | None = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    title: str = "Accuracy against time budget",
+) -> dict[str, Any]:
     from faceprint.engine import Engine
     from faceprint.evaluation.plots import plot_lines
     from faceprint.evaluation.reports import write
@@ -101,15 +114,35 @@ def budget_report(settings: Any, pairs: Sequence[Pair], out_dir: str | Path, *, 
         fit = [r for r in rows if r["ms_per_image"] <= budget]
         top = max(fit, key=lambda r: (r["accuracy"], -r["ms_per_image"])) if fit else None  # ties: the faster
         best.append({"budget_ms": budget, "best": top["config"] if top else None, "accuracy": top["accuracy"] if top else None})
-    res: dict[str, Any] = {"kind": "budget", "pairs": len(pairs), "images": n_img, "configs": rows, "skipped": skipped, "best_within_budget": best,
-                           "note": "time = wall time per image of the whole pipeline on this machine, one process; the fusion's time is the sum of both configurations'"}
+    res: dict[str, Any] = {
+        "kind": "budget",
+        "pairs": len(pairs),
+        "images": n_img,
+        "configs": rows,
+        "skipped": skipped,
+        "best_within_budget": best,
+        "note": "time = wall time per image of the whole pipeline on this machine, one process; the fusion's time is the sum of both configurations'",
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    res["files"] = {"budget": str(plot_lines({r["config"]: ([r["ms_per_image"]], [r["accuracy"]]) for r in rows}, out / "budget.png",
-                                             title="Accuracy vs time per image", xlabel="ms per image (log)", ylabel="k-fold accuracy", xlog=True, marker="o"))}
+    res["files"] = {
+        "budget": str(
+            plot_lines(
+                {r["config"]: ([r["ms_per_image"]], [r["accuracy"]]) for r in rows},
+                out / "budget.png",
+                title="Accuracy vs time per image",
+                xlabel="ms per image (log)",
+                ylabel="k-fold accuracy",
+                xlog=True,
+                marker="o",
+            )
+        )
+    }
     r = HtmlReport(title, subtitle=f"time budget · {len(pairs)} pairs, {n_img} images")
-    r.table(["configuration", "ms / image", "accuracy", "± std", "EER", "TAR at FAR 1e-2", "no face"],
-            [[x["config"], x["ms_per_image"], x["accuracy"], x["accuracy_std"], x["eer"], x["tar_at_far_1e-2"], x["failures_to_enrol"]] for x in rows])
+    r.table(
+        ["configuration", "ms / image", "accuracy", "± std", "EER", "TAR at FAR 1e-2", "no face"],
+        [[x["config"], x["ms_per_image"], x["accuracy"], x["accuracy_std"], x["eer"], x["tar_at_far_1e-2"], x["failures_to_enrol"]] for x in rows],
+    )
     r.table(["budget (ms / image)", "most accurate within it", "accuracy"], [[b["budget_ms"], b["best"] or "— (none fits)", b["accuracy"]] for b in best])
     if skipped:
         r.note("Not run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))

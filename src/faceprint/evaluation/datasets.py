@@ -16,7 +16,9 @@ import numpy as np
 from faceprint.errors import InputError
 
 
-def collect_synthetic_training(synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True) -> tuple[list[Path], list[bool]]:
+def collect_synthetic_training(
+    synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True
+) -> tuple[list[Path], list[bool]]:
     """(paths, is-synthetic) from labels CSVs of generated faces and folders of real photos.
 
     A real source is a folder (searched recursively for images) or a labels CSV (its bona fide

@@ -32,13 +32,29 @@ class FaceSet:
 
     def subset(self, keep: np.ndarray) -> FaceSet:
         idx = np.flatnonzero(keep)
-        return FaceSet([self.paths[i] for i in idx], self.ids[idx], self.names, self.vectors[idx], self.ok[idx], self.quality[idx],
-                       self.yaw[idx], self.pitch[idx], [self.errors[i] for i in idx], self.model_id)
+        return FaceSet(
+            [self.paths[i] for i in idx],
+            self.ids[idx],
+            self.names,
+            self.vectors[idx],
+            self.ok[idx],
+            self.quality[idx],
+            self.yaw[idx],
+            self.pitch[idx],
+            [self.errors[i] for i in idx],
+            self.model_id,
+        )
 
 
 def load_faceset(
-    engine: Any, root: str | Path, *, face: str = "center", identities: int | None = None, cache: str | Path | None = None,
-    progress: Callable[[int], None] | None = None, paths: Sequence[Path] | None = None,
+    engine: Any,
+    root: str | Path,
+    *,
+    face: str = "center",
+    identities: int | None = None,
+    cache: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    paths: Sequence[Path] | None = None,
 ) -> FaceSet:
     """Embed every image under ``root/<identity>/`` (the first ``identities`` folders only,
     when given); ``cache`` keeps the result for the next call with the same images and model."""
@@ -60,7 +76,7 @@ def load_faceset(
     errors: list[str | None] = [None] * n
     chunk = 64
     for start in range(0, n, chunk):
-        part = all_paths[start:start + chunk]
+        part = all_paths[start : start + chunk]
         for k, res in enumerate(engine.embed_many(part, face=face)):
             i = start + k
             if isinstance(res, FaceprintError):
@@ -79,8 +95,17 @@ def load_faceset(
         from faceprint.privacy import private_file
 
         with open(private_file(cache), "wb") as fh:  # templates: 0600, like every file of faces
-            np.savez_compressed(fh, paths=np.array([str(p) for p in all_paths]), vectors=vectors, ok=ok, quality=quality, yaw=yaw, pitch=pitch,
-                                errors=np.array([e or "" for e in errors]), model_id=np.array(engine.model_id))
+            np.savez_compressed(
+                fh,
+                paths=np.array([str(p) for p in all_paths]),
+                vectors=vectors,
+                ok=ok,
+                quality=quality,
+                yaw=yaw,
+                pitch=pitch,
+                errors=np.array([e or "" for e in errors]),
+                model_id=np.array(engine.model_id),
+            )
     return fs
 
 

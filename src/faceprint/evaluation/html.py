@@ -14,9 +14,10 @@ import base64
 import html
 import io
 import json
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["HtmlReport", "fmt"]
 
@@ -60,7 +61,7 @@ class HtmlReport:
     def __init__(self, title: str, *, subtitle: str = "") -> None:
         self.title = title
         self.parts: list[str] = []
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         self.parts.append(f"<h1>{html.escape(title)}</h1><p class='meta'>{html.escape(subtitle)}{' · ' if subtitle else ''}faceprint · {stamp}</p>")
 
     def heading(self, text: str) -> HtmlReport:
@@ -111,9 +112,7 @@ class HtmlReport:
         return (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body><main>"
-            + "\n".join(self.parts)
-            + "</main></body></html>\n"
+            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body><main>" + "\n".join(self.parts) + "</main></body></html>\n"
         )
 
     def write(self, path: str | Path) -> Path:

@@ -16,6 +16,7 @@ from faceprint.media import is_image
 
 __all__ = ["idsim_pairs", "run_idsim"]
 
+
 def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
 
@@ -71,7 +72,9 @@ def _thumb(path: Path, size: int = 96) -> bytes | None:
     return bytes(buf) if ok else None
 
 
-def run_idsim(engine: Any, pairs: list[tuple[Path, Path]], out_dir: str | Path, *, fmr: float = 1e-3, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def run_idsim(
+    engine: Any, pairs: list[tuple[Path, Path]], out_dir: str | Path, *, fmr: float = 1e-3, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     from faceprint.evaluation.reports import idsim_report
 
     paths = sorted({a for a, _ in pairs} | {b for _, b in pairs})
@@ -87,5 +90,15 @@ def run_idsim(engine: Any, pairs: list[tuple[Path, Path]], out_dir: str | Path, 
     s = np.einsum("ij,ij->i", R, G) if len(good) else np.zeros(0)
     worst = set(np.argsort(s)[:6].tolist())
     thumbs = [(_thumb(a), _thumb(b)) if i in worst else (None, None) for i, (a, b) in enumerate(good)]
-    return idsim_report(R, G, labels, thumbs, out_dir, threshold=engine.calibration.threshold_for(fmr), fmr=fmr, failures=len(pairs) - len(good),
-                        model_id=engine.model_id, title="Identity similarity")
+    return idsim_report(
+        R,
+        G,
+        labels,
+        thumbs,
+        out_dir,
+        threshold=engine.calibration.threshold_for(fmr),
+        fmr=fmr,
+        failures=len(pairs) - len(good),
+        model_id=engine.model_id,
+        title="Identity similarity",
+    )

@@ -67,8 +67,17 @@ def read_labels(csv_path: str | Path, *, group_column: str | None = None) -> lis
     return out
 
 
-def pad_report(scores: np.ndarray, labels: Sequence[str], paths: Sequence[str], out_dir: str | Path, *, threshold: float, title: str = "Presentation-attack detection",
-               extra: dict[str, Any] | None = None, failures: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+def pad_report(
+    scores: np.ndarray,
+    labels: Sequence[str],
+    paths: Sequence[str],
+    out_dir: str | Path,
+    *,
+    threshold: float,
+    title: str = "Presentation-attack detection",
+    extra: dict[str, Any] | None = None,
+    failures: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
     """results.json + DET and score plots + report.html for one scored labelled set."""
     from faceprint.evaluation import plots
     from faceprint.evaluation.reports import write
@@ -79,33 +88,77 @@ def pad_report(scores: np.ndarray, labels: Sequence[str], paths: Sequence[str], 
     bona = np.array([is_bona_fide(lb) for lb in labels])
     det = {"pooled attacks": (np.asarray(m["det"]["apcer"]), np.asarray(m["det"]["bpcer"]))}
     files = {
-        "det": str(plots.plot_det(det, out / "det.png", title="DET (APCER against BPCER)",
-                                  xlabel="APCER (attacks accepted as bona fide)", ylabel="BPCER (bona fide rejected)")),
-        "scores": str(plots.plot_score_histogram(scores[bona], scores[~bona], out / "scores.png", thresholds={"threshold": threshold}, title="Liveness scores", bins=50,
-                                                    names=("bona fide", "attack"), xlabel="Liveness score (higher = more likely live)")),
+        "det": str(
+            plots.plot_det(
+                det, out / "det.png", title="DET (APCER against BPCER)", xlabel="APCER (attacks accepted as bona fide)", ylabel="BPCER (bona fide rejected)"
+            )
+        ),
+        "scores": str(
+            plots.plot_score_histogram(
+                scores[bona],
+                scores[~bona],
+                out / "scores.png",
+                thresholds={"threshold": threshold},
+                title="Liveness scores",
+                bins=50,
+                names=("bona fide", "attack"),
+                xlabel="Liveness score (higher = more likely live)",
+            )
+        ),
     }
     wrong = [{"path": p, "label": lb, "score": round(float(sc), 4)} for p, lb, sc in zip(paths, labels, scores) if (sc >= threshold) != is_bona_fide(lb)]
-    res = {"kind": "pad", **(extra or {}), **{k: v for k, v in m.items() if k != "det"}, "det_points": len(m["det"]["apcer"]),
-           "errors": wrong[:200], "failures": [{"path": p, "error": e} for p, e in failures], "files": files}
+    res = {
+        "kind": "pad",
+        **(extra or {}),
+        **{k: v for k, v in m.items() if k != "det"},
+        "det_points": len(m["det"]["apcer"]),
+        "errors": wrong[:200],
+        "failures": [{"path": p, "error": e} for p, e in failures],
+        "files": files,
+    }
     r = HtmlReport(title, subtitle="ISO/IEC 30107-3 measures; a presentation counts as bona fide at score >= threshold")
-    r.heading("Summary").table(["measure", "value"], [
-        ["bona fide presentations", m["bona_fide"]], ["attack presentations", m["attacks"]], ["threshold", fmt(threshold)],
-        ["APCER (worst attack type)", fmt(m["apcer"])], ["BPCER", fmt(m["bpcer"])], ["ACER", fmt(m["acer"])],
-        ["BPCER at APCER = 10%", fmt(m["bpcer_at_apcer"]["10%"])], ["BPCER at APCER = 1%", fmt(m["bpcer_at_apcer"]["1%"])],
-        ["EER (pooled)", fmt(m["eer"])], ["ROC AUC", fmt(m["auc"])], ["faces not found", len(failures)],
-    ])
-    r.heading("Per attack type").table(["attack type", "presentations", "APCER"], [[t, v["presentations"], fmt(v["apcer"])] for t, v in m["attack_types"].items()])
-    r.heading("Operating points").table(["APCER target", "threshold", "BPCER"], [[fmt(o["apcer"]), fmt(o["threshold"]), fmt(o["bpcer"])] for o in m["operating_points"]])
+    r.heading("Summary").table(
+        ["measure", "value"],
+        [
+            ["bona fide presentations", m["bona_fide"]],
+            ["attack presentations", m["attacks"]],
+            ["threshold", fmt(threshold)],
+            ["APCER (worst attack type)", fmt(m["apcer"])],
+            ["BPCER", fmt(m["bpcer"])],
+            ["ACER", fmt(m["acer"])],
+            ["BPCER at APCER = 10%", fmt(m["bpcer_at_apcer"]["10%"])],
+            ["BPCER at APCER = 1%", fmt(m["bpcer_at_apcer"]["1%"])],
+            ["EER (pooled)", fmt(m["eer"])],
+            ["ROC AUC", fmt(m["auc"])],
+            ["faces not found", len(failures)],
+        ],
+    )
+    r.heading("Per attack type").table(
+        ["attack type", "presentations", "APCER"], [[t, v["presentations"], fmt(v["apcer"])] for t, v in m["attack_types"].items()]
+    )
+    r.heading("Operating points").table(
+        ["APCER target", "threshold", "BPCER"], [[fmt(o["apcer"]), fmt(o["threshold"]), fmt(o["bpcer"])] for o in m["operating_points"]]
+    )
     r.figure(files["det"], "DET: APCER against BPCER, pooled attacks").figure(files["scores"], "Liveness scores: bona fide (blue) and attacks (red)")
     if wrong:
-        r.heading("Errors at the threshold").table(["image", "label", "score"], [[w["path"], w["label"], w["score"]] for w in wrong[:50]],
-                                                   caption=f"{len(wrong)} misclassified" + (" (first 50)" if len(wrong) > 50 else ""))
+        r.heading("Errors at the threshold").table(
+            ["image", "label", "score"],
+            [[w["path"], w["label"], w["score"]] for w in wrong[:50]],
+            caption=f"{len(wrong)} misclassified" + (" (first 50)" if len(wrong) > 50 else ""),
+        )
     r.note("These figures hold for the attack types and capture conditions of this set only; an attack type absent here is not measured.")
     return write(out, res, r)
 
 
-def synthetic_report(scores: dict[str, np.ndarray], real: np.ndarray, out_dir: str | Path, *, threshold: float, title: str = "Synthetic-face detection",
-                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def synthetic_report(
+    scores: dict[str, np.ndarray],
+    real: np.ndarray,
+    out_dir: str | Path,
+    *,
+    threshold: float,
+    title: str = "Synthetic-face detection",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Per generator: ROC AUC against the real faces, share detected at ``threshold``,
     accuracy on that generator + the real faces; the real faces' false-flag rate; ROC curves
     and score distributions."""
@@ -118,19 +171,51 @@ def synthetic_report(scores: dict[str, np.ndarray], real: np.ndarray, out_dir: s
     gens = {}
     for g, s in scores.items():
         det = float(np.mean(s >= threshold))
-        gens[g] = {"faces": int(s.size), "auc": auc(s, real), "detected": det,
-                   "accuracy": float((np.sum(s >= threshold) + np.sum(real < threshold)) / (s.size + real.size))}
+        gens[g] = {
+            "faces": int(s.size),
+            "auc": auc(s, real),
+            "detected": det,
+            "accuracy": float((np.sum(s >= threshold) + np.sum(real < threshold)) / (s.size + real.size)),
+        }
     pooled = np.concatenate(list(scores.values()))
     files = {
-        "roc": str(plots.plot_roc({g: roc(s, real)[:2] for g, s in scores.items()}, out / "roc.png", title="ROC per generator", mark_fmr=None,
-                                  xlabel="Real faces flagged (false positive rate)", ylabel="Generated faces detected (true positive rate)")),
-        "scores": str(plots.plot_score_histogram(pooled, real, out / "scores.png", thresholds={"threshold": threshold}, title="Synthetic scores", bins=40,
-                                                 names=("generated", "real"), xlabel="Synthetic score (higher = more likely generated)")),
+        "roc": str(
+            plots.plot_roc(
+                {g: roc(s, real)[:2] for g, s in scores.items()},
+                out / "roc.png",
+                title="ROC per generator",
+                mark_fmr=None,
+                xlabel="Real faces flagged (false positive rate)",
+                ylabel="Generated faces detected (true positive rate)",
+            )
+        ),
+        "scores": str(
+            plots.plot_score_histogram(
+                pooled,
+                real,
+                out / "scores.png",
+                thresholds={"threshold": threshold},
+                title="Synthetic scores",
+                bins=40,
+                names=("generated", "real"),
+                xlabel="Synthetic score (higher = more likely generated)",
+            )
+        ),
     }
-    res = {"kind": "synthetic", **(extra or {}), "threshold": threshold, "real_faces": int(real.size), "real_flagged": flagged, "generators": gens, "files": files}
+    res = {
+        "kind": "synthetic",
+        **(extra or {}),
+        "threshold": threshold,
+        "real_faces": int(real.size),
+        "real_flagged": flagged,
+        "generators": gens,
+        "files": files,
+    }
     r = HtmlReport(title, subtitle="Each generator's faces against the same real faces")
-    r.heading("Per generator").table(["generator", "faces", "ROC AUC", "detected at threshold", "accuracy (with the real faces)"],
-                                     [[g, v["faces"], fmt(v["auc"]), fmt(v["detected"]), fmt(v["accuracy"])] for g, v in gens.items()])
+    r.heading("Per generator").table(
+        ["generator", "faces", "ROC AUC", "detected at threshold", "accuracy (with the real faces)"],
+        [[g, v["faces"], fmt(v["auc"]), fmt(v["detected"]), fmt(v["accuracy"])] for g, v in gens.items()],
+    )
     r.table(["real faces", "flagged as generated"], [[int(real.size), fmt(flagged)]])
     r.figure(files["roc"], "ROC per generator").figure(files["scores"], "Scores: generated (blue) and real (red)")
     r.note("Generators absent here are not measured; a detector trained on some generators often misses others.")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 

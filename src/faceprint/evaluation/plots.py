@@ -195,8 +195,7 @@ def plot_score_histogram(
     styles = ["--", "-.", ":", (0, (5, 1, 1, 1))]
     colors = ["tab:green", "black", "tab:purple", "tab:orange", "tab:brown", "tab:olive"]
     for i, (name, t) in enumerate((thresholds or {}).items()):
-        ax.axvline(float(t), color=colors[i % len(colors)], linestyle=styles[i % len(styles)],
-                   linewidth=1.3, label=f"{name}: {float(t):.4g}")
+        ax.axvline(float(t), color=colors[i % len(colors)], linestyle=styles[i % len(styles)], linewidth=1.3, label=f"{name}: {float(t):.4g}")
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

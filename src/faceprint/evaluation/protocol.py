@@ -4,16 +4,17 @@ TAR@FAR, EER) and calibration from labelled pairs or identity folders."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from faceprint.errors import CalibrationError
+from faceprint.evaluation.pairs import Pair, embed_paths, identity_folders, pair_scores
 from faceprint.metrics import verification as metrics
 from faceprint.metrics.verification import CalibrationTable, build_calibration
-from faceprint.evaluation.pairs import Pair, embed_paths, identity_folders, pair_scores
 
 Progress = Callable[[int], None]
 
@@ -99,9 +100,7 @@ def write_report(report: dict[str, Any], ps: PairScores, out_dir: str | Path, *,
     return files
 
 
-def all_pairs_scores(
-    vectors: np.ndarray, ids: np.ndarray, valid: np.ndarray | None = None, groups: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def all_pairs_scores(vectors: np.ndarray, ids: np.ndarray, valid: np.ndarray | None = None, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Genuine and impostor cosine scores of every unordered pair of valid templates
     (n*(n-1)/2 pairs: 19 million for the 6,165 LFW-dev images), computed blockwise.
 
@@ -134,7 +133,9 @@ def calibrate_folders(engine: Any, root: str | Path, *, name: str, progress: Pro
     gen, imp = all_pairs_scores(vectors, ids, valid)
     if len(imp) == 0:
         raise CalibrationError("need images of at least two identities to measure false matches", source=str(root))
-    table = build_calibration(gen, imp, name=name, model_id=engine.model_id, source=f"identity folders under {root}: {int(valid.sum())} images of {len(names)} identities")
+    table = build_calibration(
+        gen, imp, name=name, model_id=engine.model_id, source=f"identity folders under {root}: {int(valid.sum())} images of {len(names)} identities"
+    )
     return table, {"images": len(paths), "failed": int((~valid).sum()), "identities": len(names), "genuine": len(gen), "impostor": len(imp)}
 
 

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import CalibrationError, InputError
-from faceprint.metrics import verification as metrics
 from faceprint.evaluation.faceset import FaceSet
 from faceprint.evaluation.html import HtmlReport, fmt
 from faceprint.evaluation.protocol import tar_entries
+from faceprint.metrics import verification as metrics
 
 __all__ = ["bias_report", "cap_per_identity", "dataset_report", "idsim_report", "identify_report", "threshold_table", "verify_report", "write"]
 
@@ -83,8 +83,17 @@ def _verify_figures(gen: np.ndarray, imp: np.ndarray, out: Path, label: str, tit
     }
 
 
-def verify_report(gen: np.ndarray, imp: np.ndarray, folds: tuple[np.ndarray, np.ndarray, np.ndarray] | None, out_dir: str | Path, *,
-                  title: str, label: str, calibration: Any | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def verify_report(
+    gen: np.ndarray,
+    imp: np.ndarray,
+    folds: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    out_dir: str | Path,
+    *,
+    title: str,
+    label: str,
+    calibration: Any | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The verification report from genuine and impostor scores.  ``folds`` = (scores, labels,
     fold per pair) of the pairs to run k-fold accuracy on (None: not reported)."""
     if len(gen) == 0 or len(imp) == 0:
@@ -93,7 +102,15 @@ def verify_report(gen: np.ndarray, imp: np.ndarray, folds: tuple[np.ndarray, np.
     out.mkdir(parents=True, exist_ok=True)
     e, e_thr = metrics.eer(gen, imp)
     auc = metrics.auc(gen, imp)
-    res: dict[str, Any] = {"kind": "verify", **(extra or {}), "genuine_pairs": int(len(gen)), "impostor_pairs": int(len(imp)), "auc": auc, "eer": e, "eer_threshold": e_thr}
+    res: dict[str, Any] = {
+        "kind": "verify",
+        **(extra or {}),
+        "genuine_pairs": int(len(gen)),
+        "impostor_pairs": int(len(imp)),
+        "auc": auc,
+        "eer": e,
+        "eer_threshold": e_thr,
+    }
     if folds is not None:
         kf = metrics.kfold_accuracy(*folds)
         res.update(accuracy_mean=kf["accuracy_mean"], accuracy_std=kf["accuracy_std"], fold_accuracies=kf["fold_accuracies"])
@@ -112,15 +129,27 @@ def verify_report(gen: np.ndarray, imp: np.ndarray, folds: tuple[np.ndarray, np.
     r.table(["metric", "value"], rows)
     r.heading("Threshold table")
     r.para("Thresholds measured on this data for each FMR, the FNMR there, and what the shipped calibration's threshold for the same FMR gives on this data.")
-    r.table(["FMR", "threshold here", "FNMR here", "calibrated threshold", "FMR at it here", "FNMR at it here"],
-            [[t["fmr"], t.get("threshold"), t.get("fnmr"), t.get("calibrated_threshold"), t.get("fmr_at_calibrated"), t.get("fnmr_at_calibrated")] for t in res["threshold_table"]])
+    r.table(
+        ["FMR", "threshold here", "FNMR here", "calibrated threshold", "FMR at it here", "FNMR at it here"],
+        [
+            [t["fmr"], t.get("threshold"), t.get("fnmr"), t.get("calibrated_threshold"), t.get("fmr_at_calibrated"), t.get("fnmr_at_calibrated")]
+            for t in res["threshold_table"]
+        ],
+    )
     r.heading("Curves")
-    for key, cap in (("roc", "ROC (log FMR)"), ("det", "DET (log-log)"), ("histogram", "Score distributions"), ("histogram_log", "Score distributions, log density")):
+    for key, cap in (
+        ("roc", "ROC (log FMR)"),
+        ("det", "DET (log-log)"),
+        ("histogram", "Score distributions"),
+        ("histogram_log", "Score distributions, log density"),
+    ):
         r.figure(res["files"][key], cap)
     return write(out, res, r)
 
 
-def verify_folders(fs: FaceSet, out_dir: str | Path, *, impostors: int = 200_000, seed: int = 0, calibration: Any | None = None, title: str = "Verification") -> dict[str, Any]:
+def verify_folders(
+    fs: FaceSet, out_dir: str | Path, *, impostors: int = 200_000, seed: int = 0, calibration: Any | None = None, title: str = "Verification"
+) -> dict[str, Any]:
     """All genuine pairs and ``impostors`` sampled different-identity pairs of a face set;
     k-fold accuracy over 5 identity folds on all genuine pairs plus as many impostors."""
     ok = np.flatnonzero(fs.ok)
@@ -162,8 +191,14 @@ def verify_folders(fs: FaceSet, out_dir: str | Path, *, impostors: int = 200_000
     scores = np.concatenate([gen[pick], imp[:k]])
     labels = np.concatenate([np.ones(k, bool), np.zeros(k, bool)])
     fold = np.concatenate([np.concatenate(gen_fold)[pick], ids[a[:k]] % 5])
-    extra = {"source": "identity folders", "images": len(fs.paths), "images_without_face": int((~fs.ok).sum()), "identities": len(np.unique(fs.ids)),
-             "impostor_sampling": sampling, "model_id": fs.model_id}
+    extra = {
+        "source": "identity folders",
+        "images": len(fs.paths),
+        "images_without_face": int((~fs.ok).sum()),
+        "identities": len(np.unique(fs.ids)),
+        "impostor_sampling": sampling,
+        "model_id": fs.model_id,
+    }
     return verify_report(gen, imp, (scores, labels, fold), out_dir, title=title, label=fs.model_id, calibration=calibration, extra=extra)
 
 
@@ -208,10 +243,16 @@ def identify_report(fs: FaceSet, out_dir: str | Path, *, title: str = "Identific
         except CalibrationError:
             fnir_curve.append(float("nan"))
     res: dict[str, Any] = {
-        "kind": "identify", "model_id": fs.model_id, "gallery_identities": int(len(gal)),
+        "kind": "identify",
+        "model_id": fs.model_id,
+        "gallery_identities": int(len(gal)),
         "distractors": int(sum(1 for s in np.unique(fs.ids[ok]) if (fs.ids[ok] == s).sum() == 1)),
-        "mated_probes": int(len(probes)), "non_mated_searches": int(len(probes)), "images_without_face": int((~ok).sum()),
-        "rank1": cmc[0], "rank5": cmc[4] if len(cmc) > 4 else None, "cmc": dict(zip(ranks.tolist(), cmc)),
+        "mated_probes": int(len(probes)),
+        "non_mated_searches": int(len(probes)),
+        "images_without_face": int((~ok).sum()),
+        "rank1": cmc[0],
+        "rank5": cmc[4] if len(cmc) > 4 else None,
+        "cmc": dict(zip(ranks.tolist(), cmc)),
         "fnir_vs_fpir": [{"fpir": float(f), "fnir": v} for f, v in zip(fpir_grid, fnir_curve)],
     }
     for f in (1e-2, 1e-3):
@@ -226,15 +267,32 @@ def identify_report(fs: FaceSet, out_dir: str | Path, *, title: str = "Identific
     out.mkdir(parents=True, exist_ok=True)
     res["files"] = {
         "cmc": str(plot_lines({fs.model_id: (ranks, cmc)}, out / "cmc.png", title="CMC", xlabel="rank", ylabel="identification rate", marker="o")),
-        "fnir_fpir": str(plot_lines({fs.model_id: (fpir_grid, fnir_curve)}, out / "fnir-fpir.png", title="FNIR vs FPIR (open set)", xlabel="FPIR", ylabel="FNIR", xlog=True, ylog=True)),
+        "fnir_fpir": str(
+            plot_lines(
+                {fs.model_id: (fpir_grid, fnir_curve)},
+                out / "fnir-fpir.png",
+                title="FNIR vs FPIR (open set)",
+                xlabel="FPIR",
+                ylabel="FNIR",
+                xlog=True,
+                ylog=True,
+            )
+        ),
     }
     r = HtmlReport(title, subtitle=f"identification · {fs.model_id}")
     r.heading("Summary")
-    r.table(["metric", "value"], [
-        ["gallery (one template per identity)", len(gal)], ["of which distractors (never searched for)", res["distractors"]],
-        ["mated probes", len(probes)], ["rank-1", f"{100 * res['rank1']:.2f} %"], ["rank-5", f"{100 * (res['rank5'] or 0):.2f} %"],
-        ["FNIR at FPIR 1e-2", res["fnir_at_fpir_1e-2"]], ["FNIR at FPIR 1e-3", res["fnir_at_fpir_1e-3"]],
-    ])
+    r.table(
+        ["metric", "value"],
+        [
+            ["gallery (one template per identity)", len(gal)],
+            ["of which distractors (never searched for)", res["distractors"]],
+            ["mated probes", len(probes)],
+            ["rank-1", f"{100 * res['rank1']:.2f} %"],
+            ["rank-5", f"{100 * (res['rank5'] or 0):.2f} %"],
+            ["FNIR at FPIR 1e-2", res["fnir_at_fpir_1e-2"]],
+            ["FNIR at FPIR 1e-3", res["fnir_at_fpir_1e-3"]],
+        ],
+    )
     r.para("Non-mated searches: each probe searched with its own identity left out of the gallery; FPIR thresholds are set on those.")
     r.figure(res["files"]["cmc"], "CMC").figure(res["files"]["fnir_fpir"], "FNIR vs FPIR")
     return write(out, res, r)
@@ -254,8 +312,19 @@ def cap_per_identity(ids: np.ndarray, valid: np.ndarray, cap: int | None) -> np.
     return out
 
 
-def bias_report(fs: FaceSet, groups_of_image: Sequence[str | None], attribute: str, out_dir: str | Path, *, fmr: float = 1e-3, bootstrap: int = 500,
-                seed: int = 0, max_per_identity: int | None = 10, min_identities: int = 10, title: str = "Demographic differentials") -> dict[str, Any]:
+def bias_report(
+    fs: FaceSet,
+    groups_of_image: Sequence[str | None],
+    attribute: str,
+    out_dir: str | Path,
+    *,
+    fmr: float = 1e-3,
+    bootstrap: int = 500,
+    seed: int = 0,
+    max_per_identity: int | None = 10,
+    min_identities: int = 10,
+    title: str = "Demographic differentials",
+) -> dict[str, Any]:
     """The bias report (see :mod:`faceprint.evaluation.bias`) over the images with a group."""
     from faceprint.evaluation.bias import all_pairs, group_aware_thresholds
     from faceprint.evaluation.bias import bias_report as compute
@@ -269,8 +338,11 @@ def bias_report(fs: FaceSet, groups_of_image: Sequence[str | None], attribute: s
     names = sorted(g for g, m in members.items() if len(m) >= min_identities)
     too_small = {g: len(m) for g, m in members.items() if len(m) < min_identities}
     if len(names) < 2:
-        raise InputError(f"fewer than two groups of {attribute!r} have {min_identities} or more identities with a face (groups: "
-                         + ", ".join(f"{g} {len(m)}" for g, m in sorted(members.items())) + ")")
+        raise InputError(
+            f"fewer than two groups of {attribute!r} have {min_identities} or more identities with a face (groups: "
+            + ", ".join(f"{g} {len(m)}" for g, m in sorted(members.items()))
+            + ")"
+        )
     code = {g: i for i, g in enumerate(names)}
     G = np.array([code.get(g, -1) if g else -1 for g in groups_of_image])
     valid = cap_per_identity(fs.ids, fs.ok & (G >= 0), max_per_identity)
@@ -279,20 +351,43 @@ def bias_report(fs: FaceSet, groups_of_image: Sequence[str | None], attribute: s
     robustness = []
     for s in range(seed, seed + 5):
         gt = group_aware_thresholds(t, names, len(fs.names), fmr=fmr, seed=s)
-        robustness.append({"seed": s, "check_fmr_ratio_global": gt["check"]["fmr_ratio_global"], "check_fmr_ratio_group_aware": gt["check"]["fmr_ratio_group_aware"]})
-    res.update(kind="bias", attribute=attribute, model_id=fs.model_id, images_used=int(valid.sum()), images_without_face=int((~fs.ok).sum()),
-               images_without_group=int((fs.ok & (G < 0)).sum()), max_per_identity=max_per_identity, bootstrap_replicates=bootstrap,
-               groups_left_out={g: f"{n} identities (fewer than {min_identities})" for g, n in too_small.items()},
-               group_images={n: int((valid & (G == g)).sum()) for g, n in enumerate(names)}, split_robustness=robustness)
+        robustness.append(
+            {"seed": s, "check_fmr_ratio_global": gt["check"]["fmr_ratio_global"], "check_fmr_ratio_group_aware": gt["check"]["fmr_ratio_group_aware"]}
+        )
+    res.update(
+        kind="bias",
+        attribute=attribute,
+        model_id=fs.model_id,
+        images_used=int(valid.sum()),
+        images_without_face=int((~fs.ok).sum()),
+        images_without_group=int((fs.ok & (G < 0)).sum()),
+        max_per_identity=max_per_identity,
+        bootstrap_replicates=bootstrap,
+        groups_left_out={g: f"{n} identities (fewer than {min_identities})" for g, n in too_small.items()},
+        group_images={n: int((valid & (G == g)).sum()) for g, n in enumerate(names)},
+        split_robustness=robustness,
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gr = res["groups"]
     files = {
-        "rates": str(plot_group_rates({"FMR": {n: (gr[n]["fmr"], gr[n].get("fmr_ci95")) for n in names}, "FNMR": {n: (gr[n]["fnmr"], gr[n].get("fnmr_ci95")) for n in names}},
-                                      out / "group-rates.png", title=f"FMR and FNMR by {attribute} at one threshold ({res['global_threshold']:.3f})")),
-        "impostors": str(plot_distributions({"within group": t.imp_score[t.imp_ga == t.imp_gb], "cross group": t.imp_score[t.imp_ga != t.imp_gb]},
-                                            out / "impostor-scores.png", title="Impostor scores: within vs across groups", xlabel="similarity",
-                                            lines={"threshold": res["global_threshold"]}, log_y=True)),
+        "rates": str(
+            plot_group_rates(
+                {"FMR": {n: (gr[n]["fmr"], gr[n].get("fmr_ci95")) for n in names}, "FNMR": {n: (gr[n]["fnmr"], gr[n].get("fnmr_ci95")) for n in names}},
+                out / "group-rates.png",
+                title=f"FMR and FNMR by {attribute} at one threshold ({res['global_threshold']:.3f})",
+            )
+        ),
+        "impostors": str(
+            plot_distributions(
+                {"within group": t.imp_score[t.imp_ga == t.imp_gb], "cross group": t.imp_score[t.imp_ga != t.imp_gb]},
+                out / "impostor-scores.png",
+                title="Impostor scores: within vs across groups",
+                xlabel="similarity",
+                lines={"threshold": res["global_threshold"]},
+                log_y=True,
+            )
+        ),
     }
     det = {}
     for g, n in enumerate(names):
@@ -307,10 +402,26 @@ def bias_report(fs: FaceSet, groups_of_image: Sequence[str | None], attribute: s
 
     r = HtmlReport(title, subtitle=f"bias · {attribute} · {fs.model_id}")
     r.heading("At one global threshold")
-    r.para(f"Threshold {res['global_threshold']:.4f} gives FMR {fmr:g} over all {res['overall']['impostor_pairs']:,} impostor pairs "
-           f"(at most {max_per_identity} images per identity). A group's FMR is over impostor pairs within the group; 95 % intervals resample identities ({bootstrap} replicates).")
-    r.table([attribute, "images", "FMR", "FMR 95 % CI", "FNMR", "FNMR 95 % CI", "impostor pairs", "genuine pairs"],
-            [[n, res["group_images"][n], gr[n]["fmr"], _ci(gr[n].get("fmr_ci95")), gr[n]["fnmr"], _ci(gr[n].get("fnmr_ci95")), gr[n]["impostor_pairs"], gr[n]["genuine_pairs"]] for n in names])
+    r.para(
+        f"Threshold {res['global_threshold']:.4f} gives FMR {fmr:g} over all {res['overall']['impostor_pairs']:,} impostor pairs "
+        f"(at most {max_per_identity} images per identity). A group's FMR is over impostor pairs within the group; 95 % intervals resample identities ({bootstrap} replicates)."
+    )
+    r.table(
+        [attribute, "images", "FMR", "FMR 95 % CI", "FNMR", "FNMR 95 % CI", "impostor pairs", "genuine pairs"],
+        [
+            [
+                n,
+                res["group_images"][n],
+                gr[n]["fmr"],
+                _ci(gr[n].get("fmr_ci95")),
+                gr[n]["fnmr"],
+                _ci(gr[n].get("fnmr_ci95")),
+                gr[n]["impostor_pairs"],
+                gr[n]["genuine_pairs"],
+            ]
+            for n in names
+        ],
+    )
     r.table(["differential (max / min)", "value"], [["FMR", res["fmr_differential"]], ["FNMR", res["fnmr_differential"]]])
     if too_small:
         r.note("Left out (too few identities to state a rate): " + ", ".join(f"{g} ({v})" for g, v in res["groups_left_out"].items()))
@@ -323,12 +434,30 @@ def bias_report(fs: FaceSet, groups_of_image: Sequence[str | None], attribute: s
     r.para(f"One threshold per group, chosen for FMR {fmr:g} on a random half of the identities (seed {gt['split_seed']}), then applied to the other half.")
     for half in ("choose", "check"):
         h = gt[half]
-        r.table([f"{half} half ({h['identities']} identities)", "global threshold", "FMR", "FNMR", "group threshold", "FMR", "FNMR"],
-                [[n, v["global"]["threshold"], v["global"]["fmr"], v["global"]["fnmr"], v["group_aware"]["threshold"], v["group_aware"]["fmr"], v["group_aware"]["fnmr"]]
-                 for n, v in h["groups"].items()])
-        r.table(["ratio (max / min)", "global", "group-aware"], [["FMR", h["fmr_ratio_global"], h["fmr_ratio_group_aware"]], ["FNMR", h["fnmr_ratio_global"], h["fnmr_ratio_group_aware"]]])
-    r.table(["split seed", "check-half FMR ratio, global", "group-aware"], [[x["seed"], x["check_fmr_ratio_global"], x["check_fmr_ratio_group_aware"]] for x in robustness],
-            caption="How much the check half's figures move with the split")
+        r.table(
+            [f"{half} half ({h['identities']} identities)", "global threshold", "FMR", "FNMR", "group threshold", "FMR", "FNMR"],
+            [
+                [
+                    n,
+                    v["global"]["threshold"],
+                    v["global"]["fmr"],
+                    v["global"]["fnmr"],
+                    v["group_aware"]["threshold"],
+                    v["group_aware"]["fmr"],
+                    v["group_aware"]["fnmr"],
+                ]
+                for n, v in h["groups"].items()
+            ],
+        )
+        r.table(
+            ["ratio (max / min)", "global", "group-aware"],
+            [["FMR", h["fmr_ratio_global"], h["fmr_ratio_group_aware"]], ["FNMR", h["fnmr_ratio_global"], h["fnmr_ratio_group_aware"]]],
+        )
+    r.table(
+        ["split seed", "check-half FMR ratio, global", "group-aware"],
+        [[x["seed"], x["check_fmr_ratio_global"], x["check_fmr_ratio_group_aware"]] for x in robustness],
+        caption="How much the check half's figures move with the split",
+    )
     return write(out, res, r)
 
 
@@ -345,7 +474,9 @@ def _centres(fs: FaceSet) -> tuple[np.ndarray, np.ndarray]:
     return idx, C.astype(np.float32)
 
 
-def dataset_report(fs: FaceSet, out_dir: str | Path, *, threshold: float, fmr: float = 1e-3, reference: FaceSet | None = None, title: str = "Dataset audit") -> dict[str, Any]:
+def dataset_report(
+    fs: FaceSet, out_dir: str | Path, *, threshold: float, fmr: float = 1e-3, reference: FaceSet | None = None, title: str = "Dataset audit"
+) -> dict[str, Any]:
     """Audit a dataset of identity folders (e.g. a synthetic training set): detection rate,
     quality, intra-identity consistency and diversity, inter-identity collisions, and
     leakage against a reference gallery."""
@@ -368,7 +499,7 @@ def dataset_report(fs: FaceSet, out_dir: str | Path, *, threshold: float, fmr: f
     close_pairs: list[tuple[float, str, str]] = []
     if len(C) > 1:
         for s in range(0, len(C), 1024):
-            S = C[s:s + 1024] @ C.T
+            S = C[s : s + 1024] @ C.T
             rows = np.arange(s, min(s + 1024, len(C)))
             S[np.arange(len(rows)), rows] = -np.inf
             S[np.arange(C.shape[0])[None, :] <= rows[:, None]] = -np.inf  # each unordered pair once
@@ -378,15 +509,35 @@ def dataset_report(fs: FaceSet, out_dir: str | Path, *, threshold: float, fmr: f
     n_id = len(C)
     q = fs.quality[ok]
     res: dict[str, Any] = {
-        "kind": "dataset", "model_id": fs.model_id, "images": len(fs.paths), "identities": len(fs.names),
+        "kind": "dataset",
+        "model_id": fs.model_id,
+        "images": len(fs.paths),
+        "identities": len(fs.names),
         "detection_rate": float(ok.mean()) if len(ok) else 0.0,
-        "quality": {"mean": float(np.nanmean(q)) if len(q) else None, "p10": float(np.nanpercentile(q, 10)) if len(q) else None,
-                    "median": float(np.nanmedian(q)) if len(q) else None, "share_below_30": float(np.mean(q < 30)) if len(q) else None},
-        "consistency": {"genuine_pairs": int(len(gen)), "mean": float(gen.mean()) if len(gen) else None, "median": float(np.median(gen)) if len(gen) else None,
-                        "share_below_threshold": float(np.mean(gen < threshold)) if len(gen) else None},
-        "separability": {"threshold": threshold, "fmr": fmr, "identity_pairs": n_id * (n_id - 1) // 2, "collisions": collisions,
-                         "collision_rate": collisions / max(1, n_id * (n_id - 1) // 2), "closest": [list(x) for x in sorted(close_pairs, reverse=True)[:20]]},
-        "diversity": {"yaw_std_mean": float(np.mean(spread_yaw)) if spread_yaw else None, "genuine_std_mean": float(np.mean(spread_gen)) if spread_gen else None},
+        "quality": {
+            "mean": float(np.nanmean(q)) if len(q) else None,
+            "p10": float(np.nanpercentile(q, 10)) if len(q) else None,
+            "median": float(np.nanmedian(q)) if len(q) else None,
+            "share_below_30": float(np.mean(q < 30)) if len(q) else None,
+        },
+        "consistency": {
+            "genuine_pairs": int(len(gen)),
+            "mean": float(gen.mean()) if len(gen) else None,
+            "median": float(np.median(gen)) if len(gen) else None,
+            "share_below_threshold": float(np.mean(gen < threshold)) if len(gen) else None,
+        },
+        "separability": {
+            "threshold": threshold,
+            "fmr": fmr,
+            "identity_pairs": n_id * (n_id - 1) // 2,
+            "collisions": collisions,
+            "collision_rate": collisions / max(1, n_id * (n_id - 1) // 2),
+            "closest": [list(x) for x in sorted(close_pairs, reverse=True)[:20]],
+        },
+        "diversity": {
+            "yaw_std_mean": float(np.mean(spread_yaw)) if spread_yaw else None,
+            "genuine_std_mean": float(np.mean(spread_gen)) if spread_gen else None,
+        },
     }
     if reference is not None:
         ridx, R = _centres(reference)
@@ -400,22 +551,32 @@ def dataset_report(fs: FaceSet, out_dir: str | Path, *, threshold: float, fmr: f
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     if len(q):
-        files["quality"] = str(plot_distributions({"unified quality": q}, out / "quality.png", title="Quality of the dataset's faces", xlabel="unified quality (0-100)", bins=50))
+        files["quality"] = str(
+            plot_distributions({"unified quality": q}, out / "quality.png", title="Quality of the dataset's faces", xlabel="unified quality (0-100)", bins=50)
+        )
     if len(gen):
-        files["consistency"] = str(plot_distributions({"same identity": gen}, out / "consistency.png", title="Intra-identity similarity", xlabel="cosine", lines={f"FMR {fmr:g} threshold": threshold}))
+        files["consistency"] = str(
+            plot_distributions(
+                {"same identity": gen}, out / "consistency.png", title="Intra-identity similarity", xlabel="cosine", lines={f"FMR {fmr:g} threshold": threshold}
+            )
+        )
     res["files"] = files
     r = HtmlReport(title, subtitle=f"dataset audit · {fs.model_id}")
     r.heading("Summary")
-    r.table(["measure", "value"], [
-        ["images / identities", f"{len(fs.paths):,} / {len(fs.names):,}"], ["detection rate", res["detection_rate"]],
-        ["quality: median / 10th percentile", f"{fmt(res['quality']['median'])} / {fmt(res['quality']['p10'])}"],
-        ["share of faces under quality 30", res["quality"]["share_below_30"]],
-        ["intra-identity similarity: mean / median", f"{fmt(res['consistency']['mean'])} / {fmt(res['consistency']['median'])}"],
-        [f"same-identity pairs under the FMR {fmr:g} threshold ({threshold:.3f})", res["consistency"]["share_below_threshold"]],
-        ["identity collisions (centres above the threshold)", f"{collisions:,} of {res['separability']['identity_pairs']:,} identity pairs"],
-        ["diversity: mean per-identity yaw spread (deg)", res["diversity"]["yaw_std_mean"]],
-        ["diversity: mean per-identity similarity spread", res["diversity"]["genuine_std_mean"]],
-    ])
+    r.table(
+        ["measure", "value"],
+        [
+            ["images / identities", f"{len(fs.paths):,} / {len(fs.names):,}"],
+            ["detection rate", res["detection_rate"]],
+            ["quality: median / 10th percentile", f"{fmt(res['quality']['median'])} / {fmt(res['quality']['p10'])}"],
+            ["share of faces under quality 30", res["quality"]["share_below_30"]],
+            ["intra-identity similarity: mean / median", f"{fmt(res['consistency']['mean'])} / {fmt(res['consistency']['median'])}"],
+            [f"same-identity pairs under the FMR {fmr:g} threshold ({threshold:.3f})", res["consistency"]["share_below_threshold"]],
+            ["identity collisions (centres above the threshold)", f"{collisions:,} of {res['separability']['identity_pairs']:,} identity pairs"],
+            ["diversity: mean per-identity yaw spread (deg)", res["diversity"]["yaw_std_mean"]],
+            ["diversity: mean per-identity similarity spread", res["diversity"]["genuine_std_mean"]],
+        ],
+    )
     if res["separability"]["closest"]:
         r.table(["closest identity pairs", "", "similarity"], [[a, b, s] for s, a, b in res["separability"]["closest"][:10]])
     if "leakage" in res:
@@ -430,8 +591,19 @@ def dataset_report(fs: FaceSet, out_dir: str | Path, *, threshold: float, fmr: f
 
 
 # -------------------------------------------------------------------------------- identity similarity
-def idsim_report(ref_vectors: np.ndarray, gen_vectors: np.ndarray, labels: list[str], thumbs: list[tuple[bytes | None, bytes | None]], out_dir: str | Path, *,
-                 threshold: float, fmr: float = 1e-3, failures: int = 0, model_id: str = "", title: str = "Identity similarity") -> dict[str, Any]:
+def idsim_report(
+    ref_vectors: np.ndarray,
+    gen_vectors: np.ndarray,
+    labels: list[str],
+    thumbs: list[tuple[bytes | None, bytes | None]],
+    out_dir: str | Path,
+    *,
+    threshold: float,
+    fmr: float = 1e-3,
+    failures: int = 0,
+    model_id: str = "",
+    title: str = "Identity similarity",
+) -> dict[str, Any]:
     """How well generated faces keep the identity of their reference: one cosine per pair."""
     from faceprint.evaluation.plots import plot_distributions
 
@@ -439,15 +611,39 @@ def idsim_report(ref_vectors: np.ndarray, gen_vectors: np.ndarray, labels: list[
         raise InputError("no reference / generated pair had a face in both images")
     s = np.einsum("ij,ij->i", ref_vectors, gen_vectors)
     order = np.argsort(s)
-    res: dict[str, Any] = {"kind": "idsim", "model_id": model_id, "pairs": int(len(s)), "pairs_without_face": failures, "mean": float(s.mean()),
-                           "median": float(np.median(s)), "std": float(s.std()), "threshold": threshold, "fmr": fmr,
-                           "share_above_threshold": float(np.mean(s >= threshold)), "worst": [{"pair": labels[i], "score": float(s[i])} for i in order[:10]]}
+    res: dict[str, Any] = {
+        "kind": "idsim",
+        "model_id": model_id,
+        "pairs": int(len(s)),
+        "pairs_without_face": failures,
+        "mean": float(s.mean()),
+        "median": float(np.median(s)),
+        "std": float(s.std()),
+        "threshold": threshold,
+        "fmr": fmr,
+        "share_above_threshold": float(np.mean(s >= threshold)),
+        "worst": [{"pair": labels[i], "score": float(s[i])} for i in order[:10]],
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    res["files"] = {"scores": str(plot_distributions({"reference vs generated": s}, out / "idsim.png", title="Identity similarity", xlabel="cosine", lines={f"FMR {fmr:g} threshold": threshold}))}
+    res["files"] = {
+        "scores": str(
+            plot_distributions(
+                {"reference vs generated": s}, out / "idsim.png", title="Identity similarity", xlabel="cosine", lines={f"FMR {fmr:g} threshold": threshold}
+            )
+        )
+    }
     r = HtmlReport(title, subtitle=f"identity similarity · {model_id}")
-    r.table(["measure", "value"], [["pairs", len(s)], ["pairs without a face", failures], ["mean cosine", res["mean"]], ["median cosine", res["median"]],
-                                   [f"share above the FMR {fmr:g} threshold ({threshold:.3f})", res["share_above_threshold"]]])
+    r.table(
+        ["measure", "value"],
+        [
+            ["pairs", len(s)],
+            ["pairs without a face", failures],
+            ["mean cosine", res["mean"]],
+            ["median cosine", res["median"]],
+            [f"share above the FMR {fmr:g} threshold ({threshold:.3f})", res["share_above_threshold"]],
+        ],
+    )
     r.figure(res["files"]["scores"], "Distribution of reference-vs-generated similarity")
     r.heading("Worst cases")
     for i in order[:6]:

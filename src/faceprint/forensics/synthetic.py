@@ -54,8 +54,22 @@ from faceprint.liveness.features import lbp_histogram
 from faceprint.models.jsonmodel import floats, model_fields, read_model_json
 from faceprint.types import Detection, Image
 
-__all__ = ["FAMILIES", "LAYOUT_NAMES", "MODEL_PATH", "TEXTURE_NAMES", "SyntheticCheck", "SyntheticModel", "crop_features", "layout_distance",
-           "layout_features", "load_synthetic_model", "normalised_crop", "sigmoid", "synthetic_features", "synthetic_set_features"]
+__all__ = [
+    "FAMILIES",
+    "LAYOUT_NAMES",
+    "MODEL_PATH",
+    "TEXTURE_NAMES",
+    "SyntheticCheck",
+    "SyntheticModel",
+    "crop_features",
+    "layout_distance",
+    "layout_features",
+    "load_synthetic_model",
+    "normalised_crop",
+    "sigmoid",
+    "synthetic_features",
+    "synthetic_set_features",
+]
 
 MODEL_PATH = Path(__file__).with_name("synthetic-v1.json")
 CROP = 112
@@ -164,7 +178,7 @@ def crop_features(image: Image, det: Detection) -> np.ndarray:
         return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb)) if sa > 1e-6 and sb > 1e-6 else 0.0
 
     e = float(res_y.std())
-    kurt = float(np.mean((res_y - res_y.mean()) ** 4) / (e ** 4 + 1e-9))
+    kurt = float(np.mean((res_y - res_y.mean()) ** 4) / (e**4 + 1e-9))
     out += [corr(res[0], res[1]), corr(res[1], res[2]), corr(res[0], res[2]), math.log10(e + 1e-3), math.log10(kurt + 1e-3)]
     out += lbp_histogram(y).tolist()
     rq = np.clip(res_y * 8 + 128, 0, 255).astype(np.uint8)
@@ -173,8 +187,16 @@ def crop_features(image: Image, det: Detection) -> np.ndarray:
     s = hsv[..., 1].astype(np.float64) / 255.0
     v = hsv[..., 2]
     cr, cb = ycc[..., 1].astype(np.float64), ycc[..., 2].astype(np.float64)
-    out += [float(s.mean()), float(s.std()), float(np.quantile(s, 0.99)), float(np.mean(v >= 250)), float(np.mean(v <= 5)),
-            float(cr.std() / 255.0), float(cb.std() / 255.0), corr(cr.ravel(), cb.ravel())]
+    out += [
+        float(s.mean()),
+        float(s.std()),
+        float(np.quantile(s, 0.99)),
+        float(np.mean(v >= 250)),
+        float(np.mean(v <= 5)),
+        float(cr.std() / 255.0),
+        float(cb.std() / 255.0),
+        corr(cr.ravel(), cb.ravel()),
+    ]
     return np.asarray(out, np.float64)
 
 
@@ -188,8 +210,14 @@ class SyntheticCheck:
     detectors: dict[str, float] = field(default_factory=dict)  # detector -> its own score
 
     def to_dict(self) -> dict[str, Any]:
-        return {"synthetic": self.synthetic, "score": round(self.score, 4), "threshold": self.threshold, "model": self.model,
-                "detectors": dict(self.detectors), "evidence": list(self.evidence)}
+        return {
+            "synthetic": self.synthetic,
+            "score": round(self.score, 4),
+            "threshold": self.threshold,
+            "model": self.model,
+            "detectors": dict(self.detectors),
+            "evidence": list(self.evidence),
+        }
 
 
 def _cue(name: str) -> str:
@@ -221,12 +249,25 @@ class SyntheticModel:
                 fam = d["family"]
                 n = len(FAMILIES[fam])
                 if d["kind"] == "gaussian":
-                    det = {"name": d["name"], "family": fam, "kind": "gaussian", "mean": floats(d["mean"]),
-                           "cov": floats(d["cov"]), "radius": float(d["radius"])}
+                    det = {
+                        "name": d["name"],
+                        "family": fam,
+                        "kind": "gaussian",
+                        "mean": floats(d["mean"]),
+                        "cov": floats(d["cov"]),
+                        "radius": float(d["radius"]),
+                    }
                     ok = fam == "layout" and det["mean"].size == LAYOUT_DIMS and det["cov"].shape == (LAYOUT_DIMS, LAYOUT_DIMS)
                 elif d["kind"] == "logistic":
-                    det = {"name": d["name"], "family": fam, "kind": "logistic", "mean": floats(d["mean"]), "scale": floats(d["scale"]),
-                           "coef": floats(d["coef"]), "intercept": float(d["intercept"])}
+                    det = {
+                        "name": d["name"],
+                        "family": fam,
+                        "kind": "logistic",
+                        "mean": floats(d["mean"]),
+                        "scale": floats(d["scale"]),
+                        "coef": floats(d["coef"]),
+                        "intercept": float(d["intercept"]),
+                    }
                     ok = det["coef"].size == n and det["mean"].size == n and det["scale"].size == n
                 else:
                     raise ValueError(f"unknown detector kind {d['kind']!r}")
@@ -267,8 +308,14 @@ class SyntheticModel:
                 contrib = ((x - d["mean"]) / d["scale"]) * d["coef"]
                 kinds = sorted({_cue(TEXTURE_NAMES[i]) for i in np.argsort(-contrib)[:3] if contrib[i] > 0})
                 evidence.append(f"the face's fine detail looks generated ({', '.join(kinds)})" if kinds else "the face's fine detail looks generated")
-        return SyntheticCheck(synthetic=bool(score >= thr), score=score, threshold=thr, model=self.version, evidence=evidence,
-                              detectors={k: round(sigmoid(v), 4) for k, v in logits.items()})
+        return SyntheticCheck(
+            synthetic=bool(score >= thr),
+            score=score,
+            threshold=thr,
+            model=self.version,
+            evidence=evidence,
+            detectors={k: round(sigmoid(v), 4) for k, v in logits.items()},
+        )
 
 
 def load_synthetic_model(path: str | Path | None = None) -> SyntheticModel:
@@ -276,7 +323,9 @@ def load_synthetic_model(path: str | Path | None = None) -> SyntheticModel:
     return SyntheticModel(read_model_json(p, "synthetic-face"), source=str(p))
 
 
-def synthetic_set_features(engine: Any, paths: Sequence[Path | str], *, progress: Callable[[int], None] | None = None) -> tuple[dict[str, np.ndarray], list[bool], list[tuple[str, str]]]:
+def synthetic_set_features(
+    engine: Any, paths: Sequence[Path | str], *, progress: Callable[[int], None] | None = None
+) -> tuple[dict[str, np.ndarray], list[bool], list[tuple[str, str]]]:
     """Features of the largest face of each image: (family -> matrix of those with a face, a
     has-face flag per path, (path, error) of the others)."""
     from faceprint.errors import FaceprintError

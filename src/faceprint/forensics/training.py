@@ -37,7 +37,9 @@ def _fit_gaussian(x: np.ndarray) -> dict[str, Any]:
     return {"mean": mean.tolist(), "cov": cov.tolist(), "radius": float(np.quantile(dist, LAYOUT_QUANTILE) * LAYOUT_MARGIN)}
 
 
-def fit_synthetic(feats: dict[str, np.ndarray], y: np.ndarray, *, c: float = 0.01, detectors: Sequence[str] = ("layout",), version: str = "synthetic-custom") -> dict[str, Any]:
+def fit_synthetic(
+    feats: dict[str, np.ndarray], y: np.ndarray, *, c: float = 0.01, detectors: Sequence[str] = ("layout",), version: str = "synthetic-custom"
+) -> dict[str, Any]:
     """A model dict from per-family feature matrices and labels ``y`` (1 = synthetic): the
     layout Gaussian is fitted on the synthetic faces only, the texture logistic on both."""
     out = []
@@ -48,20 +50,40 @@ def fit_synthetic(feats: dict[str, np.ndarray], y: np.ndarray, *, c: float = 0.0
             x = feats["texture"]
             mean, scale = standardise(x)
             coef, b = fit_logistic((x - mean) / scale, y, c)
-            out.append({"name": "texture", "family": "texture", "kind": "logistic", "mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": b})
+            out.append(
+                {
+                    "name": "texture",
+                    "family": "texture",
+                    "kind": "logistic",
+                    "mean": mean.tolist(),
+                    "scale": scale.tolist(),
+                    "coef": coef.tolist(),
+                    "intercept": b,
+                }
+            )
         else:
             raise InputError(f"unknown synthetic-face detector {name!r} (known: layout, texture)")
     return {"version": version, "threshold": 0.5, "detectors": out}
 
 
-def train_synthetic(features: dict[str, np.ndarray], synthetic: Sequence[bool], *, c: float = 0.01, detectors: Sequence[str] = ("layout",), version: str = "synthetic-custom",
-                    folds: int = 5, progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def train_synthetic(
+    features: dict[str, np.ndarray],
+    synthetic: Sequence[bool],
+    *,
+    c: float = 0.01,
+    detectors: Sequence[str] = ("layout",),
+    version: str = "synthetic-custom",
+    folds: int = 5,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit on everything; measure by ``folds``-fold cross-validation over files (each file in
     exactly one test fold, folds stratified by class, deterministic).  ``features``: family ->
     (N, d) matrix.  Returns (model, evaluation with fused and per-detector out-of-fold AUC)."""
     y = np.asarray(synthetic, int)
     if (y == 1).sum() < max(folds, 12) or (y == 0).sum() < folds:
-        raise InputError(f"{int((y == 1).sum())} synthetic and {int((y == 0).sum())} real faces: at least {max(folds, 12)} synthetic and {folds} real are needed")
+        raise InputError(
+            f"{int((y == 1).sum())} synthetic and {int((y == 0).sum())} real faces: at least {max(folds, 12)} synthetic and {folds} real are needed"
+        )
     fold = np.empty(len(y), int)
     for cls in (0, 1):
         idx = np.flatnonzero(y == cls)
@@ -84,8 +106,16 @@ def train_synthetic(features: dict[str, np.ndarray], synthetic: Sequence[bool], 
                 d["intercept"] -= shift
     oof = np.array([sigmoid(max(per[d][i] for d in detectors)) for i in range(len(y))])
     per = {d: np.array([sigmoid(v) for v in per[d]]) for d in detectors}
-    ev = {"auc": auc(oof[y == 1], oof[y == 0]), "accuracy": float(np.mean((oof >= 0.5) == (y == 1))), "detected": float(np.mean(oof[y == 1] >= 0.5)),
-          "real_flagged": float(np.mean(oof[y == 0] >= 0.5)), "synthetic": int(y.sum()), "real": int((y == 0).sum()), "folds": folds,
-          "per_detector_auc": {d: auc(per[d][y == 1], per[d][y == 0]) for d in detectors}, "oof": oof}
+    ev = {
+        "auc": auc(oof[y == 1], oof[y == 0]),
+        "accuracy": float(np.mean((oof >= 0.5) == (y == 1))),
+        "detected": float(np.mean(oof[y == 1] >= 0.5)),
+        "real_flagged": float(np.mean(oof[y == 0] >= 0.5)),
+        "synthetic": int(y.sum()),
+        "real": int((y == 0).sum()),
+        "folds": folds,
+        "per_detector_auc": {d: auc(per[d][y == 1], per[d][y == 0]) for d in detectors},
+        "oof": oof,
+    }
     model["training"] = {**{k: v for k, v in ev.items() if k != "oof"}, "c": c, "detectors": list(detectors)}
     return model, ev

@@ -53,4 +53,6 @@ def identity_consistency(vector: np.ndarray, references: np.ndarray, *, z_thresh
     loo = gram.max(1)
     mu, sd = float(loo.mean()), max(float(loo.std()), min_std)
     z = (float(sims.max()) - mu) / sd
-    return IdentityConsistency(best=float(sims.max()), mean=float(sims.mean()), reference_mean=mu, reference_std=sd, z=z, outlier=bool(z < z_threshold), references=int(refs.shape[0]))
+    return IdentityConsistency(
+        best=float(sims.max()), mean=float(sims.mean()), reference_mean=mu, reference_std=sd, z=z, outlier=bool(z < z_threshold), references=int(refs.shape[0])
+    )

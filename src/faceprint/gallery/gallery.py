@@ -111,7 +111,9 @@ class EnrollResult:
             "subject": self.subject.to_dict(),
             "added": len(self.template_ids),
             "template_ids": self.template_ids,
-            "rejected": [{"source": s, "code": e.code, "message": str(e), **({"reasons": e.reasons} if isinstance(e, FaceRejected) else {})} for s, e in self.rejected],
+            "rejected": [
+                {"source": s, "code": e.code, "message": str(e), **({"reasons": e.reasons} if isinstance(e, FaceRejected) else {})} for s, e in self.rejected
+            ],
         }
 
 
@@ -173,7 +175,13 @@ class Gallery:
         header = read_header(self.index_path)
         wanted_kind = self.index_kind == "auto" or header is None or header.get("kind") == self.index_kind
         sealed_as_store = header is not None and bool(header.get("encrypted", False)) == self.store.encrypted
-        if header and wanted_kind and sealed_as_store and header.get("generation") == f"{generation}:{self.model_id}" and header.get("quantize", False) == self.quantize:
+        if (
+            header
+            and wanted_kind
+            and sealed_as_store
+            and header.get("generation") == f"{generation}:{self.model_id}"
+            and header.get("quantize", False) == self.quantize
+        ):
             try:
                 index = index_for(self.index_path, int(header["dim"]), cipher=self.store.cipher)
                 self._index_generation = generation
@@ -283,8 +291,17 @@ class Gallery:
                 continue
             finally:
                 image = crop = None  # free the pixels now, not at the end of the request
-            new.append(NewTemplate(vector=v, model_id=self.model_id, quality=float(q.unified), face_score=det.score, image_sha256=sha, source=source,
-                                   box=[round(float(x), 1) for x in det.box]))
+            new.append(
+                NewTemplate(
+                    vector=v,
+                    model_id=self.model_id,
+                    quality=float(q.unified),
+                    face_score=det.score,
+                    image_sha256=sha,
+                    source=source,
+                    box=[round(float(x), 1) for x in det.box],
+                )
+            )
             accepted.append((sha, _file_bytes(src) if keep_images else None))
         if not new:
             raise rejected[0][1]
@@ -292,13 +309,21 @@ class Gallery:
         subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor, images=kept)
         return EnrollResult(subject, ids, rejected)
 
-    def add_templates(self, name: str, templates: Sequence[Template], *, create: bool = True, metadata: dict[str, Any] | None = None, actor: str = "local") -> EnrollResult:
+    def add_templates(
+        self, name: str, templates: Sequence[Template], *, create: bool = True, metadata: dict[str, Any] | None = None, actor: str = "local"
+    ) -> EnrollResult:
         """Enrol already computed templates (of this gallery's model)."""
         for t in templates:
             if t.model_id != self.model_id:
                 raise InputError(f"template of model {t.model_id!r} cannot join a gallery of {self.model_id!r}", source=t.source or None)
         new = [
-            NewTemplate(vector=t.vector, model_id=t.model_id, face_score=t.detection.score if t.detection else None, source=t.source or None, box=[round(float(x), 1) for x in t.detection.box] if t.detection else None)
+            NewTemplate(
+                vector=t.vector,
+                model_id=t.model_id,
+                face_score=t.detection.score if t.detection else None,
+                source=t.source or None,
+                box=[round(float(x), 1) for x in t.detection.box] if t.detection else None,
+            )
             for t in templates
         ]
         subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor)
@@ -355,7 +380,10 @@ class Gallery:
             n = len(index)
             threshold, note = self.threshold_for_fpir(fpir)
             if n == 0:
-                return [Identification([], None, threshold, fpir, 0, self.model_id, "the gallery has no templates of this model", p) for p in (probes or [None] * len(vectors))]
+                return [
+                    Identification([], None, threshold, fpir, 0, self.model_id, "the gallery has no templates of this model", p)
+                    for p in (probes or [None] * len(vectors))
+                ]
             # ask for more templates than k: several may belong to one subject
             tids, scores = index.search(np.asarray(vectors, np.float32), min(n, max(4 * k, k + 16)))
             owner = self.store.subject_ids_of(sorted({int(t) for t in tids.ravel() if t >= 0}))
@@ -450,7 +478,16 @@ class Gallery:
                     continue
                 det = max(dets, key=lambda d: _overlap(d.box, old.box)) if old.box else max(dets, key=lambda d: d.area)
                 crops.append(self.engine.embedder.crop(image, det))
-                new.append(NewTemplate(vector=np.zeros(0), model_id=self.model_id, face_score=det.score, image_sha256=old.image_sha256, source=old.source, box=[round(float(x), 1) for x in det.box]))
+                new.append(
+                    NewTemplate(
+                        vector=np.zeros(0),
+                        model_id=self.model_id,
+                        face_score=det.score,
+                        image_sha256=old.image_sha256,
+                        source=old.source,
+                        box=[round(float(x), 1) for x in det.box],
+                    )
+                )
             if not crops:
                 need.append(subject.name)
                 continue

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,15 @@ class Subject:
     models: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "metadata": self.metadata, "created": self.created, "updated": self.updated, "templates": self.templates, "models": list(self.models)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "metadata": self.metadata,
+            "created": self.created,
+            "updated": self.updated,
+            "templates": self.templates,
+            "models": list(self.models),
+        }
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,16 @@ class StoredTemplate:
     created: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "model_id": self.model_id, "face_score": self.face_score, "quality": self.quality, "image_sha256": self.image_sha256, "source": self.source, "box": self.box, "created": self.created}
+        return {
+            "id": self.id,
+            "model_id": self.model_id,
+            "face_score": self.face_score,
+            "quality": self.quality,
+            "image_sha256": self.image_sha256,
+            "source": self.source,
+            "box": self.box,
+            "created": self.created,
+        }
 
 
 @dataclass
@@ -191,7 +209,15 @@ class Store(Database):
             + (f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else "")
         )
         return [
-            Subject(r["id"], r["name"], json.loads(r["metadata"]), r["created"], r["updated"], r["n"], tuple(sorted((r["models"] or "").split(","))) if r["models"] else ())
+            Subject(
+                r["id"],
+                r["name"],
+                json.loads(r["metadata"]),
+                r["created"],
+                r["updated"],
+                r["n"],
+                tuple(sorted((r["models"] or "").split(","))) if r["models"] else (),
+            )
             for r in self.read(sql, params)
         ]
 
@@ -239,7 +265,9 @@ class Store(Database):
             if row is None:
                 if not create:
                     raise SubjectNotFound(f"no subject named {name!r}")
-                sid = db.execute("INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?)", (name, json.dumps(metadata or {}), ts, ts)).lastrowid
+                sid = db.execute(
+                    "INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?)", (name, json.dumps(metadata or {}), ts, ts)
+                ).lastrowid
                 self._audit(db, actor, "create_subject", sid, {"name": name})
             else:
                 sid = row["id"]
@@ -249,7 +277,18 @@ class Store(Database):
                 vec = np.ascontiguousarray(t.vector, dtype=np.float32)
                 cur = db.execute(
                     "INSERT INTO templates(subject_id, model_id, dim, vector, quality, face_score, image_sha256, source, box, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (sid, t.model_id, int(vec.size), self.seal(vec.tobytes(), "templates.vector"), t.quality, t.face_score, t.image_sha256, t.source, json.dumps(t.box) if t.box is not None else None, ts),
+                    (
+                        sid,
+                        t.model_id,
+                        int(vec.size),
+                        self.seal(vec.tobytes(), "templates.vector"),
+                        t.quality,
+                        t.face_score,
+                        t.image_sha256,
+                        t.source,
+                        json.dumps(t.box) if t.box is not None else None,
+                        ts,
+                    ),
                 )
                 ids.append(int(cur.lastrowid))
             for sha, data in (images or {}).items():
@@ -294,7 +333,7 @@ class Store(Database):
             db.execute("DELETE FROM templates WHERE subject_id=?", (sid,))
             db.execute("DELETE FROM subjects WHERE id=?", (sid,))
             images = db.execute("DELETE FROM images WHERE sha256 NOT IN (SELECT image_sha256 FROM templates WHERE image_sha256 IS NOT NULL)").rowcount
-            redacted = db.execute("UPDATE audit SET detail='{\"redacted\": \"subject erased\"}' WHERE subject_id=?", (sid,)).rowcount
+            redacted = db.execute('UPDATE audit SET detail=\'{"redacted": "subject erased"}\' WHERE subject_id=?', (sid,)).rowcount
             self._audit(db, actor, "delete_subject", sid, {"templates": len(tids), "images": images})
             generations = self._bump(db)
         truncated = self.checkpoint()
@@ -311,7 +350,18 @@ class Store(Database):
             params.append(model_id)
         rows = self.read("SELECT * FROM templates" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id", params)
         return [
-            StoredTemplate(r["id"], r["subject_id"], r["model_id"], np.frombuffer(self.unseal(r["vector"], "templates.vector"), np.float32).copy(), r["quality"], r["face_score"], r["image_sha256"], r["source"], json.loads(r["box"]) if r["box"] else None, r["created"])
+            StoredTemplate(
+                r["id"],
+                r["subject_id"],
+                r["model_id"],
+                np.frombuffer(self.unseal(r["vector"], "templates.vector"), np.float32).copy(),
+                r["quality"],
+                r["face_score"],
+                r["image_sha256"],
+                r["source"],
+                json.loads(r["box"]) if r["box"] else None,
+                r["created"],
+            )
             for r in rows
         ]
 

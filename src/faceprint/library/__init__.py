@@ -5,4 +5,16 @@ from faceprint.library.indexer import IndexSummary, index_folder
 from faceprint.library.library import Library
 from faceprint.library.store import FaceNotFound, LibraryStore, PersonExists, PersonNotFound, default_library_path
 
-__all__ = ["ClusterParams", "FaceNotFound", "IndexSummary", "Library", "LibraryStore", "PersonExists", "PersonNotFound", "cluster_faces", "default_library_path", "index_folder", "pairwise_scores"]
+__all__ = [
+    "ClusterParams",
+    "FaceNotFound",
+    "IndexSummary",
+    "Library",
+    "LibraryStore",
+    "PersonExists",
+    "PersonNotFound",
+    "cluster_faces",
+    "default_library_path",
+    "index_folder",
+    "pairwise_scores",
+]

@@ -41,4 +41,10 @@ def face_quality(det: Detection, crop: FaceCrop) -> tuple[float, dict[str, Any]]
     }
     quality = min(parts.values())
     weakest = min(parts, key=parts.__getitem__)
-    return round(quality, 4), {"interocular_px": round(eyes, 1), "laplacian_var": round(sharp, 1), "det_score": round(float(det.score), 4), **{k: round(v, 3) for k, v in parts.items()}, "weakest": weakest}
+    return round(quality, 4), {
+        "interocular_px": round(eyes, 1),
+        "laplacian_var": round(sharp, 1),
+        "det_score": round(float(det.score), 4),
+        **{k: round(v, 3) for k, v in parts.items()},
+        "weakest": weakest,
+    }

@@ -106,7 +106,13 @@ def scan_folder(root: Path, *, videos: bool | None = None) -> Iterator[Path]:
 
 
 def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
         if test(mode):
             return kind
     return "not a plain file"
@@ -286,7 +292,16 @@ def index_folder(
             summary.moved += 1
             continue
         if same:
-            store.put_photo(path=path, root=root_s, sha256=sha, size=st.st_size, mtime=st.st_mtime, kind="image", status="duplicate", error=f"same content as {same[0]['path']}")
+            store.put_photo(
+                path=path,
+                root=root_s,
+                sha256=sha,
+                size=st.st_size,
+                mtime=st.st_mtime,
+                kind="image",
+                status="duplicate",
+                error=f"same content as {same[0]['path']}",
+            )
             summary.duplicates += 1
             continue
         todo.append((path, sha, st.st_size, st.st_mtime))
@@ -295,8 +310,18 @@ def index_folder(
 
     def write(res: dict[str, Any], sha: str, size: int, mtime: float) -> None:
         store.put_photo(
-            path=res["path"], root=root_s, sha256=sha, size=size, mtime=mtime, kind=res["kind"], status=res["status"],
-            error=res.get("error"), width=res.get("width"), height=res.get("height"), faces=res["faces"], model_id=model_id,
+            path=res["path"],
+            root=root_s,
+            sha256=sha,
+            size=size,
+            mtime=mtime,
+            kind=res["kind"],
+            status=res["status"],
+            error=res.get("error"),
+            width=res.get("width"),
+            height=res.get("height"),
+            faces=res["faces"],
+            model_id=model_id,
         )
         summary.analysed += 1
         summary.faces += len(res["faces"])

@@ -48,7 +48,9 @@ class Library:
         """Clustering parameters: given, or from the engine's settings (FACEPRINT_CLUSTER_*)."""
         if self._params is None:
             st = self.engine.settings
-            self._params = ClusterParams(link_fmr=st.cluster_link_fmr, attach_fmr=st.cluster_attach_fmr, min_quality=st.cluster_min_quality, min_faces=st.cluster_min_faces)
+            self._params = ClusterParams(
+                link_fmr=st.cluster_link_fmr, attach_fmr=st.cluster_attach_fmr, min_quality=st.cluster_min_quality, min_faces=st.cluster_min_faces
+            )
         return self._params
 
     @property
@@ -56,15 +58,30 @@ class Library:
         return self.engine.model_id
 
     # -- indexing ------------------------------------------------------------------
-    def index(self, root: str | Path, *, workers: int | None = None, thumbnails: bool | None = None, in_process: bool = False, progress: Callable[[str, int, int], None] | None = None, cluster: bool = True) -> tuple[IndexSummary, ClusterResult | None]:
+    def index(
+        self,
+        root: str | Path,
+        *,
+        workers: int | None = None,
+        thumbnails: bool | None = None,
+        in_process: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+        cluster: bool = True,
+    ) -> tuple[IndexSummary, ClusterResult | None]:
         """Index a folder (see :mod:`faceprint.library.indexer`), then place new faces into people.
         ``thumbnails``: keep face thumbnails (default: the ``library_thumbnails`` setting)."""
         if thumbnails is None:
             thumbnails = self.engine.settings.library_thumbnails
         with self._lock:
             summary = index_folder(
-                self.store, root, model_id=self.model_id, settings=self.engine.settings, workers=workers,
-                thumbnails=thumbnails, engine=self.engine if in_process else None, progress=progress,
+                self.store,
+                root,
+                model_id=self.model_id,
+                settings=self.engine.settings,
+                workers=workers,
+                thumbnails=thumbnails,
+                engine=self.engine if in_process else None,
+                progress=progress,
             )
             result = self.cluster() if cluster else None
             return summary, result
@@ -160,10 +177,21 @@ class Library:
         for t in templates:
             scores = centres @ t.vector if pids else np.zeros(0)
             order = np.argsort(-scores)[:k]
-            out.append({
-                "face": t.detection.to_dict() if t.detection else None,
-                "matches": [{"person_id": pids[i], "name": names.get(pids[i]), "score": round(float(scores[i]), 4), "match": bool(scores[i] >= t_link), "faces": len(groups[pids[i]])} for i in order],
-            })
+            out.append(
+                {
+                    "face": t.detection.to_dict() if t.detection else None,
+                    "matches": [
+                        {
+                            "person_id": pids[i],
+                            "name": names.get(pids[i]),
+                            "score": round(float(scores[i]), 4),
+                            "match": bool(scores[i] >= t_link),
+                            "faces": len(groups[pids[i]]),
+                        }
+                        for i in order
+                    ],
+                }
+            )
         return out
 
     # -- reading -------------------------------------------------------------------

@@ -139,7 +139,17 @@ class StoredFace:
     unified: int | None = None  # unified quality 0-100 (faceprint.quality), when indexed with it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "photo_id": self.photo_id, "path": self.path, "box": self.box, "det_score": round(self.det_score, 4), "quality": round(self.quality, 3), "unified_quality": self.unified, "person_id": self.person_id, "assigned": self.assigned}
+        return {
+            "id": self.id,
+            "photo_id": self.photo_id,
+            "path": self.path,
+            "box": self.box,
+            "det_score": round(self.det_score, 4),
+            "quality": round(self.quality, 3),
+            "unified_quality": self.unified,
+            "person_id": self.person_id,
+            "assigned": self.assigned,
+        }
 
 
 @dataclass
@@ -219,7 +229,19 @@ class LibraryStore(Database):
                 vec = np.ascontiguousarray(f.vector, np.float32)
                 cur = db.execute(
                     "INSERT INTO faces(photo_id, frame, box, landmarks, det_score, quality, quality_detail, model_id, vector, thumb, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (photo_id, f.frame, json.dumps(f.box), json.dumps(f.landmarks), float(f.det_score), float(f.quality), json.dumps(f.quality_detail), model_id, self.seal(vec.tobytes(), "faces.vector"), self.seal(f.thumb, "faces.thumb"), t),
+                    (
+                        photo_id,
+                        f.frame,
+                        json.dumps(f.box),
+                        json.dumps(f.landmarks),
+                        float(f.det_score),
+                        float(f.quality),
+                        json.dumps(f.quality_detail),
+                        model_id,
+                        self.seal(vec.tobytes(), "faces.vector"),
+                        self.seal(f.thumb, "faces.thumb"),
+                        t,
+                    ),
                 )
                 ids.append(int(cur.lastrowid))
         if old is not None:
@@ -251,7 +273,9 @@ class LibraryStore(Database):
         return {k: int(r[k]) for k in r.keys()}
 
     # -- faces -----------------------------------------------------------------
-    def faces(self, *, model_id: str | None = None, person_id: int | None = None, with_vectors: bool = False, face_ids: Sequence[int] | None = None) -> list[StoredFace]:
+    def faces(
+        self, *, model_id: str | None = None, person_id: int | None = None, with_vectors: bool = False, face_ids: Sequence[int] | None = None
+    ) -> list[StoredFace]:
         where, params = [], []
         if model_id is not None:
             where.append("f.model_id=?")
@@ -267,12 +291,28 @@ class LibraryStore(Database):
         sql = (
             "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned, f.frame, json_extract(f.quality_detail, '$.unified') AS unified"
             + (", f.vector" if with_vectors else "")
-            + " FROM faces f JOIN photos p ON p.id = f.photo_id" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY f.id"
+            + " FROM faces f JOIN photos p ON p.id = f.photo_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY f.id"
         )
         out = []
         for r in self.read(sql, params):
             vec = np.frombuffer(self.unseal(r["vector"], "faces.vector"), np.float32).copy() if with_vectors else None
-            out.append(StoredFace(r["id"], r["photo_id"], r["path"], json.loads(r["box"]), float(r["det_score"]), float(r["quality"]), r["person_id"], r["assigned"], vec, r["frame"], r["unified"]))
+            out.append(
+                StoredFace(
+                    r["id"],
+                    r["photo_id"],
+                    r["path"],
+                    json.loads(r["box"]),
+                    float(r["det_score"]),
+                    float(r["quality"]),
+                    r["person_id"],
+                    r["assigned"],
+                    vec,
+                    r["frame"],
+                    r["unified"],
+                )
+            )
         return out
 
     def face(self, face_id: int) -> StoredFace:
@@ -382,7 +422,9 @@ class LibraryStore(Database):
             db.execute("DELETE FROM apart WHERE (a=? AND b=?) OR (a=? AND b=?)", (keep, other, other, keep))
             db.execute("INSERT OR IGNORE INTO apart(a, b) SELECT ?, b FROM apart WHERE a=?", (keep, other))
             db.execute("INSERT OR IGNORE INTO apart(a, b) SELECT a, ? FROM apart WHERE b=?", (keep, other))
-            db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id, created) SELECT face_id, ?, created FROM rejections WHERE person_id=?", (keep, other))
+            db.execute(
+                "INSERT OR IGNORE INTO rejections(face_id, person_id, created) SELECT face_id, ?, created FROM rejections WHERE person_id=?", (keep, other)
+            )
             name = a["name"] or b["name"]  # two names: the person kept keeps theirs
             db.execute("DELETE FROM people WHERE id=?", (other,))
             db.execute("UPDATE people SET name=?, updated=? WHERE id=?", (name, now(), keep))

@@ -82,8 +82,14 @@ class Suggestion:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "question": self.question, "person_id": self.person_id, "person_name": self.person_name,
-            "candidate": self.candidate, "face_ids": list(self.face_ids), "score": round(self.score, 4), "priority": round(self.priority, 3),
+            "kind": self.kind,
+            "question": self.question,
+            "person_id": self.person_id,
+            "person_name": self.person_name,
+            "candidate": self.candidate,
+            "face_ids": list(self.face_ids),
+            "score": round(self.score, 4),
+            "priority": round(self.priority, 3),
         }
 
 
@@ -147,8 +153,12 @@ def _state(store: LibraryStore, model_id: str, params: ClusterParams, calibratio
             candidates.append(g)
     cal = calibration
     return _State(
-        people, candidates, cal.threshold_for(ASK_FMR), cal.threshold_for(max(ASK_UNNAMED_FMR, params.link_fmr)),
-        cal.threshold_for(params.link_fmr), cal.threshold_for(params.attach_fmr),
+        people,
+        candidates,
+        cal.threshold_for(ASK_FMR),
+        cal.threshold_for(max(ASK_UNNAMED_FMR, params.link_fmr)),
+        cal.threshold_for(params.link_fmr),
+        cal.threshold_for(params.attach_fmr),
     )
 
 
@@ -163,7 +173,7 @@ def _joins(st: _State, store: LibraryStore) -> list[tuple[_Group, _Group, float]
     size = np.array([t.n for t in targets])
     out: list[tuple[_Group, _Group, float]] = []
     for lo in range(0, len(st.candidates), _BLOCK):
-        block = st.candidates[lo:lo + _BLOCK]
+        block = st.candidates[lo : lo + _BLOCK]
         S = np.stack([c.sum / c.n for c in block]).astype(np.float32) @ T.T
         rows, cols = np.nonzero(S >= st.t_ask)
         for r, j in zip(rows.tolist(), cols.tolist()):
@@ -202,7 +212,7 @@ def _doubtful_members(st: _State) -> list[tuple[_Group, StoredFace, float]]:
         V = np.stack([f.vector for f in p.faces]).astype(np.float32)
         k = min(SUPPORT_NEIGHBOURS, p.n - 1)
         for lo in range(0, len(auto), _BLOCK):
-            idx = auto[lo:lo + _BLOCK]
+            idx = auto[lo : lo + _BLOCK]
             S = V[idx] @ V.T
             S[np.arange(len(idx)), idx] = -np.inf  # not itself
             support = -np.partition(-S, k - 1, axis=1)[:, :k].mean(axis=1)
@@ -232,7 +242,13 @@ def apply_confident(store: LibraryStore, *, model_id: str, params: ClusterParams
 
 
 def suggestions(
-    store: LibraryStore, *, model_id: str, params: ClusterParams, calibration: CalibrationTable, limit: int = 50, include_skipped: bool = False,
+    store: LibraryStore,
+    *,
+    model_id: str,
+    params: ClusterParams,
+    calibration: CalibrationTable,
+    limit: int = 50,
+    include_skipped: bool = False,
 ) -> list[Suggestion]:
     """The open questions, most useful first (see the module docstring)."""
     st = _state(store, model_id, params, calibration)

@@ -29,8 +29,8 @@ from typing import IO, Any
 import numpy as np
 
 from faceprint.errors import InputError
-from faceprint.liveness.motion import timed_frames
 from faceprint.liveness.limits import VideoLimits
+from faceprint.liveness.motion import timed_frames
 from faceprint.settings import Settings
 
 __all__ = ["DIRECTIONS", "ChallengeResult", "challenge_response", "parse_challenge"]
@@ -62,13 +62,28 @@ class ChallengeResult:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "requests": self.requests, "met_at": [None if t is None else round(t, 2) for t in self.met_at],
-                "peaks": [round(p, 1) for p in self.peaks], "min_angle": self.min_angle, "window_s": self.window_s,
-                "frames_with_face": self.frames_with_face, "reason": self.reason}
+        return {
+            "passed": self.passed,
+            "requests": self.requests,
+            "met_at": [None if t is None else round(t, 2) for t in self.met_at],
+            "peaks": [round(p, 1) for p in self.peaks],
+            "min_angle": self.min_angle,
+            "window_s": self.window_s,
+            "frames_with_face": self.frames_with_face,
+            "reason": self.reason,
+        }
 
 
-def challenge_response(engine: Any, source: str | Path | IO[bytes] | Iterable[tuple[float, np.ndarray]], requests: Sequence[str], *,
-                       min_angle: float = 15.0, window_s: float = 4.0, step: int = 2, limits: VideoLimits | None = None) -> ChallengeResult:
+def challenge_response(
+    engine: Any,
+    source: str | Path | IO[bytes] | Iterable[tuple[float, np.ndarray]],
+    requests: Sequence[str],
+    *,
+    min_angle: float = 15.0,
+    window_s: float = 4.0,
+    step: int = 2,
+    limits: VideoLimits | None = None,
+) -> ChallengeResult:
     """Judge a clip (a video path, or (time, RGB frame) pairs) against the requested head turns.
     A clip is read within ``limits`` (default: the engine's settings, see :class:`VideoLimits`)."""
     from faceprint.quality.components import head_pose
@@ -113,7 +128,9 @@ def challenge_response(engine: Any, source: str | Path | IO[bytes] | Iterable[tu
         if hit.size == 0:
             met.extend([None] * (len(reqs) - k))
             peaks.extend([0.0] * (len(reqs) - k - 1))
-            reason = f"request {k + 1} ('{r}') was not met within {window_s:g} s: the head moved at most {peaks[-1]:.1f} degrees that way ({min_angle:g} needed)"
+            reason = (
+                f"request {k + 1} ('{r}') was not met within {window_s:g} s: the head moved at most {peaks[-1]:.1f} degrees that way ({min_angle:g} needed)"
+            )
             return ChallengeResult(False, reqs, met, peaks, min_angle, window_s, len(poses), reason)
         i = int(hit[0])
         start = float(times[i])

@@ -62,7 +62,7 @@ def lbp_histogram(channel: np.ndarray, radius: int = 1) -> np.ndarray:
     code = np.zeros(centre.shape, np.int64)
     offsets = [(-r, -r), (-r, 0), (-r, r), (0, r), (r, r), (r, 0), (r, -r), (0, -r)]
     for bit, (dy, dx) in enumerate(offsets):
-        nb = c[r + dy: r + dy + h, r + dx: r + dx + w]
+        nb = c[r + dy : r + dy + h, r + dx : r + dx + w]
         code |= (nb >= centre).astype(np.int64) << bit
     hist = np.bincount(_uniform_table()[code].ravel(), minlength=59).astype(np.float64)
     return hist / max(hist.sum(), 1.0)
@@ -86,7 +86,7 @@ def face_region(image: Image, det: Detection, size: int = FACE_SIZE, scale: floa
         n = math.ceil(side)
         pad = max(0, -x0, -y0, x0 + n - image.width, y0 + n - image.height)
         px = cv2.copyMakeBorder(image.pixels, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else image.pixels
-        crop = px[y0 + pad: y0 + pad + n, x0 + pad: x0 + pad + n]
+        crop = px[y0 + pad : y0 + pad + n, x0 + pad : x0 + pad + n]
         return cv2.resize(crop, (size, size), interpolation=interp)
     return cv2.warpAffine(image.pixels, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
@@ -97,7 +97,7 @@ def _spectrum_features(gray: np.ndarray) -> list[float]:
     n = g.shape[0]
     win = np.outer(np.hanning(n), np.hanning(n))
     mag = np.abs(np.fft.fftshift(np.fft.fft2(g * win)))
-    power = mag ** 2
+    power = mag**2
     yy, xx = np.mgrid[0:n, 0:n]
     rr = np.hypot(yy - n / 2, xx - n / 2) / (n / 2)  # 0 at DC, 1 at Nyquist along the axes
     total = power[(rr > 0.02) & (rr <= 1.0)].sum() + 1e-12

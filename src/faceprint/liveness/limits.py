@@ -26,8 +26,8 @@ class VideoLimits:
     threads: int = 1
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "VideoLimits":
+    def from_settings(cls, settings: Settings) -> VideoLimits:
         return cls(max_pixels=settings.video_max_pixels, max_seconds=settings.video_max_seconds, max_bytes=settings.video_max_bytes)
 
-    def replace(self, **changes: Any) -> "VideoLimits":
+    def replace(self, **changes: Any) -> VideoLimits:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -56,12 +56,20 @@ class MotionLiveness:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"live": self.live, "score": None if self.score is None else round(self.score, 4), "threshold": self.threshold,
-                "informative_pairs": self.informative_pairs, "frames": self.frames, "frames_with_face": self.frames_with_face, "reason": self.reason}
+        return {
+            "live": self.live,
+            "score": None if self.score is None else round(self.score, 4),
+            "threshold": self.threshold,
+            "informative_pairs": self.informative_pairs,
+            "frames": self.frames,
+            "frames_with_face": self.frames_with_face,
+            "reason": self.reason,
+        }
 
 
-def timed_frames(path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90,
-                 limits: VideoLimits | None = None, interval: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
+def timed_frames(
+    path: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90, limits: VideoLimits | None = None, interval: float | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
     """(time in seconds, RGB uint8 frame) of every ``step``-th frame of a video (a path, or a
     binary file object read from its start) -- or, with ``interval``, of the first frame at or
     after every ``interval`` seconds -- at most ``max_frames``.
@@ -151,8 +159,7 @@ def _check_stream(stream: Any, container: Any, limits: VideoLimits, name: str) -
         raise InputError("the video stream's codec is unknown or cannot be decoded", source=name)
     width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
     if width * height > limits.max_pixels:
-        raise ImageTooLargeError(f"video frames are {width}x{height} ({width * height:,} pixels), over the limit of {limits.max_pixels:,} pixels",
-                                 source=name)
+        raise ImageTooLargeError(f"video frames are {width}x{height} ({width * height:,} pixels), over the limit of {limits.max_pixels:,} pixels", source=name)
     seconds = []
     if stream.duration and stream.time_base:
         seconds.append(float(stream.duration * stream.time_base))
@@ -218,7 +225,7 @@ def motion_liveness(engine: Any, frames: Iterable[np.ndarray], *, threshold: flo
                                 residuals.append(float(np.median(np.linalg.norm(proj - d2, axis=1))) / max(pw, 1.0))
         mask = np.zeros_like(grey)
         x0, y0 = max(0, int(x)), max(0, int(y))
-        mask[y0:int(y + h), x0:int(x + w)] = 255
+        mask[y0 : int(y + h), x0 : int(x + w)] = 255
         pts = cv2.goodFeaturesToTrack(grey, 200, 0.01, 5, mask=mask)
         prev = (grey, pts, (x, y, w, h)) if pts is not None and len(pts) >= 12 else None
     if n_frames == 0:
@@ -228,6 +235,7 @@ def motion_liveness(engine: Any, frames: Iterable[np.ndarray], *, threshold: flo
         return MotionLiveness(None, None, threshold, len(residuals), n_frames, n_face, why)
     score = 100.0 * float(np.percentile(residuals, 90))
     live = score >= threshold
-    reason = ("the face moves like a 3-D head (motion not explained by one plane)" if live
-              else "the face moves like a flat picture (one plane explains its motion)")
+    reason = (
+        "the face moves like a 3-D head (motion not explained by one plane)" if live else "the face moves like a flat picture (one plane explains its motion)"
+    )
     return MotionLiveness(live, score, threshold, len(residuals), n_frames, n_face, reason)

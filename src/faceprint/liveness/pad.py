@@ -69,8 +69,15 @@ class Liveness:
     operating_point: dict[str, Any] | None = None  # APCER / BPCER measured at this threshold, and on what
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"live": self.live, "score": round(self.score, 4), "threshold": self.threshold, "mode": self.mode, "model": self.model,
-               "detectors": {k: round(v, 4) for k, v in self.detectors.items()}, "evidence": list(self.evidence)}
+        out = {
+            "live": self.live,
+            "score": round(self.score, 4),
+            "threshold": self.threshold,
+            "mode": self.mode,
+            "model": self.model,
+            "detectors": {k: round(v, 4) for k, v in self.detectors.items()},
+            "evidence": list(self.evidence),
+        }
         if self.operating_point is not None:
             out["operating_point"] = self.operating_point
         return out
@@ -148,14 +155,26 @@ class PadModel:
             return None
         t, a, b = self.curve
         i = max(int(np.searchsorted(t, threshold, side="right")) - 1, 0)
-        return {"apcer": round(float(a[i]), 4), "bpcer": round(float(b[i]), 4), "measured_on": self.meta.get("measured_on", "the training data, out of subject")}
+        return {
+            "apcer": round(float(a[i]), 4),
+            "bpcer": round(float(b[i]), 4),
+            "measured_on": self.meta.get("measured_on", "the training data, out of subject"),
+        }
 
     def assess_features(self, feats: dict[str, np.ndarray], *, threshold: float | None = None) -> Liveness:
         thr = self.threshold if threshold is None else float(threshold)
         logits = self.attack_logits(feats)
         score = _sigmoid(-max(logits.values()))
-        return Liveness(live=bool(score >= thr), score=score, threshold=thr, mode=self.mode, model=self.version,
-                        detectors={k: _sigmoid(-v) for k, v in logits.items()}, evidence=self._evidence(feats, logits), operating_point=self.operating_point(thr))
+        return Liveness(
+            live=bool(score >= thr),
+            score=score,
+            threshold=thr,
+            mode=self.mode,
+            model=self.version,
+            detectors={k: _sigmoid(-v) for k, v in logits.items()},
+            evidence=self._evidence(feats, logits),
+            operating_point=self.operating_point(thr),
+        )
 
     def _evidence(self, feats: dict[str, np.ndarray], logits: dict[str, float]) -> list[str]:
         out: list[str] = []
@@ -196,7 +215,9 @@ def load_pad_model(path: str | Path | None = None) -> PadModel:
     return PadModel(read_model_json(p, "PAD"), source=str(p))
 
 
-def features_of(engine: Any, items: Sequence[Any], *, progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, np.ndarray]], list[Any], list[tuple[str, str]]]:
+def features_of(
+    engine: Any, items: Sequence[Any], *, progress: Callable[[int], None] | None = None
+) -> tuple[list[dict[str, np.ndarray]], list[Any], list[tuple[str, str]]]:
     """PAD features of the largest face of each labelled image (``items`` have ``.path``).
     Returns (features, the items that had a face, (path, error) of those that did not)."""
     from faceprint.errors import FaceprintError

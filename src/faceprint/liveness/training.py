@@ -77,12 +77,21 @@ def _fit_one_class(feats: dict[str, np.ndarray], components: int) -> dict[str, A
     comp *= np.where(comp[np.arange(k), np.abs(comp).argmax(1)] < 0, -1.0, 1.0)[:, None]  # deterministic signs
     proj = z @ comp.T
     var = proj.var(0) + 1e-9
-    dist = np.sqrt(np.sum(proj ** 2 / var, 1))
+    dist = np.sqrt(np.sum(proj**2 / var, 1))
     radius = float(np.quantile(dist, ONE_CLASS_QUANTILE))
-    return {"families": ["texture", "context"], "mean": mean.tolist(), "scale": scale.tolist(), "components": comp.tolist(), "var": var.tolist(), "radius": radius}
+    return {
+        "families": ["texture", "context"],
+        "mean": mean.tolist(),
+        "scale": scale.tolist(),
+        "components": comp.tolist(),
+        "var": var.tolist(),
+        "radius": radius,
+    }
 
 
-def _model_dict(feats: dict[str, np.ndarray], y: np.ndarray, *, one_class: bool, c: float, components: int, version: str, families: Sequence[str]) -> dict[str, Any]:
+def _model_dict(
+    feats: dict[str, np.ndarray], y: np.ndarray, *, one_class: bool, c: float, components: int, version: str, families: Sequence[str]
+) -> dict[str, Any]:
     if one_class:
         live = y == 0
         return {"version": version, "mode": "one-class", "threshold": 0.5, "one_class": _fit_one_class({k: v[live] for k, v in feats.items()}, components)}
@@ -134,11 +143,15 @@ def train_pad(
     uniq = sorted(set(groups))
     oof = np.full(len(y), np.nan)
     if len(uniq) >= 2:
-        for k, grp in enumerate(uniq):
+        for grp in uniq:
             held = g == grp
             if (y[~held] == 0).sum() < 5 or (not one_class and (y[~held] == 1).sum() < 5):
                 continue
-            m = PadModel(_model_dict({f: v[~held] for f, v in feats.items()}, y[~held], one_class=one_class, c=c, components=components, version="fold", families=families))
+            m = PadModel(
+                _model_dict(
+                    {f: v[~held] for f, v in feats.items()}, y[~held], one_class=one_class, c=c, components=components, version="fold", families=families
+                )
+            )
             for i in np.flatnonzero(held):
                 oof[i] = m.score_features({f: v[i] for f, v in feats.items()})
             if progress:
@@ -151,8 +164,13 @@ def train_pad(
         model["operating_points"] = evaluation["operating_points"]
         model["error_curve"] = _error_curve(oof[ok], [lb for lb, o in zip(labels, ok) if o])
     model["training"] = {
-        "faces": len(y), "bona_fide": int((y == 0).sum()), "attacks": {t: int(sum(1 for lb in labels if lb == t)) for t in sorted({lb for lb in labels if not is_bona_fide(lb)})},
-        "groups": len(uniq), "c": c, "components": components if one_class else None, "detectors": None if one_class else list(families),
+        "faces": len(y),
+        "bona_fide": int((y == 0).sum()),
+        "attacks": {t: int(sum(1 for lb in labels if lb == t)) for t in sorted({lb for lb in labels if not is_bona_fide(lb)})},
+        "groups": len(uniq),
+        "c": c,
+        "components": components if one_class else None,
+        "detectors": None if one_class else list(families),
         "leave_one_group_out": {k: evaluation[k] for k in ("apcer", "bpcer", "acer", "bpcer_at_apcer", "auc") if k in evaluation},
         "measured_on": f"{len(y)} faces of {len(uniq)} subjects, each scored by a model trained without its subject",
     }

@@ -9,7 +9,7 @@ from typing import IO, Any
 import numpy as np
 
 from faceprint.errors import InputError
-from faceprint.liveness.limits import VideoLimits  # noqa: F401 (also re-exported: its first home)
+from faceprint.liveness.limits import VideoLimits
 from faceprint.media import VIDEO_EXTENSIONS
 from faceprint.media import is_video as _video_by_name
 from faceprint.settings import Settings
@@ -37,9 +37,19 @@ def _shrink(frame: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(frame, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
 
 
-def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2, max_frames: int = 90, challenge: str | None = None,
-                   turn_angle: float = 15.0, within: float = 4.0, max_pixels: int | None = None, max_seconds: float | None = None,
-                   max_bytes: int | None = None) -> dict[str, Any]:
+def video_liveness(
+    engine: Any,
+    source: str | Path | IO[bytes],
+    *,
+    step: int = 2,
+    max_frames: int = 90,
+    challenge: str | None = None,
+    turn_angle: float = 15.0,
+    within: float = 4.0,
+    max_pixels: int | None = None,
+    max_seconds: float | None = None,
+    max_bytes: int | None = None,
+) -> dict[str, Any]:
     """Liveness of a clip (a path or a binary file object): the motion check and the
     single-image PAD detectors on a few frames; live only when both say so (a screen
     replaying a real head moves like one; a still print held steady shows no motion to
@@ -59,9 +69,12 @@ def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2
         raise InputError("the challenge's turn angle and time window must be positive")
     settings = getattr(engine, "settings", None)
     limits = (VideoLimits.from_settings(settings) if isinstance(settings, Settings) else VideoLimits()).replace(
-        max_pixels=max_pixels, max_seconds=max_seconds, max_bytes=max_bytes)
+        max_pixels=max_pixels, max_seconds=max_seconds, max_bytes=max_bytes
+    )
     name = clip_name(source)
-    frames = [_shrink(f, MAX_SIDE) for f in video_frames(source, step=step, max_frames=max_frames, limits=limits)]  # held at the motion check's scale, not full HD
+    frames = [
+        _shrink(f, MAX_SIDE) for f in video_frames(source, step=step, max_frames=max_frames, limits=limits)
+    ]  # held at the motion check's scale, not full HD
     motion = motion_liveness(engine, frames)
     idx = np.linspace(0, len(frames) - 1, min(PAD_FRAMES, len(frames))).round().astype(int) if frames else []
     pad_scores = []
@@ -84,8 +97,16 @@ def video_liveness(engine: Any, source: str | Path | IO[bytes], *, step: int = 2
         reason = "the head moves in 3-D, but the frames look recaptured (a screen replay?)"
     else:
         reason = motion.reason
-    res: dict[str, Any] = {"input": name, "kind": "video", "live": live, "score": round(score, 4), "threshold": 0.5, "reason": reason, "motion": motion.to_dict(),
-                           "pad": {"median_score": None if pad is None else round(pad, 4), "frames_scored": len(pad_scores), "threshold": thr}}
+    res: dict[str, Any] = {
+        "input": name,
+        "kind": "video",
+        "live": live,
+        "score": round(score, 4),
+        "threshold": 0.5,
+        "reason": reason,
+        "motion": motion.to_dict(),
+        "pad": {"median_score": None if pad is None else round(pad, 4), "frames_scored": len(pad_scores), "threshold": thr},
+    }
     if requests:
         ch = challenge_response(engine, source, requests, min_angle=turn_angle, window_s=within, step=step, limits=limits)
         res["challenge"] = ch.to_dict()

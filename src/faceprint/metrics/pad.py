@@ -54,8 +54,14 @@ def iso_metrics(scores: Sequence[float] | np.ndarray, labels: Sequence[str], *, 
     apcer = max(v["apcer"] for v in per_type.values())
     bpcer = float(np.mean(s[bona] < threshold))
     out: dict[str, Any] = {
-        "threshold": threshold, "bona_fide": int(bona.sum()), "attacks": int((~bona).sum()), "attack_types": per_type,
-        "apcer": apcer, "bpcer": bpcer, "acer": (apcer + bpcer) / 2.0, "auc": auc(s[bona], s[~bona]),
+        "threshold": threshold,
+        "bona_fide": int(bona.sum()),
+        "attacks": int((~bona).sum()),
+        "attack_types": per_type,
+        "apcer": apcer,
+        "bpcer": bpcer,
+        "acer": (apcer + bpcer) / 2.0,
+        "auc": auc(s[bona], s[~bona]),
     }
     out["bpcer_at_apcer"] = {}
     out["operating_points"] = []

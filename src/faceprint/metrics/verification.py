@@ -20,7 +20,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -137,9 +137,7 @@ def _needed(fmr: float) -> int:
 
 
 def _too_few(fmr: float, n: int) -> CalibrationError:
-    return CalibrationError(
-        f"needs at least {_needed(fmr)} impostor scores to state FMR {fmr:g}, got {n}"
-    )
+    return CalibrationError(f"needs at least {_needed(fmr)} impostor scores to state FMR {fmr:g}, got {n}")
 
 
 def _in_dtype(t: np.ndarray | float, dtype: np.dtype) -> np.ndarray:
@@ -299,7 +297,12 @@ def tar_at_far(genuine: npt.ArrayLike, impostor: npt.ArrayLike, far: float) -> t
 
 
 def error_versus_reject(
-    genuine: npt.ArrayLike, quality: npt.ArrayLike, threshold: float, fractions: Sequence[float], *, tiebreak: npt.ArrayLike | None = None,
+    genuine: npt.ArrayLike,
+    quality: npt.ArrayLike,
+    threshold: float,
+    fractions: Sequence[float],
+    *,
+    tiebreak: npt.ArrayLike | None = None,
 ) -> np.ndarray:
     """Error-versus-reject curve (Grother & Tabassi): FNMR at ``threshold`` among the genuine
     comparisons left after rejecting the lowest-quality ``fraction`` of them, for each fraction.
@@ -441,15 +444,9 @@ class CalibrationTable:
             object.__setattr__(self, key, _float_tuple(v, key, allow_none=key == "fnmr"))
         n = len(self.fmr_grid)
         if len(self.thresholds) != n or len(self.fnmr) != n:
-            raise CalibrationError(
-                f"fmr_grid, thresholds and fnmr must have the same length, got "
-                f"{n}, {len(self.thresholds)}, {len(self.fnmr)}"
-            )
+            raise CalibrationError(f"fmr_grid, thresholds and fnmr must have the same length, got {n}, {len(self.thresholds)}, {len(self.fnmr)}")
         if len(self.tail_scores) != len(self.tail_fmr) or not self.tail_fmr:
-            raise CalibrationError(
-                f"tail_scores and tail_fmr must be non-empty and of the same length, got "
-                f"{len(self.tail_scores)}, {len(self.tail_fmr)}"
-            )
+            raise CalibrationError(f"tail_scores and tail_fmr must be non-empty and of the same length, got {len(self.tail_scores)}, {len(self.tail_fmr)}")
         for fmr_key, thr_key in (("fmr_grid", "thresholds"), ("tail_fmr", "tail_scores")):
             f = np.asarray(getattr(self, fmr_key))
             t = np.asarray(getattr(self, thr_key))
@@ -463,10 +460,7 @@ class CalibrationTable:
                 raise CalibrationError(f"{thr_key} must not decrease as {fmr_key} decreases")
             too_small = [v for v in f.tolist() if _allowed_count(v, self.n_impostor) == 0]
             if too_small:
-                raise CalibrationError(
-                    f"{fmr_key} holds FMR {min(too_small):g}, below 1/n_impostor "
-                    f"({self.n_impostor} impostor scores)"
-                )
+                raise CalibrationError(f"{fmr_key} holds FMR {min(too_small):g}, below 1/n_impostor ({self.n_impostor} impostor scores)")
         fn = np.asarray(self.fnmr)
         if np.any((fn < 0) | (fn > 1)):
             raise CalibrationError("fnmr values must be in [0, 1] (or null)")
@@ -510,8 +504,7 @@ class CalibrationTable:
             raise CalibrationError(f"fmr must be in (0, 1], got {fmr!r}")
         if v < self.min_fmr:
             raise CalibrationError(
-                f"FMR {v:g} is below the smallest FMR calibration table {self.name!r} can state, "
-                f"{self.min_fmr:g} (1 in {self.n_impostor} impostor scores)"
+                f"FMR {v:g} is below the smallest FMR calibration table {self.name!r} can state, {self.min_fmr:g} (1 in {self.n_impostor} impostor scores)"
             )
         if v in self.fmr_grid:
             return self.thresholds[self.fmr_grid.index(v)]
@@ -642,6 +635,6 @@ def build_calibration(
         fnmr=tuple(float(v) for v in fnmr),
         tail_scores=tuple(float(t) for t in tail_scores),
         tail_fmr=tuple(float(k) / m for k in tail_k),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         source=source,
     )

@@ -94,8 +94,14 @@ def head_pose(det: Detection, image_size: tuple[int, int]) -> tuple[float, float
     return yaw, -pitch, roll
 
 
-def measure(image_size: tuple[int, int], det: Detection, crop: FaceCrop, *, recognizability: float | None = None,
-            recognizability_range: tuple[float, float] | None = None) -> dict[str, Component]:
+def measure(
+    image_size: tuple[int, int],
+    det: Detection,
+    crop: FaceCrop,
+    *,
+    recognizability: float | None = None,
+    recognizability_range: tuple[float, float] | None = None,
+) -> dict[str, Component]:
     """Every component of one face.  ``recognizability`` is the raw value (computed by the
     caller from the template, see :class:`faceprint.quality.model.QualityModel`), scored
     over ``recognizability_range`` (unrecognisable, clean)."""

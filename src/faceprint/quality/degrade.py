@@ -66,9 +66,9 @@ def degrade(pixels: np.ndarray, kind: str, strength: float, seed: int = 0) -> np
     if side == 0:
         out[:, : int(w * frac)] = 127
     elif side == 1:
-        out[:, w - int(w * frac):] = 127
+        out[:, w - int(w * frac) :] = 127
     elif side == 2:
         out[: int(h * frac)] = 127
     else:
-        out[h - int(h * frac):] = 127
+        out[h - int(h * frac) :] = 127
     return out

@@ -65,8 +65,16 @@ def feature_vector(components: dict[str, Component], det: Detection, *, recogniz
     x, y, w, h = det.box
     lm = ((det.landmarks.astype(np.float64) - (x, y)) / (max(w, 1.0), max(h, 1.0))).ravel()
     base = [
-        math.log(max(raw("interocular"), 1e-3)), math.log(max(raw("face_size"), 1e-3)), abs(raw("yaw")), abs(raw("pitch")), abs(raw("roll")),
-        math.log10(max(raw("sharpness"), 1e-3)), raw("exposure"), raw("clipping"), raw("contrast"), raw("detector"),
+        math.log(max(raw("interocular"), 1e-3)),
+        math.log(max(raw("face_size"), 1e-3)),
+        abs(raw("yaw")),
+        abs(raw("pitch")),
+        abs(raw("roll")),
+        math.log10(max(raw("sharpness"), 1e-3)),
+        raw("exposure"),
+        raw("clipping"),
+        raw("contrast"),
+        raw("detector"),
     ]
     out = base + lm.tolist()
     if recognizability:
@@ -88,7 +96,12 @@ class Trees:
             self.leaf = floats(d["leaf"])  # (trees, 2^depth)
             self.n_features = int(d["n_features"])
         n_int = 2**self.depth - 1
-        if self.feature.ndim != 2 or self.feature.shape[1] != n_int or self.threshold.shape != self.feature.shape or self.leaf.shape != (len(self.feature), n_int + 1):
+        if (
+            self.feature.ndim != 2
+            or self.feature.shape[1] != n_int
+            or self.threshold.shape != self.feature.shape
+            or self.leaf.shape != (len(self.feature), n_int + 1)
+        ):
             raise ModelError("quality model trees have inconsistent shapes")
         self._rows = np.arange(len(self.feature))
 
@@ -139,8 +152,16 @@ class QualityModel:
         lo, hi = self.anchors
         return round(100.0 * min(1.0, max(0.0, (prediction - lo) / (hi - lo))))
 
-    def assess(self, image_size: tuple[int, int], det: Detection, crop: FaceCrop, *, vector: np.ndarray | None = None,
-               model_id: str | None = None, trees: Trees | None = None) -> Quality:
+    def assess(
+        self,
+        image_size: tuple[int, int],
+        det: Detection,
+        crop: FaceCrop,
+        *,
+        vector: np.ndarray | None = None,
+        model_id: str | None = None,
+        trees: Trees | None = None,
+    ) -> Quality:
         """The quality of one detected, aligned (and optionally embedded) face.  ``trees``
         overrides the shipped final trees (the benchmark's held-out fold models)."""
         rec = self.recognizability(vector, model_id)

@@ -34,8 +34,9 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from faceprint.errors import FaceprintError, InputError
 
@@ -172,12 +173,12 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _cache_key(store: "Store", secret: str) -> tuple[str, str]:
+def _cache_key(store: Store, secret: str) -> tuple[str, str]:
     return (str(store.path), hashlib.sha256(secret.encode("utf-8")).hexdigest())
 
 
 # -- operations -----------------------------------------------------------------------
-def create_key(store: "Store", name: str, scopes: Iterable[str], *, actor: str = "local") -> str:
+def create_key(store: Store, name: str, scopes: Iterable[str], *, actor: str = "local") -> str:
     """Create a key and return its secret (the only time it is available)."""
     from faceprint.gallery.store import now
 
@@ -199,16 +200,16 @@ def create_key(store: "Store", name: str, scopes: Iterable[str], *, actor: str =
     raise FaceprintError("could not draw an unused key prefix")  # pragma: no cover
 
 
-def list_keys(store: "Store", *, include_revoked: bool = True) -> list[KeyInfo]:
+def list_keys(store: Store, *, include_revoked: bool = True) -> list[KeyInfo]:
     rows = store.read("SELECT * FROM api_keys" + ("" if include_revoked else " WHERE revoked IS NULL") + " ORDER BY id")
     return [_row_to_info(r) for r in rows]
 
 
-def has_active_keys(store: "Store") -> bool:
+def has_active_keys(store: Store) -> bool:
     return bool(store.read("SELECT 1 FROM api_keys WHERE revoked IS NULL LIMIT 1"))
 
 
-def revoke_key(store: "Store", prefix_or_name: str, *, actor: str = "local") -> list[KeyInfo]:
+def revoke_key(store: Store, prefix_or_name: str, *, actor: str = "local") -> list[KeyInfo]:
     """Revoke a key by its prefix, or by its name when exactly one active key has that name.
 
     Returns the revoked key(s); revoking an already revoked key changes nothing.  Takes
@@ -256,7 +257,7 @@ def cached_key(secret: str | None) -> str | None:
     return None
 
 
-def check_key(store: "Store", secret: str | None) -> KeyInfo | None:
+def check_key(store: Store, secret: str | None) -> KeyInfo | None:
     """The key's info if ``secret`` is a known, unrevoked key, else None."""
     if not secret:
         return None

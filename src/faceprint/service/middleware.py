@@ -122,7 +122,15 @@ def error_response(status: int, code: str, message: str, request_id: str | None,
     return JSONResponse({"error": {"code": code, "message": message, "request_id": request_id, **extra}}, status_code=status, headers=headers)
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _request_id(request: Request) -> str | None:
@@ -132,6 +140,7 @@ def _request_id(request: Request) -> str | None:
 def install_error_handlers(app: FastAPI) -> None:
     """Every error as ``{"error": {"code", "message", "request_id"}}``: faceprint errors keep
     their code and status, malformed requests are 422 ``invalid_request``."""
+
     @app.exception_handler(FaceprintError)
     async def faceprint_error(request: Request, exc: FaceprintError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None

@@ -18,7 +18,9 @@ class ErrorBody(_Model):
     code: str = Field(description="Stable machine-readable error code, e.g. no_face, quality_rejected, subject_not_found, unauthorized.")
     message: str = Field(description="Human-readable message naming the input it is about.")
     request_id: str | None = None
-    reasons: list[str] | None = Field(default=None, description="quality_rejected / liveness_rejected: every check the face failed, or the evidence of an attack, in words.")
+    reasons: list[str] | None = Field(
+        default=None, description="quality_rejected / liveness_rejected: every check the face failed, or the evidence of an attack, in words."
+    )
 
 
 class ErrorOut(_Model):
@@ -126,7 +128,9 @@ class RejectedOut(_Model):
     source: str
     code: str
     message: str
-    reasons: list[str] | None = Field(default=None, description="quality_rejected / liveness_rejected: every check the face failed, or the evidence of an attack, in words.")
+    reasons: list[str] | None = Field(
+        default=None, description="quality_rejected / liveness_rejected: every check the face failed, or the evidence of an attack, in words."
+    )
 
 
 class EnrollOut(_Model):
@@ -166,7 +170,9 @@ class LivenessOut(_Model):
     model: str = Field(description="Version of the presentation-attack model.")
     detectors: dict[str, float] = Field(description="Each detector's own liveness score (texture, context; or one_class).")
     evidence: list[str] = Field(description="What pointed at an attack, in words (empty when nothing did).")
-    operating_point: dict[str, Any] | None = Field(default=None, description="APCER and BPCER the model's training measured at this threshold, and on what data.")
+    operating_point: dict[str, Any] | None = Field(
+        default=None, description="APCER and BPCER the model's training measured at this threshold, and on what data."
+    )
 
 
 class SyntheticOut(_Model):

@@ -43,8 +43,9 @@ import secrets
 import threading
 import time
 import unicodedata
+from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import anyio
@@ -225,7 +226,13 @@ def _is_ui_path(path: str) -> bool:
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(headers or [])],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -303,8 +310,11 @@ class SecurityMiddleware:
         if self.allowed_hosts is not None:
             host = host_name(headers.get("host", ""))
             if host not in self.allowed_hosts:
-                await refuse(400, "bad_host", f"this server does not answer to the host name {escape_log(host, 100)!r}; "
-                             "serve --allowed-host NAME adds a name it may be reached under")
+                await refuse(
+                    400,
+                    "bad_host",
+                    f"this server does not answer to the host name {escape_log(host, 100)!r}; serve --allowed-host NAME adds a name it may be reached under",
+                )
                 return
         # 2. cross-site state changes
         if method not in SAFE_METHODS:
@@ -328,8 +338,12 @@ class SecurityMiddleware:
             wait = self.by_client.retry_after(client)
             if not secret:
                 if wait:
-                    await refuse(429, "too_many_attempts", f"too many failed API key attempts from {client}; retry in {math.ceil(wait)} s",
-                                 [(b"retry-after", str(math.ceil(wait)).encode())])
+                    await refuse(
+                        429,
+                        "too_many_attempts",
+                        f"too many failed API key attempts from {client}; retry in {math.ceil(wait)} s",
+                        [(b"retry-after", str(math.ceil(wait)).encode())],
+                    )
                     return
                 await refuse(401, "unauthorized", "no API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`", [(b"www-authenticate", b"Bearer")])
                 return
@@ -343,8 +357,12 @@ class SecurityMiddleware:
                 info = cached_key(secret)
                 if info is None:
                     logger.warning("API key attempt refused (rate limit): client=%s prefix=%s", escape_log(client), escape_log(prefix, 16))
-                    await refuse(429, "too_many_attempts", f"too many failed API key attempts; retry in {math.ceil(wait)} s",
-                                 [(b"retry-after", str(math.ceil(wait)).encode())])
+                    await refuse(
+                        429,
+                        "too_many_attempts",
+                        f"too many failed API key attempts; retry in {math.ceil(wait)} s",
+                        [(b"retry-after", str(math.ceil(wait)).encode())],
+                    )
                     return
             assert self.authenticate is not None
             info = await anyio.to_thread.run_sync(self.authenticate, secret)

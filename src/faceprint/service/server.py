@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from faceprint.errors import InputError
-from faceprint.service.security import is_loopback  # noqa: F401 (re-exported: its first home)
+from faceprint.service.security import is_loopback
 
 logger = logging.getLogger("faceprint.service")
 
@@ -129,14 +130,20 @@ def serve(
 
             lib = Library(library, gallery.engine)
         eng = gallery.engine
-        eng.detector, eng.embedder, eng.calibration  # load the models now, not on the first request
+        _ = eng.detector, eng.embedder, eng.calibration  # load the models now, not on the first request
         n = len(gallery.index)
         logger.info("gallery %s: %d subject(s), %d indexed template(s), model %s", gallery.path, gallery.store.count_subjects(), n, gallery.model_id)
         from faceprint.service.security import UiAuth, allowed_hosts_for
 
         app = create_app(
-            gallery, max_upload_bytes=max_upload_bytes, max_files=max_files, require_keys=require_keys, flush_interval=flush_interval, library=lib,
-            allowed_hosts=allowed_hosts_for(host, allowed_hosts), ui_auth=UiAuth(ui_token) if lib is not None else None,
+            gallery,
+            max_upload_bytes=max_upload_bytes,
+            max_files=max_files,
+            require_keys=require_keys,
+            flush_interval=flush_interval,
+            library=lib,
+            allowed_hosts=allowed_hosts_for(host, allowed_hosts),
+            ui_auth=UiAuth(ui_token) if lib is not None else None,
         )
         config = uvicorn.Config(
             app,

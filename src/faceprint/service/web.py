@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Path as PathParam, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -118,7 +119,13 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             open_q = len(library.suggestions(limit=99))
         except FaceprintError:
             open_q = 0
-        values = {"page": page, "open_questions": open_q, "flash": request.query_params.get("flash"), "error": request.query_params.get("error"), "csrf": auth.csrf}
+        values = {
+            "page": page,
+            "open_questions": open_q,
+            "flash": request.query_params.get("flash"),
+            "error": request.query_params.get("error"),
+            "csrf": auth.csrf,
+        }
         html = _env.get_template(template).render({**values, **ctx})
         return HTMLResponse(html)
 
@@ -181,8 +188,16 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             return _see("/", error=str(exc))
         faces = await run(library.store.faces, person_id=person_id)
         others = [p for p in await run(library.store.people) if p["id"] != person_id]
-        return render(request, "person.html", "people", title=person["name"] or "Unnamed person", person=person, faces=faces, others=others,
-                      mark_below=library.engine.settings.quality_mark_below)
+        return render(
+            request,
+            "person.html",
+            "people",
+            title=person["name"] or "Unnamed person",
+            person=person,
+            faces=faces,
+            others=others,
+            mark_below=library.engine.settings.quality_mark_below,
+        )
 
     @router.post("/people/{person_id}/rename", dependencies=[Depends(csrf)])
     async def rename(person_id: int = _id(), name: str = Form(..., max_length=200)) -> RedirectResponse:
@@ -237,8 +252,12 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
         return render(request, "suggestions.html", "suggestions", title="Suggestions", suggestion=first, total=len(queue), person_faces=person_faces)
 
     @router.post("/suggestions/answer", dependencies=[Depends(csrf)])
-    async def answer(person: int = Form(..., ge=0, le=MAX_ID), candidate: str = Form(..., max_length=100), reply: str = Form(..., max_length=10),
-                     kind: str = Form("join", max_length=20)) -> RedirectResponse:
+    async def answer(
+        person: int = Form(..., ge=0, le=MAX_ID),
+        candidate: str = Form(..., max_length=100),
+        reply: str = Form(..., max_length=10),
+        kind: str = Form("join", max_length=20),
+    ) -> RedirectResponse:
         try:
             await run(library.answer, person, candidate, reply)
         except FaceprintError as exc:

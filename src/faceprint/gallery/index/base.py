@@ -297,7 +297,9 @@ def _contents(path: Path, cipher: Any, kind: str) -> Any:
         raise IndexCorruptError(str(exc), source=str(path)) from exc
 
 
-def _read_npz(path: str | os.PathLike[str], dim: int, kind: str, what: str, extra: tuple[str, ...] = (), tombstones: bool = False, cipher: Any = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _read_npz(
+    path: str | os.PathLike[str], dim: int, kind: str, what: str, extra: tuple[str, ...] = (), tombstones: bool = False, cipher: Any = None
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Read and check an index file written with ``np.savez`` (meta, ids, vectors, ``extra``).
 
     Raises IndexCorruptError for a missing, unreadable or inconsistent file.  With

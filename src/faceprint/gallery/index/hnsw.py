@@ -242,6 +242,14 @@ class HNSWIndex:
         if not isinstance(expansion_add, int) or expansion_add < 2:
             expansion_add = int(ix.expansion_add)
         ix.expansion_add = expansion_add
-        index = cls(dim, quantize=dtype, connectivity=int(ix.connectivity), expansion_add=expansion_add, expansion_search=int(expansion_search), threads=threads, _index=ix)
+        index = cls(
+            dim,
+            quantize=dtype,
+            connectivity=int(ix.connectivity),
+            expansion_add=expansion_add,
+            expansion_search=int(expansion_search),
+            threads=threads,
+            _index=ix,
+        )
         index._freed = int(meta.get("count_deleted", 0) or 0)
         return index

@@ -296,7 +296,18 @@ class PQScanIndex:
         path = Path(path)
         self._compact(force=True)  # a saved file holds no removed template: not its vector, not its code
         n = self._n
-        meta = json.dumps({"format": FORMAT_VERSION, "kind": self.kind, "dim": self.dim, "dtype": self.dtype, "count": n, "pq_m": self.pq_m, "candidates": self.candidates, "trained_on": self._trained_on})
+        meta = json.dumps(
+            {
+                "format": FORMAT_VERSION,
+                "kind": self.kind,
+                "dim": self.dim,
+                "dtype": self.dtype,
+                "count": n,
+                "pq_m": self.pq_m,
+                "candidates": self.candidates,
+                "trained_on": self._trained_on,
+            }
+        )
         codes = _faiss().serialize_index(self._pq) if self._pq is not None else np.zeros(0, np.uint8)
 
         def write(fh: Any) -> None:
@@ -312,7 +323,14 @@ class PQScanIndex:
         meta, ids, vecs, more = _read_npz(path, dim, cls.kind, "scan index", extra=("codes",), tombstones=True, cipher=cipher)
         codes, dtype = more["codes"], meta["dtype"]
         try:
-            index = cls(dim, quantize=dtype, pq_m=meta.get("pq_m", DEFAULT_PQSCAN["pq_m"]), candidates=candidates or meta.get("candidates", DEFAULT_PQSCAN["candidates"]), threads=threads, capacity=len(ids))
+            index = cls(
+                dim,
+                quantize=dtype,
+                pq_m=meta.get("pq_m", DEFAULT_PQSCAN["pq_m"]),
+                candidates=candidates or meta.get("candidates", DEFAULT_PQSCAN["candidates"]),
+                threads=threads,
+                capacity=len(ids),
+            )
         except InputError as exc:
             raise IndexCorruptError(f"index parameters are invalid ({exc})", source=str(path)) from exc
         if codes.size:

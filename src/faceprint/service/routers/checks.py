@@ -33,9 +33,7 @@ def liveness(
         return {"source": image.source, "face": det.to_dict(), "liveness": engine.liveness_of(image, det).to_dict()}
 
 
-@router.post(
-    "/v1/liveness/video", response_model=VideoLivenessOut, response_model_exclude_none=True, tags=["recognition"], responses=UPLOAD_ERRORS
-)
+@router.post("/v1/liveness/video", response_model=VideoLivenessOut, response_model_exclude_none=True, tags=["recognition"], responses=UPLOAD_ERRORS)
 def liveness_video(
     file: UploadFile = File(..., description="A short clip of the face (mp4, mov, webm, avi, mkv); the first 180 frames are read."),
     challenge: str | None = Query(None, description="Head turns asked of the person, in order, e.g. 'left,right' (the person's own left)."),

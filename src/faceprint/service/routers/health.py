@@ -34,7 +34,7 @@ def ready(
     checks: dict[str, str] = {}
     ok = True
     try:
-        engine.detector, engine.embedder, engine.calibration
+        _ = engine.detector, engine.embedder, engine.calibration  # loading them is the check
         checks["models"] = f"ok ({engine.model_id})"
     except Exception as exc:
         ok, checks["models"] = False, str(exc) or type(exc).__name__

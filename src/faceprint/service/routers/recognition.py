@@ -50,8 +50,7 @@ def verify(
     face: str = Query("largest", description="largest, center, single, or an index."),
     require_liveness: bool | None = Query(
         None,
-        description="Refuse photos whose face looks like a print or a screen (liveness_rejected); "
-        "default: the server's require_liveness_verify setting.",
+        description="Refuse photos whose face looks like a print or a screen (liveness_rejected); default: the server's require_liveness_verify setting.",
     ),
     key: KeyInfo = Depends(read_key),
     engine: Engine = Depends(get_engine),

@@ -130,9 +130,7 @@ def add_faces(
     return result.to_dict()
 
 
-@router.post(
-    "/v1/subjects/{name:path}/consistency", response_model=ConsistencyOut, tags=["subjects"], responses={**UPLOAD_ERRORS, 404: {"model": ErrorOut}}
-)
+@router.post("/v1/subjects/{name:path}/consistency", response_model=ConsistencyOut, tags=["subjects"], responses={**UPLOAD_ERRORS, 404: {"model": ErrorOut}})
 def consistency(
     name: str,
     file: UploadFile = File(..., description="New photo claimed to be this subject."),
