@@ -272,6 +272,14 @@ def test_index_saves_are_spaced_by_their_cost(tmp_path: Path, engine: Engine, mo
         v = rng.standard_normal(128).astype(np.float32)
         return v / np.linalg.norm(v)
 
+    # the gallery's clock is a fake one that only the "slow" save moves: no sleep, and no timing
+    # window a busy machine could miss
+    import types
+
+    import faceprint.gallery.gallery as gallery_module
+
+    now = [1000.0]
+    monkeypatch.setattr(gallery_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     with Gallery(tmp_path / "g.db", engine, save_interval=0.0) as g:
         g.add_templates("a", [Template(vector=vec(), model_id=g.model_id)])
         index = g.index
@@ -279,8 +287,8 @@ def test_index_saves_are_spaced_by_their_cost(tmp_path: Path, engine: Engine, mo
         calls = []
 
         def slow_save(*a, **kw):
-            calls.append(time.monotonic())
-            time.sleep(0.2)
+            calls.append(now[0])
+            now[0] += 0.2  # this save "takes" 0.2 s
             return real_save(*a, **kw)
 
         monkeypatch.setattr(index, "save", slow_save)
