@@ -97,8 +97,6 @@ def _heic(path: Path, width: int, height: int) -> None:
 
 
 def _gif(path: Path, width: int, height: int, frames: int) -> None:
-    from PIL import Image
-
     base = _rgb(width, height).quantize(64)
     seq = [base]
     for i in range(1, frames):  # each frame changes a small square: a long GIF, most of it skipped by Pillow

@@ -78,12 +78,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import sqlcipher3
 from _common import emit, machine
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-import sqlcipher3
 
 DIM = 128
 BATCH = 100

@@ -22,9 +22,9 @@ from _common import data_dir, emit, machine
 
 from faceprint import Engine, Template
 from faceprint.errors import CalibrationError
-from faceprint.metrics.verification import threshold_at_fmr
 from faceprint.evaluation.pairs import embed_paths, identity_folders, read_errata
 from faceprint.gallery import Gallery
+from faceprint.metrics.verification import threshold_at_fmr
 
 
 def lfw_templates(engine: Engine, root: Path, cache: Path | None, identities: int | None) -> tuple[list[Path], np.ndarray, list[str], np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ NUAA, by subject, and the three sample attack photos.
 * Time: PAD features + scoring per face against embedding per face (SFace + flip), median of
   ``--timing-runs`` runs over the same faces, in the same run.
 
-    .venv/bin/python benchmarks/pad.py [--data DIR] [--every N] [--timing-runs 5]
+    .venv/bin/python benchmarks/pad.py [--data DIR] [--every N] [--timing-runs 5] [--timing-faces 20]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--data", default=None)
     ap.add_argument("--every", type=int, default=1, help="use every N-th NUAA image (smoke runs)")
     ap.add_argument("--timing-runs", type=int, default=5)
+    ap.add_argument("--timing-faces", type=int, default=20, help="faces the timing runs over (an even spread of the NUAA faces)")
     args = ap.parse_args()
     data = data_dir(args.data)
 
@@ -78,7 +79,7 @@ def main() -> None:
 
     # timing: PAD vs embedding, per face, on the same faces
     timing_imgs = []
-    for it in kept[:: max(1, len(kept) // 20)][:20]:
+    for it in kept[:: max(1, len(kept) // args.timing_faces)][: args.timing_faces]:
         img = engine.load(it.path)
         timing_imgs.append((img, max(engine.detector.detect(img), key=lambda d: d.area)))
     pad_ms, emb_ms = [], []

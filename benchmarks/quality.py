@@ -84,7 +84,8 @@ def _timing(jobs: list[tuple[str, str, float, int, int]], runs: int) -> dict[str
     """Median per-face cost of quality (measures + unified) and of embedding, in this process."""
     from faceprint.errors import NoFaceError
 
-    _init()
+    if _engine is None:  # not loaded yet in this process (--workers 1 analysed the images here already)
+        _init()
     faces = []
     for path, *_ in jobs:
         try:
@@ -126,16 +127,16 @@ def main() -> None:
     ap.add_argument("--data", default=None)
     ap.add_argument("--pairs-per-fold", type=int, default=None, help="same and different pairs per fold (smoke runs); default all 300")
     ap.add_argument("--plot", default="results/quality-erc.png", help="the error-versus-reject plot (PNG)")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worker processes for the per-image analysis (1: in this process)")
     ap.add_argument("--timing-faces", type=int, default=200)
     ap.add_argument("--timing-runs", type=int, default=5)
     ap.add_argument("--cache", default=None, help="keep the per-image analysis in this .npz (re-used when present)")
     args = ap.parse_args()
 
     from faceprint import Engine, Settings
-    from faceprint.metrics.verification import error_versus_reject
     from faceprint.evaluation.pairs import limit_pairs, read_lfw_pairs
     from faceprint.evaluation.plots import plot_erc
+    from faceprint.metrics.verification import error_versus_reject
     from faceprint.quality import COMPONENTS, load_model
     from faceprint.quality.degrade import KINDS
 
@@ -162,10 +163,14 @@ def main() -> None:
             sys.exit(f"{cache} holds {len(z['ok'])} images, this run has {n_img}: delete it")
         ok, V, U, S, R = z["ok"], z["V"], z["U"], z["S"], z["R"]
     else:
-        import multiprocessing as mp
+        if args.workers <= 1:
+            _init()
+            res = [_analyse(job) for job in jobs]
+        else:
+            import multiprocessing as mp
 
-        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_init) as pool:
-            res = list(pool.map(_analyse, jobs, chunksize=8))
+            with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_init) as pool:
+                res = list(pool.map(_analyse, jobs, chunksize=8))
         ok = np.array([r is not None for r in res])
         dim = next((len(r["vector"]) for r in res if r is not None), 128)
         V = np.stack([r["vector"] if r else np.zeros(dim, np.float32) for r in res])

@@ -183,12 +183,15 @@ def median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def latency(index: Any, queries: np.ndarray, budget_s: float | None, runs: int = RUNS) -> dict[str, Any]:
+BATCH_TIMINGS = 64
+
+
+def latency(index: Any, queries: np.ndarray, budget_s: float | None, runs: int = RUNS, batch_timings: int = BATCH_TIMINGS) -> dict[str, Any]:
     """Single-query and batch-of-64 latency; the median of ``runs`` runs (one run when a budget cut it short)."""
     singles = [queries[i] for i in range(len(queries))]
     n_batches = max(1, len(queries) // BATCH)
     batches = [queries[i * BATCH : (i + 1) * BATCH] for i in range(n_batches)]
-    rounds = max(1, math.ceil(64 / n_batches))  # >= 64 batch timings for a p99
+    rounds = max(1, math.ceil(batch_timings / n_batches))  # >= 64 batch timings for a p99 (fewer with --smoke)
     out: dict[str, Any] = {}
     for name, fn, items, warmup in (("single", lambda q: index.search(q, K), singles, 3), (f"batch{BATCH}", lambda b: index.search(b, K), batches * rounds, 1)):
         first = timed_calls(fn, items, budget_s, warmup=warmup)
@@ -214,7 +217,8 @@ def build(index: Any, gallery: np.ndarray, chunk: int = 100_000) -> float:
     return time.perf_counter() - t0
 
 
-def run_index(name: str, index: Any, gallery: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray, np.ndarray], budget_s: float | None, sweep: list[int] | None = None, runs: int = RUNS) -> dict[str, Any]:
+def run_index(name: str, index: Any, gallery: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray, np.ndarray], budget_s: float | None, sweep: list[int] | None = None, runs: int = RUNS,
+              batch_timings: int = BATCH_TIMINGS) -> dict[str, Any]:
     build_s = build(index, gallery)
     res: dict[str, Any] = {"kind": index.kind, "dtype": index.dtype, "params": index.params, "build_s": round(build_s, 3), "inserts_per_s": round(len(gallery) / max(build_s, 1e-9))}
     res["bytes_per_template"] = round(index.nbytes / len(gallery), 1)
@@ -223,7 +227,7 @@ def run_index(name: str, index: Any, gallery: np.ndarray, queries: np.ndarray, t
     found, _ = index.search(queries, K)
     res["all_queries_one_batch_s"] = round(time.perf_counter() - t0, 3)
     res.update(recall(found, *truth, gallery, queries))
-    res.update(latency(index, queries, budget_s, runs))
+    res.update(latency(index, queries, budget_s, runs, batch_timings))
     knob = {"hnsw": "expansion_search", "pqscan": "candidates"}.get(index.kind)
     if knob and sweep:
         default = getattr(index, knob)
@@ -247,23 +251,30 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="gallery sizes, comma separated")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--quantized-sizes", default=None, help="sizes that also run int8 (default: sizes >= 1M, or the largest with --smoke)")
-    ap.add_argument("--smoke", action="store_true", help="sizes 2000,5000 and 100 queries (CI)")
+    ap.add_argument("--smoke", action="store_true", help="CI: sizes 2000,5000, 100 queries, one latency run of 16 batch timings, one thread, sweeps of two values")
     ap.add_argument("--fill", choices=["random", "facelike"], default="random", help="filler beyond the real templates: isotropic random unit vectors (default) or a Gaussian fitted to the real templates")
     ap.add_argument("--exact-budget", type=float, default=60.0, help="seconds an exact latency measurement may take before it is estimated from a subset")
-    ap.add_argument("--sweep", default="32,64,128,256,512", help="HNSW expansion_search values to sweep (empty: none)")
-    ap.add_argument("--sweep-candidates", default="128,256,1024,2048", help="PQ scan candidates values to sweep (empty: none)")
+    ap.add_argument("--sweep", default=None, help="HNSW expansion_search values to sweep (empty: none; default 32,64,128,256,512, with --smoke 64,256)")
+    ap.add_argument("--sweep-candidates", default=None, help="PQ scan candidates values to sweep (empty: none; default 128,256,1024,2048, with --smoke 128,1024)")
     ap.add_argument("--candidates", type=int, default=DEFAULT_PQSCAN["candidates"], help="PQ scan: candidates rescored exactly")
     ap.add_argument("--pq-m", type=int, default=DEFAULT_PQSCAN["pq_m"], help="PQ scan: 4-bit sub-quantisers per template")
     ap.add_argument("--hnsw-max", type=int, default=100_000, help="largest gallery HNSW is measured at (0: never)")
     ap.add_argument("--connectivity", type=int, default=DEFAULT_HNSW["connectivity"])
     ap.add_argument("--expansion-add", type=int, default=DEFAULT_HNSW["expansion_add"])
     ap.add_argument("--expansion-search", type=int, default=DEFAULT_HNSW["expansion_search"])
-    ap.add_argument("--runs", type=int, default=RUNS, help="latency runs per index (the median is reported)")
-    ap.add_argument("--threads", type=int, default=0, help="usearch threads for batch add/search (0: all cores)")
+    ap.add_argument("--runs", type=int, default=None, help=f"latency runs per index (the median is reported; default {RUNS}, with --smoke 1)")
+    ap.add_argument("--threads", type=int, default=None, help="usearch and FAISS threads for batch add/search (0: all cores; default 0, with --smoke 1)")
     args = ap.parse_args()
+    batch_timings = BATCH_TIMINGS
+    if args.smoke:  # end to end at tiny size: one thread (no OpenMP spinning against other load on a shared machine), few timings
+        args.sizes, args.queries, batch_timings = "2000,5000", min(args.queries, 100), 16
+        defaults = {"runs": 1, "threads": 1, "sweep": "64,256", "sweep_candidates": "128,1024"}
+    else:
+        defaults = {"runs": RUNS, "threads": 0, "sweep": "32,64,128,256,512", "sweep_candidates": "128,256,1024,2048"}
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     runs = max(1, args.runs)
-    if args.smoke:
-        args.sizes, args.queries = "2000,5000", min(args.queries, 100)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.quantized_sizes is not None:
         qsizes = {int(s) for s in args.quantized_sizes.split(",") if s.strip()}
@@ -297,6 +308,7 @@ def main() -> None:
         "hnsw_max": args.hnsw_max,
         "threads": args.threads,
         "latency_runs": runs,
+        "batch_timings_min": batch_timings,
         "recall_reference": "exact float32 search on the same gallery and queries",
         "sizes": [],
     }
@@ -314,7 +326,7 @@ def main() -> None:
         res["bytes_per_template"] = round(exact.nbytes / size, 1)
         res["memory_mb"] = round(exact.nbytes / 2**20, 1)
         res.update(recall(truth[0], *truth, gallery, queries))
-        res.update(latency(exact, queries, args.exact_budget, runs))
+        res.update(latency(exact, queries, args.exact_budget, runs, batch_timings))
         if labels is not None:  # rank-1 identification of the real queries by exact search (context for the recall numbers)
             g_labels = np.full(size, None, dtype=object)
             g_labels[real_pos] = labels[g_rows][:n_real]
@@ -330,7 +342,7 @@ def main() -> None:
                 variants += [("hnsw_i8", HNSWIndex, {"quantize": True, **hnsw_params}, [])]
         for name, cls, kw, knob_sweep in variants:
             index = cls(DIM, **kw)
-            entry["indexes"][name] = run_index(name, index, gallery, queries, truth, args.exact_budget if cls is ExactIndex else None, knob_sweep, runs)
+            entry["indexes"][name] = run_index(name, index, gallery, queries, truth, args.exact_budget if cls is ExactIndex else None, knob_sweep, runs, batch_timings)
             del index
             gc.collect()
         result["sizes"].append(entry)

@@ -20,7 +20,7 @@ it lists as mislabelled are left out); other faces are bystanders, not scored.
    no-face with them; "the target's faces" are those of its label, wherever
    most of them are now: merges and re-clustering change person ids).
 
-    .venv/bin/python benchmarks/simulated_user.py [--library lfw.db] [--names 20] [--answers 200] [--identities N]
+    .venv/bin/python benchmarks/simulated_user.py [--library lfw.db] [--names 20] [--answers 200] [--identities N] [--workers N]
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from _common import ERRATA, data_dir, emit, lfw_folder, library_truth, machine
 
@@ -70,6 +69,7 @@ def main() -> None:
     ap.add_argument("--data", default=None)
     ap.add_argument("--library", default=None, help="an existing library of lfw-dev (copied); default: index lfw-dev now")
     ap.add_argument("--identities", type=int, default=None, help="index only the first N identity folders (smoke runs)")
+    ap.add_argument("--workers", type=int, default=None, help="indexing worker processes (default: one per core; 1: in this process)")
     ap.add_argument("--errata", default=str(ERRATA), help="known LFW label errors ('' for none): aliases share a label, mislabelled photos are left out")
     ap.add_argument("--names", type=int, default=20)
     ap.add_argument("--answers", type=int, default=200)
@@ -85,7 +85,7 @@ def main() -> None:
         params = ClusterParams(link_fmr=args.link_fmr) if args.link_fmr else None
         with Library(db, Engine(Settings.load()), params=params) as lib:
             if not args.library:
-                lib.index(lfw_folder(data_dir(args.data) / "lfw-dev" / "images", args.identities, Path(tmp)))
+                lib.index(lfw_folder(data_dir(args.data) / "lfw-dev" / "images", args.identities, Path(tmp)), workers=args.workers)
             if args.link_fmr:
                 lib.cluster(recluster=True)
             truth = library_truth(lib, Path(args.errata) if args.errata else None)

@@ -41,7 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None)
     ap.add_argument("--real", type=int, default=700, help="lfw-dev photos used as real faces")
-    ap.add_argument("--every", type=int, default=1, help="use every N-th generated face and NUAA frame (smoke runs)")
+    ap.add_argument("--every", type=int, default=1, help="use every N-th generated face, NUAA frame and sample photo (smoke runs)")
     ap.add_argument("--people", type=int, default=120, help="lfw-dev people for the identity-aware check")
     args = ap.parse_args()
     data = data_dir(args.data)
@@ -66,7 +66,7 @@ def main() -> None:
     n = min(args.real, len(lfw))
     lfw = [lfw[int(i)] for i in np.floor(np.arange(n) * (len(lfw) / n))]
     nuaa = [it.path for it in read_labels(data / "pad" / "nuaa-train" / "labels.csv") if it.label == "live"][:: 2 * args.every]
-    samples = [p for sub in ("deepface", "face-recognition-examples", "dlib-landmarks") for p in sorted((data / "samples" / sub).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    samples = [p for sub in ("deepface", "face-recognition-examples", "dlib-landmarks") for p in sorted((data / "samples" / sub).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS][:: args.every]
     sources = {**gens, "lfw": lfw, "nuaa": nuaa, "samples": samples}
     feats = {name: synthetic_set_features(engine, paths)[0] for name, paths in sources.items()}
     real_sources = ("lfw", "nuaa", "samples")
@@ -180,7 +180,11 @@ def main() -> None:
         if all(not isinstance(t, Exception) for t in ts):
             vecs[d.name] = np.stack([t.vector for t in ts])
     names = sorted(vecs)
-    syn_vecs = [t.vector for t in engine.embed_many(gens[GENS[0]][:60] + gens[GENS[1]][:60]) if not isinstance(t, Exception)]
+    # person i's synthetic probe is syn_vecs[i % len(syn_vecs)]: the first len(names) faces found are all it uses
+    syn_paths = gens[GENS[0]][:60] + gens[GENS[1]][:60]
+    syn_vecs = [t.vector for t in engine.embed_many(syn_paths[: len(names)]) if not isinstance(t, Exception)]
+    if len(syn_vecs) < len(names):
+        syn_vecs += [t.vector for t in engine.embed_many(syn_paths[len(names) :]) if not isinstance(t, Exception)]
     flags: dict[str, list[bool]] = {"genuine": [], "impostor": [], "synthetic": []}
     zs: dict[str, list[float]] = {"genuine": [], "impostor": [], "synthetic": []}
     for i, nm in enumerate(names):
