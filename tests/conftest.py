@@ -15,6 +15,23 @@ if not os.environ.get("FACEPRINT_KEY") and not os.environ.get("FACEPRINT_KEY_FIL
 
     os.environ["FACEPRINT_KEY_FILE"] = str(Path(tempfile.mkdtemp(prefix="faceprint-test-key-")) / "key")
 
+# BLAS and OpenMP pools get one thread, in this process (the fixture below: for the libraries
+# already loaded) and in every process the tests start (the environment).  On two cores
+# already busy with the tests' own servers and models, multi-threaded OpenBLAS / FAISS pools
+# spin: a 395 x 395 solve took 94 ms instead of 1.2 ms, a PQ codebook 5-20 s instead of 0.3 s.
+# The tests check behaviour, not speed (benchmarks/ measures speed, with the defaults).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread():
+    import faiss  # noqa: F401 -- loaded first, so its OpenMP pool is limited too
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
