@@ -46,11 +46,17 @@ def brute(gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray,
     return order, np.take_along_axis(s, order, axis=1)
 
 
-def recall_at_1(found: np.ndarray, gallery: np.ndarray, queries: np.ndarray) -> float:
-    """Share of queries whose returned top 1 scores (in float32) as high as the true best (ties count)."""
-    _, best = brute(gallery, queries, 1)
+def best_scores(gallery: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Each query's true best score (float32)."""
+    return (queries @ gallery.T).max(axis=1)
+
+
+def recall_at_1(found: np.ndarray, gallery: np.ndarray, queries: np.ndarray, best: np.ndarray | None = None) -> float:
+    """Share of queries whose returned top 1 scores (in float32) as high as the true best (ties
+    count); ``best``: the queries' best scores if already known (``best_scores``)."""
+    best = best_scores(gallery, queries) if best is None else best
     got = np.einsum("ij,ij->i", gallery[found[:, 0]], queries)
-    return float(np.mean(got >= best[:, 0] - 1e-5))
+    return float(np.mean(got >= best - 1e-5))
 
 
 KINDS = [
@@ -60,6 +66,23 @@ KINDS = [
     # recall of 0.9895 under the 0.99 bar (issue 14: the flake); a fixed build is deterministic
     pytest.param(lambda **kw: HNSWIndex(DIM, **{"threads": 1, **kw}), id="hnsw"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_faiss_thread():
+    """The PQ scan's FAISS calls run on one OpenMP thread in this module, as before after it.
+    Its threads spin-wait at every barrier, and on a busy 2-core machine a descheduled one
+    stalls the others: the 20k PQ build took 0.4 s alone but 14-24 s beside other work (on one
+    thread 0.35-0.5 s either way).  What the tests measure does not depend on the thread count."""
+    try:
+        import faiss
+    except ImportError:  # the PQ tests fail on their own, with the package's message
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +101,9 @@ def big() -> dict[str, np.ndarray]:
     gallery = gallery[rng.permutation(len(gallery))]
     noisy = unit(rand[:200] + 0.06 * rng.standard_normal((200, DIM), dtype=np.float32))
     queries = np.concatenate([members[:800, 6], noisy])
-    return {"gallery": np.ascontiguousarray(gallery), "queries": np.ascontiguousarray(queries), "probes": random_unit(200, seed=3)}
+    gallery, queries, probes = np.ascontiguousarray(gallery), np.ascontiguousarray(queries), random_unit(200, seed=3)
+    # the true best scores, once for every test that judges an index against them
+    return {"gallery": gallery, "queries": queries, "probes": probes, "best": best_scores(gallery, queries), "best_probes": best_scores(gallery, probes)}
 
 
 @pytest.fixture(scope="module")
@@ -221,12 +246,12 @@ def test_bad_arguments_raise_input_error(make) -> None:
 
 def test_hnsw_recall_at_1_on_20k(big: dict[str, np.ndarray], hnsw_big: HNSWIndex) -> None:
     found, scores = hnsw_big.search(big["queries"], 10)
-    assert recall_at_1(found, big["gallery"], big["queries"]) >= 0.99
+    assert recall_at_1(found, big["gallery"], big["queries"], big["best"]) >= 0.99
     # scores are cosine similarities: they equal the float dot products of the returned ids
     g = big["gallery"]
     np.testing.assert_allclose(scores[:, 0], np.einsum("ij,ij->i", g[found[:, 0]], big["queries"]), atol=1e-5)
     clustered_part = found[:800]  # held-out cluster members find a cluster mate first
-    assert recall_at_1(clustered_part, g, big["queries"][:800]) >= 0.995
+    assert recall_at_1(clustered_part, g, big["queries"][:800], big["best"][:800]) >= 0.995
 
 
 def test_hnsw_random_probes_need_a_wider_search(big: dict[str, np.ndarray], hnsw_big: HNSWIndex) -> None:
@@ -235,10 +260,10 @@ def test_hnsw_random_probes_need_a_wider_search(big: dict[str, np.ndarray], hnsw
     default_ef = hnsw_big.expansion_search
     try:
         hnsw_big.expansion_search = 512
-        wide = recall_at_1(hnsw_big.search(probes, 10)[0], g, probes)
+        wide = recall_at_1(hnsw_big.search(probes, 10)[0], g, probes, big["best_probes"])
     finally:
         hnsw_big.expansion_search = default_ef
-    narrow = recall_at_1(hnsw_big.search(probes, 10)[0], g, probes)
+    narrow = recall_at_1(hnsw_big.search(probes, 10)[0], g, probes, big["best_probes"])
     assert wide >= 0.98 and wide >= narrow
 
 
@@ -265,9 +290,9 @@ def test_int8_quantised_recall(cls, big: dict[str, np.ndarray]) -> None:
     # int8 rounding (~0.002 per score) may swap near-tied neighbours (several images of one
     # identity), so judge the answer by its true score: within 0.02 of the best for 99% of queries
     true = np.einsum("ij,ij->i", g[found[:, 0]], q)
-    best = (q @ g.T).max(axis=1)
+    best = big["best"]
     assert np.mean(best - true < 0.02) >= 0.99
-    assert recall_at_1(found, g, q) >= 0.9
+    assert recall_at_1(found, g, q, best) >= 0.9
     assert np.max(np.abs(scores[:, 0] - true)) < 0.03  # the documented small quantisation error
     assert ix.nbytes < 0.5 * len(g) * DIM * 4 or cls is HNSWIndex
 
@@ -286,7 +311,7 @@ def test_pqscan_recall_on_20k_mated_queries(big: dict[str, np.ndarray], pq_big: 
     g, q = big["gallery"], big["queries"]
     assert pq_big.trained and pq_big.params["trained_on"] == len(g)
     found, scores = pq_big.search(q, 10)
-    assert recall_at_1(found, g, q) >= 0.995
+    assert recall_at_1(found, g, q, big["best"]) >= 0.995
     # returned scores are the exact cosines of the returned ids, best first
     np.testing.assert_allclose(scores, np.einsum("qkd,qd->qk", g[found], q), atol=1e-5)
     assert (np.diff(scores, axis=1) <= 1e-6).all()
@@ -299,12 +324,12 @@ def test_pqscan_random_probes_need_more_candidates(big: dict[str, np.ndarray], p
     default = pq_big.candidates
     try:
         pq_big.candidates = 1  # only 4 * k candidates rescored: the approximate order shows
-        narrow = recall_at_1(pq_big.search(probes, 10)[0], g, probes)
+        narrow = recall_at_1(pq_big.search(probes, 10)[0], g, probes, big["best_probes"])
         pq_big.candidates = 2048
-        wide = recall_at_1(pq_big.search(probes, 10)[0], g, probes)
+        wide = recall_at_1(pq_big.search(probes, 10)[0], g, probes, big["best_probes"])
     finally:
         pq_big.candidates = default
-    middle = recall_at_1(pq_big.search(probes, 10)[0], g, probes)
+    middle = recall_at_1(pq_big.search(probes, 10)[0], g, probes, big["best_probes"])
     assert narrow < 0.8 and 0.9 <= middle and wide >= 0.99
     with pytest.raises(InputError):
         pq_big.candidates = 0
@@ -535,7 +560,10 @@ def test_a_saved_index_holds_no_removed_vector(make, tmp_path: Path) -> None:
     ix.remove(np.array([10]))
     ix.save(path)
     data = path.read_bytes()
-    stored = lambda i: _to_storage(g[i][None], ix.dtype).tobytes()
+
+    def stored(i: int) -> bytes:
+        return _to_storage(g[i][None], ix.dtype).tobytes()
+
     assert [i for i in (5, 77, 1000, 6, 10) if stored(i) in data] == []
     assert stored(7) in data  # a kept vector is there, so the check can fail
     assert len(ix) == 2995

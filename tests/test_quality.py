@@ -4,21 +4,19 @@ the training script's export, and gating with reasons (library, CLI, REST)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from support import REPO
 
 from faceprint.errors import QualityRejected
 from faceprint.quality import COMPONENTS, MODEL_PATH, QualityModel, load_model
 from faceprint.quality.degrade import KINDS, degrade
 from faceprint.quality.gate import problems
 from faceprint.types import Image
-
-from support import REPO  # noqa: E402 (tests/ is on sys.path)
 
 
 def _face(engine, pixels: np.ndarray):
@@ -108,21 +106,28 @@ def test_shipped_model_is_small_versioned_and_has_held_out_fold_models() -> None
         QualityModel({**data, "final": {}})
 
 
-def test_training_script_exports_trees_that_predict_like_scikit_learn(tmp_path: Path, data_dir: Path) -> None:
-    """A tiny deterministic training run: the file loads, and the exported heap-layout trees
-    give scikit-learn's own predictions."""
+def test_training_script_exports_trees_that_predict_like_scikit_learn(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A tiny deterministic training run: the file loads with a held-out model for every fold
+    it saw, and the exported heap-layout trees give scikit-learn's own predictions."""
     pytest.importorskip("sklearn")
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import train_quality
-    finally:
-        sys.path.pop(0)
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    import train_quality
+
+    # The script's main in this process (no new interpreter and model loads), on the first 12
+    # identities of people.txt: 40 images, 80 samples (61 usable), four folds.
     out = tmp_path / "model.json"
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "train_quality.py"), "--data", str(data_dir), "--limit", "30", "--copies", "1", "--workers", "1", "--out", str(out)],
-                       capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
-    assert r.returncode == 0, r.stderr[-2000:]
+    monkeypatch.setattr(sys, "argv", ["train_quality.py", "--data", str(data_dir), "--limit", "12", "--copies", "1", "--workers", "1", "--out", str(out)])
+    threads = cv2.getNumThreads()
+    try:
+        train_quality.main()
+    finally:
+        cv2.setNumThreads(threads)  # the script runs OpenCV on one thread; the rest of the session as before
+    summary = json.loads(capsys.readouterr().out)
     m = QualityModel.load(out)
-    assert m.version == "fq-1" and m.folds
+    folds = train_quality.read_folds(data_dir / "lfw-dev")
+    seen = {folds[n] for n in sorted(folds)[:12]}
+    assert m.version == "fq-1" and set(m.folds) == seen and len(seen) >= 2
+    assert summary["samples"] > 40 and set(summary["held_out_by_fold"]) <= {str(k) for k in seen}
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4))
     y = X[:, 0] * 2 + np.sin(X[:, 1]) + 0.1 * rng.normal(size=300)

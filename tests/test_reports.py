@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceprint.metrics import verification as metrics
 from faceprint.evaluation.bias import _ratio, all_pairs, bias_report, group_aware_thresholds
+from faceprint.metrics import verification as metrics
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -93,34 +94,111 @@ def _errata(tmp: Path) -> Path:
     return p
 
 
+ERRATA_PEOPLE = ("Abdoulaye_Wade", "Abel_Pacheco", "Abdullah")  # four photos each, all kept
+
+
+def _lfw_subset(lfw: Path, dest: Path) -> dict[str, list[Path]]:
+    """A small identity-folder set of lfw-dev that still holds what the reports measure, each
+    photo linked, not copied: the errata's three men (all four photos), the first 12 women with
+    4+ photos (4 each) and the first 9 other men with 3+ photos (3 each) -- genuine pairs for
+    both genders -- and the first 24 people of one photo (distractors, more identities).
+    48 identities, 111 photos: a third of the former first 150 identities' 324."""
+    import csv
+
+    gender = {r["identity"]: r["gender"] for r in csv.DictReader((lfw / "gender.csv").open())}
+    photos = {d.name: sorted(d.glob("*.jpg")) for d in sorted((lfw / "images").iterdir()) if d.is_dir()}
+    chosen = {n: photos[n] for n in ERRATA_PEOPLE}
+    women = [n for n, ps in photos.items() if gender.get(n) == "female" and len(ps) >= 4][:12]
+    men = [n for n, ps in photos.items() if gender.get(n) == "male" and len(ps) >= 3 and n not in chosen][:9]
+    single = [n for n, ps in photos.items() if len(ps) == 1][:24]
+    chosen |= {n: photos[n][:4] for n in women} | {n: photos[n][:3] for n in men} | {n: photos[n] for n in single}
+    out = {}
+    for name in sorted(chosen):
+        (dest / name).mkdir(parents=True)
+        out[name] = [dest / name / p.name for p in chosen[name]]
+        for link, p in zip(out[name], chosen[name]):
+            link.symlink_to(p)
+    return out
+
+
+def _small_pairs(lfw: Path, dest: Path) -> Path:
+    """An LFW-format pairs file of 2 folds x (50 same + 50 different) = 200 pairs over 32 photos:
+    the first two people of 8+ photos in one fold, the next two in the other (28 same pairs
+    each, 64 different).  The first two pairs of each class and fold use only four photos, so
+    `budget --limit 2` embeds 8."""
+    import itertools
+
+    people = [d.name for d in sorted((lfw / "images").iterdir()) if len(list(d.glob("*.jpg"))) >= 8][:4]
+    lines = ["2 50"]
+    for a, b in (people[:2], people[2:]):
+        same = [(a, i, j) for i, j in itertools.combinations(range(1, 9), 2)] + [(b, i, j) for i, j in itertools.combinations(range(1, 9), 2)]
+        same.sort(key=lambda x: (x[2] - x[1], x[1], x[0]))  # (a 1 2), (b 1 2), (a 2 3), ...
+        diff = sorted(itertools.product(range(1, 9), repeat=2), key=lambda x: (abs(x[0] - x[1]), x))  # (a 1, b 1), (a 2, b 2), ...
+        lines += [f"{n}\t{i}\t{j}" for n, i, j in same[:50]] + [f"{a}\t{i}\t{b}\t{j}" for i, j in diff[:50]]
+    dest.write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def _reference(data_dir: Path, leaked: Path, dest: Path) -> Path:
+    """A reference gallery for the leakage check: the smallest photo of six deepface identities,
+    and a seventh identity 'leaked' holding a photo of a person in the audited set."""
+    import cv2
+
+    def area(p: Path) -> int:
+        h, w = cv2.imread(str(p)).shape[:2]
+        return h * w
+
+    ids = sorted((data_dir / "samples" / "deepface" / "identities").iterdir())
+    smallest = sorted(min((area(p), p) for p in d.glob("*.jpg")) for d in ids)[:6]
+    for _, p in smallest:
+        (dest / p.parent.name).mkdir(parents=True)
+        (dest / p.parent.name / p.name).symlink_to(p)
+    (dest / "leaked").mkdir()
+    (dest / "leaked" / leaked.name).symlink_to(leaked.resolve())
+    return dest
+
+
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, cli) -> dict[str, dict]:
+def subset(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, dict[str, list[Path]]]:
+    """The identity folders the folder-mode reports read: (their root, name -> photos)."""
     lfw = data_dir / "lfw-dev"
     if not (lfw / "images").is_dir():
         pytest.skip("lfw-dev not found")
-    tmp = tmp_path_factory.mktemp("reports")
+    root = tmp_path_factory.mktemp("reports") / "people"
+    return root, _lfw_subset(lfw, root)
+
+
+@pytest.fixture(scope="module")
+def reports(subset: tuple[Path, dict[str, list[Path]]], data_dir: Path, cli) -> dict[str, dict]:
+    lfw = data_dir / "lfw-dev"
+    root, people = subset
+    tmp = root.parent
+    pairs = _small_pairs(lfw, tmp / "pairs.txt")
+    reference = _reference(data_dir, people["Abel_Pacheco"][1], tmp / "reference")
     cache = tmp / "templates.npz"
-    common = ["--root", str(lfw / "images"), "--identities", "150", "--cache", str(cache)]
+    common = ["--root", str(root), "--cache", str(cache)]
     out = {
-        "verify": _eval(cli, "verify", *common, "--impostors", "20000", "--out", str(tmp / "verify"), cwd=tmp),
-        "verify_pairs": _eval(cli, "verify", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "20", "--out", str(tmp / "verify-pairs"), cwd=tmp),
+        # ~6,000 different-identity pairs in the set: 4,000 are sampled (the sampling branch)
+        "verify": _eval(cli, "verify", *common, "--impostors", "4000", "--out", str(tmp / "verify"), cwd=tmp),
+        "verify_pairs": _eval(cli, "verify", "--pairs", str(pairs), "--root", str(lfw / "images"), "--out", str(tmp / "verify-pairs"), cwd=tmp),
         "identify": _eval(cli, "identify", *common, "--out", str(tmp / "identify"), cwd=tmp),
         "bias": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "100", "--out", str(tmp / "bias"), cwd=tmp),
-        "bias_plain": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--out", str(tmp / "bias-plain"), cwd=tmp),
         "bias_errata": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--errata", str(_errata(tmp)), "--out", str(tmp / "bias-errata"), cwd=tmp),
-        "dataset": _eval(cli, "dataset", *common, "--reference", str(data_dir / "samples" / "deepface" / "identities"), "--out", str(tmp / "dataset"), cwd=tmp),
-        "idsim": _eval(cli, "idsim", "--root", str(lfw / "images"), "--identities", "150", "--out", str(tmp / "idsim"), cwd=tmp),
-        "budget": _eval(cli, "budget", "--pairs", str(lfw / "pairs.txt"), "--root", str(lfw / "images"), "--limit", "2", "--out", str(tmp / "budget"), cwd=tmp),
+        "dataset": _eval(cli, "dataset", *common, "--reference", str(reference), "--out", str(tmp / "dataset"), cwd=tmp),
+        "idsim": _eval(cli, "idsim", "--root", str(root), "--identities", "44", "--out", str(tmp / "idsim"), cwd=tmp),
+        "budget": _eval(cli, "budget", "--pairs", str(pairs), "--root", str(lfw / "images"), "--limit", "2", "--out", str(tmp / "budget"), cwd=tmp),
     }
     return out
 
 
-def test_each_kind_reports_its_figures(reports: dict[str, dict]) -> None:
+def test_each_kind_reports_its_figures(reports: dict[str, dict], subset: tuple[Path, dict[str, list[Path]]]) -> None:
+    people = subset[1]
     v = reports["verify"]
-    assert v["genuine_pairs"] > 100 and v["impostor_pairs"] > 10_000 and 0.95 < v["accuracy_mean"] <= 1 and 0 <= v["eer"] < 0.05
+    genuine = sum(len(ps) * (len(ps) - 1) // 2 for ps in people.values())
+    assert v["genuine_pairs"] == genuine > 100 and v["impostor_pairs"] == 4000 and 0.95 < v["accuracy_mean"] <= 1 and 0 <= v["eer"] < 0.05
     assert [r["fmr"] for r in v["threshold_table"]][:3] == [0.1, 0.01, 0.001] and v["threshold_table"][2]["calibrated_threshold"] > 0
     vp = reports["verify_pairs"]
-    assert vp["pairs"] == 200 and "tar_at_far_1e-2" in vp and vp["tar_at_far_1e-4"] is None  # 100 impostor pairs cannot state 1e-4
+    assert vp["pairs"] == 200 and vp["tar_at_far_1e-2"] is not None and vp["tar_at_far_1e-4"] is None  # 100 impostor pairs cannot state 1e-4
     i = reports["identify"]
     assert i["rank1"] > 0.9 and i["rank5"] >= i["rank1"] and i["distractors"] > 0 and len(i["cmc"]) == 20
     b = reports["bias"]
@@ -129,18 +207,24 @@ def test_each_kind_reports_its_figures(reports: dict[str, dict]) -> None:
         assert g["fnmr_ci95"] is not None and g["impostor_pairs"] > 0
     assert {"choose", "check", "thresholds"} <= set(b["group_thresholds"]) and len(b["split_robustness"]) == 5
     # --errata: the aliases' 4 x 4 cross pairs become genuine, the left-out photo's 3 genuine pairs go
-    plain, fixed = reports["bias_plain"], reports["bias_errata"]
+    plain, fixed = reports["bias"], reports["bias_errata"]
     assert fixed["images_used"] == plain["images_used"] - 1
     assert fixed["overall"]["genuine_pairs"] == plain["overall"]["genuine_pairs"] + 16 - 3
     assert fixed["overall"]["impostor_pairs"] < plain["overall"]["impostor_pairs"] - 16
     d = reports["dataset"]
     assert d["detection_rate"] > 0.95 and 0 < d["quality"]["median"] <= 100 and d["consistency"]["mean"] > 0.4
-    assert d["leakage"]["reference_identities"] >= 5 and d["separability"]["identity_pairs"] > 1000
+    assert d["separability"]["identity_pairs"] == 48 * 47 // 2
+    lk = d["leakage"]
+    assert lk["reference_identities"] == 7 and lk["flagged"] >= 1
+    assert {"identity": "Abel_Pacheco", "reference": "leaked"} in [{"identity": x["identity"], "reference": x["reference"]} for x in lk["closest"] if x["score"] >= lk["threshold"]]
     s = reports["idsim"]
-    assert s["pairs"] > 100 and 0.4 < s["mean"] < 1 and 0.8 < s["share_above_threshold"] <= 1 and len(s["worst"]) == 10
+    first44 = [ps for _, ps in sorted(people.items())[:44]]  # --identities 44: the last four left out
+    assert s["pairs"] + s["pairs_without_face"] == sum(len(ps) - 1 for ps in first44 if len(ps) > 1)
+    assert s["pairs"] >= 45 and 0.4 < s["mean"] < 1 and 0.8 < s["share_above_threshold"] <= 1 and len(s["worst"]) == 10
     bu = reports["budget"]
     names = [c["config"] for c in bu["configs"]]
     assert names[:4] == ["SFace + flip, detector 640", "SFace, detector 640", "SFace + flip, detector 160", "SFace, detector 160"]
+    assert bu["pairs"] == 8 and bu["images"] == 8
     assert all(c["ms_per_image"] > 0 and 0.5 <= c["accuracy"] <= 1 for c in bu["configs"])
     assert [b["budget_ms"] for b in bu["best_within_budget"]] == [25, 50, 100, 200, 400]
     if "dlib ResNet + flip" in names:  # the dlib extra is installed: the fusion runs too
@@ -157,11 +241,13 @@ def test_reports_open_in_a_browser_without_errors(reports: dict[str, dict], tmp_
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         try:
+            # one page for every report: each goto is a new document (a new page costs ~0.5 s)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
             for kind, r in reports.items():
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                errors: list[str] = []
-                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                errors.clear()
                 page.goto(Path(r["files"]["report"]).resolve().as_uri())
                 assert page.locator("h1").inner_text()
                 imgs = page.locator("img")
@@ -175,7 +261,7 @@ def test_reports_open_in_a_browser_without_errors(reports: dict[str, dict], tmp_
                     import shutil
 
                     shutil.copy2(shot, Path(os.environ["FACEPRINT_SCREENSHOT_DIR"]) / f"report-{kind}.png")
-                page.close()
+            page.close()
         finally:
             browser.close()
 
