@@ -130,7 +130,14 @@ def main() -> None:
             "errors": len(first.errors),
             "workers": args.workers or os.cpu_count(),
         },
-        "params": {"link_fmr": params.link_fmr, "attach_fmr": params.attach_fmr, "min_quality": params.min_quality, "min_faces": params.min_faces, "knn": params.knn, "link_threshold": round(result.link_threshold, 4) if result else None},
+        "params": {
+            "link_fmr": params.link_fmr,
+            "attach_fmr": params.attach_fmr,
+            "min_quality": params.min_quality,
+            "min_faces": params.min_faces,
+            "knn": params.knn,
+            "link_threshold": round(result.link_threshold, 4) if result else None,
+        },
         "faceprint_incremental": {**incremental, "people": counts["people"]},
         "faceprint_full_recluster": {**full, "seconds": round(t_recluster, 2)},
         "without_errata": {"faceprint_incremental": incremental_raw, "baseline_immich_dbscan": baseline_raw},
@@ -139,8 +146,10 @@ def main() -> None:
         "targets": {"pairwise_precision": 0.99, "pairwise_f1": 0.975, "second_over_first": 0.10},
     }
     res["met"] = (
-        incremental["pairwise_precision"] >= 0.99 and incremental["pairwise_f1"] >= 0.975
-        and incremental["pairwise_precision"] > baseline["pairwise_precision"] and incremental["pairwise_f1"] > baseline["pairwise_f1"]
+        incremental["pairwise_precision"] >= 0.99
+        and incremental["pairwise_f1"] >= 0.975
+        and incremental["pairwise_precision"] > baseline["pairwise_precision"]
+        and incremental["pairwise_f1"] > baseline["pairwise_f1"]
         and res["index"]["second_over_first"] < 0.10
     )
     emit(res)

@@ -31,8 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -41,7 +42,7 @@ MB = 1024 * 1024
 # -- test pictures ------------------------------------------------------------------------
 
 
-def _pattern(width: int, height: int, channels: int = 3):  # noqa: ANN202 - numpy imported lazily
+def _pattern(width: int, height: int, channels: int = 3):
     """Smooth gradients with hard-edged blocks: compresses well, is not one flat colour."""
     import numpy as np
 
@@ -58,13 +59,13 @@ def _pattern(width: int, height: int, channels: int = 3):  # noqa: ANN202 - nump
     return out
 
 
-def _rgb(width: int, height: int):  # noqa: ANN202
+def _rgb(width: int, height: int):
     from PIL import Image
 
     return Image.fromarray(_pattern(width, height))
 
 
-def _blocks(width: int, height: int, values: list[float], dtype: str):  # noqa: ANN202
+def _blocks(width: int, height: int, values: list[float], dtype: str):
     """A chequer of 256-pixel blocks over ``values``: deflate (TIFF) squeezes it to almost nothing."""
     import numpy as np
 
@@ -77,13 +78,13 @@ def _blocks(width: int, height: int, values: list[float], dtype: str):  # noqa: 
     return out
 
 
-def _grey16(width: int, height: int):  # noqa: ANN202
+def _grey16(width: int, height: int):
     from PIL import Image
 
     return Image.fromarray(_blocks(width, height, [0, 9000, 30000, 65535], "uint16"))
 
 
-def _float(width: int, height: int):  # noqa: ANN202
+def _float(width: int, height: int):
     from PIL import Image
 
     return Image.fromarray(_blocks(width, height, [-1.0, 0.25, 3.0, float("nan")], "float32"))  # outside [0, 1] and [0, 255]: stretched
@@ -120,8 +121,12 @@ CASES: dict[str, tuple[str, int, int, Callable[[Path, int, int], None]]] = {
     "png_cap": ("RGB PNG at the default cap (120 MP)", SIDE, SIDE, lambda p, w, h: _rgb(w, h).save(p, "PNG", compress_level=6)),
     "png_10000x11900": ("RGB PNG 10000x11900", 10000, 11900, lambda p, w, h: _rgb(w, h).save(p, "PNG", compress_level=6)),
     "jpeg_10000x11900": ("RGB baseline JPEG 4:2:0, 10000x11900", 10000, 11900, lambda p, w, h: _rgb(w, h).save(p, "JPEG", quality=90)),
-    "jpeg_progressive_444": ("RGB progressive JPEG 4:4:4, 10000x11900", 10000, 11900,
-                             lambda p, w, h: _rgb(w, h).save(p, "JPEG", quality=90, progressive=True, subsampling=0)),
+    "jpeg_progressive_444": (
+        "RGB progressive JPEG 4:4:4, 10000x11900",
+        10000,
+        11900,
+        lambda p, w, h: _rgb(w, h).save(p, "JPEG", quality=90, progressive=True, subsampling=0),
+    ),
     "png16_grey": ("16-bit grey PNG (I;16), 10000x11900", 10000, 11900, lambda p, w, h: _grey16(w, h).save(p, "PNG", compress_level=6)),
     "tiff16_grey": ("16-bit grey TIFF (I;16, deflate), 10000x11900", 10000, 11900, lambda p, w, h: _grey16(w, h).save(p, "TIFF", compression="tiff_deflate")),
     "tiff_float": ("32-bit float TIFF (F, deflate), 10000x11900", 10000, 11900, lambda p, w, h: _float(w, h).save(p, "TIFF", compression="tiff_deflate")),
@@ -129,7 +134,10 @@ CASES: dict[str, tuple[str, int, int, Callable[[Path, int, int], None]]] = {
     "gif_frames": ("GIF 6000x5000, 200 frames (palette)", 6000, 5000, lambda p, w, h: _gif(p, w, h, 200)),
     "webp": ("lossless WebP 10000x11900", 10000, 11900, lambda p, w, h: _rgb(w, h).save(p, "WEBP", lossless=True, method=0, quality=0)),
 }
-SUFFIX = {name: {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "heic": ".heic", "gif": ".gif", "webp": ".webp"}[name.split("_")[0].removesuffix("16")] for name in CASES}
+SUFFIX = {
+    name: {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "heic": ".heic", "gif": ".gif", "webp": ".webp"}[name.split("_")[0].removesuffix("16")]
+    for name in CASES
+}
 DEFAULT_CASES = ["png_cap", "png_10000x11900", "jpeg_10000x11900", "jpeg_progressive_444", "tiff_float", "png16_grey", "tiff16_grey", "heic", "gif_frames"]
 #: the sweep: the formats that cost the most per pixel, at these sizes (megapixels)
 SWEEP_CASES = ["jpeg_progressive_444", "png_10000x11900", "tiff_float", "png16_grey", "heic"]
@@ -207,8 +215,16 @@ def child(path: str, detect: bool, max_pixels: int) -> dict[str, Any]:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     import faceprint
 
-    return {"idle_mb": idle / MB, "peak_mb": peak / MB, "delta_mb": (peak - idle) / MB, "vmhwm_delta_mb": (_hwm() - idle) / MB, "seconds": seconds, "peak_reset": reset,
-            "error": error, "faceprint": faceprint.__file__}
+    return {
+        "idle_mb": idle / MB,
+        "peak_mb": peak / MB,
+        "delta_mb": (peak - idle) / MB,
+        "vmhwm_delta_mb": (_hwm() - idle) / MB,
+        "seconds": seconds,
+        "peak_reset": reset,
+        "error": error,
+        "faceprint": faceprint.__file__,
+    }
 
 
 def measure(path: Path, *, detect: bool, runs: int, src: str, max_pixels: int) -> dict[str, Any]:
@@ -220,10 +236,16 @@ def measure(path: Path, *, detect: bool, runs: int, src: str, max_pixels: int) -
             return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"}
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     deltas = [r["delta_mb"] for r in results]
-    return {"delta_mb": round(statistics.median(deltas), 1), "runs_mb": [round(d, 1) for d in deltas],
-            "seconds": round(statistics.median(r["seconds"] for r in results), 2), "idle_mb": round(results[0]["idle_mb"], 1),
-            "vmhwm_delta_mb": round(statistics.median(r["vmhwm_delta_mb"] for r in results), 1),
-            "error": results[0]["error"], "peak_reset": results[0]["peak_reset"], "faceprint": results[0]["faceprint"]}
+    return {
+        "delta_mb": round(statistics.median(deltas), 1),
+        "runs_mb": [round(d, 1) for d in deltas],
+        "seconds": round(statistics.median(r["seconds"] for r in results), 2),
+        "idle_mb": round(results[0]["idle_mb"], 1),
+        "vmhwm_delta_mb": round(statistics.median(r["vmhwm_delta_mb"] for r in results), 1),
+        "error": results[0]["error"],
+        "peak_reset": results[0]["peak_reset"],
+        "faceprint": results[0]["faceprint"],
+    }
 
 
 # -- main -------------------------------------------------------------------------------
@@ -298,9 +320,12 @@ def sweep(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     for (mp0, w0), (mp1, w1) in zip(worst, worst[1:]):
         if w0 <= args.budget_mb < w1:
             crossing = round((mp0 + (args.budget_mb - w0) * (mp1 - mp0) / (w1 - w0)) * 1e6, -5)
-    return {"budget_mb": args.budget_mb, "load_detect_mb": table,
-            "largest_measured_max_pixels_under_budget": ok_mp * 1_000_000 if ok_mp else None,
-            "budget_reached_at_pixels": crossing}
+    return {
+        "budget_mb": args.budget_mb,
+        "load_detect_mb": table,
+        "largest_measured_max_pixels_under_budget": ok_mp * 1_000_000 if ok_mp else None,
+        "budget_reached_at_pixels": crossing,
+    }
 
 
 if __name__ == "__main__":

@@ -70,8 +70,16 @@ def _measure(db: Path, probes: np.ndarray, engine, runs: int) -> dict:
     kind, n = g.index.kind, len(g.index)
     g.close()
     files = {p.name: p.stat().st_size for p in db.parent.iterdir() if p.name.startswith(db.name)}
-    return {"index_kind": kind, "templates": n, "open_rebuild_s": round(rebuild, 2), "index_save_s": round(save, 2), "open_from_saved_index_s": round(load, 2),
-            "identify_p50_ms": round(statistics.median(p50s), 3), "identify_p99_ms": round(statistics.median(p99s), 3), "bytes": files}
+    return {
+        "index_kind": kind,
+        "templates": n,
+        "open_rebuild_s": round(rebuild, 2),
+        "index_save_s": round(save, 2),
+        "open_from_saved_index_s": round(load, 2),
+        "identify_p50_ms": round(statistics.median(p50s), 3),
+        "identify_p99_ms": round(statistics.median(p99s), 3),
+        "bytes": files,
+    }
 
 
 def main() -> None:
@@ -104,7 +112,10 @@ def main() -> None:
         res = _measure(db, probes, engine, args.runs)
         out[name] = {"fill_s": round(fill, 2), **res}
     c, e = out["clear"], out["encrypted"]
-    out["ratio_encrypted_over_clear"] = {k: round(e[k] / c[k], 3) if c[k] else None for k in ("fill_s", "open_rebuild_s", "index_save_s", "open_from_saved_index_s", "identify_p50_ms", "identify_p99_ms")}
+    out["ratio_encrypted_over_clear"] = {
+        k: round(e[k] / c[k], 3) if c[k] else None
+        for k in ("fill_s", "open_rebuild_s", "index_save_s", "open_from_saved_index_s", "identify_p50_ms", "identify_p99_ms")
+    }
     out["identify_within_10pct"] = out["ratio_encrypted_over_clear"]["identify_p50_ms"] <= 1.10
     print(json.dumps(out, indent=1))
     import shutil

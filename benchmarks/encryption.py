@@ -73,9 +73,10 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import sqlcipher3
@@ -180,9 +181,7 @@ def run_variant(v: Variant, vectors: np.ndarray, lookup_ids: np.ndarray, path: P
     vecs = np.frombuffer(b"".join(v.decode(r[2]) for r in rows), np.float32).reshape(len(rows), DIM).copy()
     read_s, read_cpu = time.perf_counter() - t0, time.process_time() - c0
     del rows
-    out["read_back_equal"] = bool(
-        np.array_equal(vecs, vectors) and np.array_equal(ids, np.arange(1, n + 1)) and np.array_equal(subjects, np.arange(n) // 4)
-    )
+    out["read_back_equal"] = bool(np.array_equal(vecs, vectors) and np.array_equal(ids, np.arange(1, n + 1)) and np.array_equal(subjects, np.arange(n) // 4))
 
     t0, c0 = time.perf_counter(), time.process_time()
     for i in lookup_ids:
@@ -216,8 +215,7 @@ def summarise(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "read_back_equal": all(r["read_back_equal"] for r in runs),
     }
     first = runs[0]
-    for k in ("wal_file_while_open", "raw_vectors_sampled", "raw_vectors_found_open_db_wal", "raw_vectors_found_closed_db",
-              "sqlite_header_in_clear"):
+    for k in ("wal_file_while_open", "raw_vectors_sampled", "raw_vectors_found_open_db_wal", "raw_vectors_found_closed_db", "sqlite_header_in_clear"):
         if k in first:
             out.setdefault("checks", {})[k] = first[k]
     if "checks" in out:
@@ -287,9 +285,7 @@ def secure_delete_check(v: Variant, folder: Path, key: bytes | None) -> dict[str
         out[f"kept_value_found_{label}"] = kept in text  # True proves the search (and decryption) works
         out[f"deleted_value_found_{label}"] = gone in text
         remove_db(path)
-    out["secure_delete_effective"] = (
-        out["kept_value_found_on"] and not out["deleted_value_found_on"] and out["deleted_value_found_off_control"]
-    )
+    out["secure_delete_effective"] = out["kept_value_found_on"] and not out["deleted_value_found_on"] and out["deleted_value_found_off_control"]
     return out
 
 
@@ -525,24 +521,26 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-    emit({
-        "benchmark": "encryption",
-        "n": args.n,
-        "runs": args.runs,
-        "dim": DIM,
-        "batch": BATCH,
-        "lookups": LOOKUPS,
-        "smoke": args.smoke,
-        "machine": machine(),
-        "versions": versions(),
-        "loadavg_start_end": [load_start[0], os.getloadavg()[0]],
-        "workload_wall_s": workload_s,
-        "variants": results,
-        "vs_plain": {name: ratios(per[name], per["plain"]) for name in ("sqlcipher", "aesgcm_column")},
-        "aesgcm_file": file,
-        "aesgcm_value_512B": value,
-        "checks": checks,
-    })
+    emit(
+        {
+            "benchmark": "encryption",
+            "n": args.n,
+            "runs": args.runs,
+            "dim": DIM,
+            "batch": BATCH,
+            "lookups": LOOKUPS,
+            "smoke": args.smoke,
+            "machine": machine(),
+            "versions": versions(),
+            "loadavg_start_end": [load_start[0], os.getloadavg()[0]],
+            "workload_wall_s": workload_s,
+            "variants": results,
+            "vs_plain": {name: ratios(per[name], per["plain"]) for name in ("sqlcipher", "aesgcm_column")},
+            "aesgcm_file": file,
+            "aesgcm_value_512B": value,
+            "checks": checks,
+        }
+    )
 
 
 if __name__ == "__main__":

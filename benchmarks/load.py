@@ -67,7 +67,12 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p90": None, "p99": None, "max": None}
     a = np.asarray(values) * 1000.0
-    return {"p50": round(float(np.percentile(a, 50)), 1), "p90": round(float(np.percentile(a, 90)), 1), "p99": round(float(np.percentile(a, 99)), 1), "max": round(float(a.max()), 1)}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 1),
+        "p90": round(float(np.percentile(a, 90)), 1),
+        "p99": round(float(np.percentile(a, 99)), 1),
+        "max": round(float(a.max()), 1),
+    }
 
 
 class Load:
@@ -133,7 +138,13 @@ class Load:
                         serial += 1
                         name = f"t{t}-{serial}-{person}"
                         try:
-                            r = call("enroll", "POST", f"/v1/subjects/{name}/faces", files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))], data={"face": "center"})
+                            r = call(
+                                "enroll",
+                                "POST",
+                                f"/v1/subjects/{name}/faces",
+                                files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
+                                data={"face": "center"},
+                            )
                         except httpx.HTTPError:
                             with self.lock:
                                 self.uncertain.add(name)
@@ -169,7 +180,13 @@ class Load:
                             self.fail("unexpected_status", f"list: {r.status_code} {r.text[:300]}")
                     else:
                         sent = time.monotonic()
-                        r = call("identify", "POST", "/v1/identify", files=[("file", (photo.name, photo.read_bytes(), "image/jpeg"))], params={"face": "center", "k": 3})
+                        r = call(
+                            "identify",
+                            "POST",
+                            "/v1/identify",
+                            files=[("file", (photo.name, photo.read_bytes(), "image/jpeg"))],
+                            params={"face": "center", "k": 3},
+                        )
                         if r.status_code != 200:
                             if r.status_code < 500:
                                 self.fail("unexpected_status", f"identify {person}: {r.status_code} {r.text[:300]}")
@@ -282,7 +299,14 @@ def main() -> int:
 
     engine = Engine()
     people = pick_people(engine, lfw, args.people)
-    out: dict[str, Any] = {"benchmark": "load", "dataset": "lfw-dev", "clients": args.clients, "people": len(people), "seconds_planned": args.seconds, "max_requests": max_requests}
+    out: dict[str, Any] = {
+        "benchmark": "load",
+        "dataset": "lfw-dev",
+        "clients": args.clients,
+        "people": len(people),
+        "seconds_planned": args.seconds,
+        "max_requests": max_requests,
+    }
     with tempfile.TemporaryDirectory(prefix="faceprint-load-") as tmp:
         db = Path(tmp) / "load.db"
         store = Store(db)
@@ -357,7 +381,10 @@ def main() -> int:
         if not ok:
             out["server_log_tail"] = log[-4000:]
     out["machine"] = machine()
-    _log(quiet, f"{out['requests']} requests in {out['seconds']} s = {out['requests_per_s']} req/s; p50 {out['latency_ms']['all']['p50']} ms, p99 {out['latency_ms']['all']['p99']} ms; ok={out['ok']}")
+    _log(
+        quiet,
+        f"{out['requests']} requests in {out['seconds']} s = {out['requests_per_s']} req/s; p50 {out['latency_ms']['all']['p50']} ms, p99 {out['latency_ms']['all']['p99']} ms; ok={out['ok']}",
+    )
     emit(out)
     return 0 if ok else 1
 

@@ -74,8 +74,12 @@ def main() -> None:
         det = max(engine.detector.detect(image), key=lambda d: d.area)
         f = pad_features(image, det)
         a, b = shipped.assess_features(f), trained.assess_features(f)
-        samples[fname] = {"truth": truth, "shipped": {"live": a.live, "score": round(a.score, 4), "detectors": {k: round(v, 4) for k, v in a.detectors.items()}},
-                          "trained_here": {"live": b.live, "score": round(b.score, 4)}, "correct": a.live == (truth == "live")}
+        samples[fname] = {
+            "truth": truth,
+            "shipped": {"live": a.live, "score": round(a.score, 4), "detectors": {k: round(v, 4) for k, v in a.detectors.items()}},
+            "trained_here": {"live": b.live, "score": round(b.score, 4)},
+            "correct": a.live == (truth == "live"),
+        }
 
     # timing: PAD vs embedding, per face, on the same faces
     timing_imgs = []
@@ -96,14 +100,23 @@ def main() -> None:
     res = {
         "benchmark": "pad",
         "data": "pad/nuaa-train" + (f" (every {args.every}th image)" if args.every > 1 else ""),
-        "faces": len(kept), "bona_fide": sum(1 for lb in labels if lb == "live"), "attacks": sum(1 for lb in labels if lb != "live"),
-        "no_face": len(failed), "subjects": len(set(groups)), "protocol": "leave-one-subject-out, threshold 0.5",
+        "faces": len(kept),
+        "bona_fide": sum(1 for lb in labels if lb == "live"),
+        "attacks": sum(1 for lb in labels if lb != "live"),
+        "no_face": len(failed),
+        "subjects": len(set(groups)),
+        "protocol": "leave-one-subject-out, threshold 0.5",
         "leave_one_subject_out": loso,
         "samples": samples,
         "shipped_model": {"version": shipped.version, "training": shipped.meta.get("leave_one_group_out")},
-        "timing": {"pad_ms_per_face": float(np.median(pad_ms)), "embed_ms_per_face": float(np.median(emb_ms)),
-                   "ratio_pad_to_embed": float(np.median(pad_ms) / np.median(emb_ms)), "faces": len(timing_imgs), "runs": args.timing_runs,
-                   "feature_extraction_s_all": round(t_feat, 1)},
+        "timing": {
+            "pad_ms_per_face": float(np.median(pad_ms)),
+            "embed_ms_per_face": float(np.median(emb_ms)),
+            "ratio_pad_to_embed": float(np.median(pad_ms) / np.median(emb_ms)),
+            "faces": len(timing_imgs),
+            "runs": args.timing_runs,
+            "feature_extraction_s_all": round(t_feat, 1),
+        },
         "passes": {
             "acer_at_most_5pct": fused["acer"] <= 0.05,
             "bpcer_at_apcer10_at_most_5pct": fused["bpcer_at_apcer"]["10%"] <= 0.05,

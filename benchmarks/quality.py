@@ -76,8 +76,13 @@ def _analyse(job: tuple[str, str, float, int, int]) -> dict[str, Any] | None:
     t0 = time.perf_counter()
     q = _model.assess(image.size, det, crop, vector=vec, model_id=_engine.model_id, trees=trees)
     t_quality = time.perf_counter() - t0
-    return {"vector": vec, "unified": q.unified, "components": {k: (c.score, c.raw) for k, c in q.components.items()},
-            "t_embed": t_embed, "t_quality": t_quality}
+    return {
+        "vector": vec,
+        "unified": q.unified,
+        "components": {k: (c.score, c.raw) for k, c in q.components.items()},
+        "t_embed": t_embed,
+        "t_quality": t_quality,
+    }
 
 
 def _timing(jobs: list[tuple[str, str, float, int, int]], runs: int) -> dict[str, float]:
@@ -106,12 +111,29 @@ def _timing(jobs: list[tuple[str, str, float, int, int]], runs: int) -> dict[str
         q_runs.append(float(np.median(tq)))
         e_runs.append(float(np.median(te)))
     q, e = float(np.median(q_runs)), float(np.median(e_runs))
-    return {"faces": len(faces), "runs": runs, "quality_ms_per_face": round(1000 * q, 3), "quality_ms_runs": [round(1000 * v, 3) for v in q_runs],
-            "embed_ms_per_face": round(1000 * e, 3), "quality_over_embed": round(q / e, 3)}
+    return {
+        "faces": len(faces),
+        "runs": runs,
+        "quality_ms_per_face": round(1000 * q, 3),
+        "quality_ms_runs": [round(1000 * v, 3) for v in q_runs],
+        "embed_ms_per_face": round(1000 * e, 3),
+        "quality_over_embed": round(q / e, 3),
+    }
 
 
 # the raw value's direction for tie-breaks: higher is better (+1), lower is better (-1), or a target
-_RAW_GOOD = {"interocular": 1, "face_size": 1, "yaw": -1, "pitch": -1, "roll": -1, "sharpness": 1, "clipping": -1, "contrast": 1, "detector": 1, "recognizability": 1}
+_RAW_GOOD = {
+    "interocular": 1,
+    "face_size": 1,
+    "yaw": -1,
+    "pitch": -1,
+    "roll": -1,
+    "sharpness": 1,
+    "clipping": -1,
+    "contrast": 1,
+    "detector": 1,
+    "recognizability": 1,
+}
 
 
 def _raw_goodness(name: str, raw: float | None) -> float:
@@ -214,23 +236,36 @@ def main() -> None:
         return round(1.0 - curves[name][i10] / base, 4) if base > 0 else 0.0
 
     best_component = max(COMPONENTS, key=cut)
-    plot = plot_erc(FRACTIONS, {("unified (held-out folds)" if k == "unified" else k): v for k, v in curves.items()}, args.plot,
-                    title="Error vs reject: lfw-dev pairs, one image degraded",
-                    highlight="unified (held-out folds)", baseline="random", ylabel=f"FNMR at FMR 1e-3 (threshold {threshold:.3f}), %")
+    plot = plot_erc(
+        FRACTIONS,
+        {("unified (held-out folds)" if k == "unified" else k): v for k, v in curves.items()},
+        args.plot,
+        title="Error vs reject: lfw-dev pairs, one image degraded",
+        highlight="unified (held-out folds)",
+        baseline="random",
+        ylabel=f"FNMR at FMR 1e-3 (threshold {threshold:.3f}), %",
+    )
     timing = _timing([j for j in jobs if j[1] == "none"][: args.timing_faces], args.timing_runs)
     kinds_fnmr = {}
     for kind in KINDS:
         m = g & np.array([d[0] == kind for d in degr])
-        kinds_fnmr[kind] = {"fnmr": round(float(np.mean(score[m] < threshold)), 4) if m.any() else None,
-                            "genuine_pairs_without_a_face": int((same & ~found & np.array([d[0] == kind for d in degr])).sum())}
+        kinds_fnmr[kind] = {
+            "fnmr": round(float(np.mean(score[m] < threshold)), 4) if m.any() else None,
+            "genuine_pairs_without_a_face": int((same & ~found & np.array([d[0] == kind for d in degr])).sum()),
+        }
     res_out = {
         "benchmark": "quality",
         "machine": machine(),
-        "pairs": len(pairs), "genuine_pairs": int(g.sum()), "pairs_without_a_face": no_face,
+        "pairs": len(pairs),
+        "genuine_pairs": int(g.sum()),
+        "pairs_without_a_face": no_face,
         "genuine_pairs_without_a_face": int((same & ~found).sum()),
         "fnmr_counting_failures_to_acquire": round(fnmr_with_fta, 4),
-        "quality_model": model.version, "embedder": engine.model_id,
-        "fmr": 1e-3, "threshold": round(threshold, 5), "calibration": engine.calibration.name,
+        "quality_model": model.version,
+        "embedder": engine.model_id,
+        "fmr": 1e-3,
+        "threshold": round(threshold, 5),
+        "calibration": engine.calibration.name,
         "fractions": FRACTIONS,
         "fnmr": {k: [round(v, 4) for v in c] for k, c in curves.items()},
         "fnmr_cut_at_10pct": {k: cut(k) for k in curves},

@@ -30,8 +30,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from _common import emit, machine
@@ -79,7 +80,11 @@ def synthetic_templates(seed: int = 1, centres: int = 6000) -> tuple[np.ndarray,
     sigma = rng.uniform(0.05, 0.07, centres)  # E[cos(member, member)] ~ 1 / (1 + DIM * sigma^2)
     owner = np.repeat(np.arange(centres), sizes)
     vecs = unit(c[owner] + sigma[owner, None] * rng.standard_normal((len(owner), DIM), dtype=np.float32))
-    return vecs, owner.astype(str), {"source": "synthetic (6,000 clusters of 3-5, same-cluster cosine ~0.6-0.8)", "model_id": None, "rows": len(vecs), "usable": len(vecs)}
+    return (
+        vecs,
+        owner.astype(str),
+        {"source": "synthetic (6,000 clusters of 3-5, same-cluster cosine ~0.6-0.8)", "model_id": None, "rows": len(vecs), "usable": len(vecs)},
+    )
 
 
 def split_queries(labels: np.ndarray | None, n: int, q: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -217,10 +222,25 @@ def build(index: Any, gallery: np.ndarray, chunk: int = 100_000) -> float:
     return time.perf_counter() - t0
 
 
-def run_index(name: str, index: Any, gallery: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray, np.ndarray], budget_s: float | None, sweep: list[int] | None = None, runs: int = RUNS,
-              batch_timings: int = BATCH_TIMINGS) -> dict[str, Any]:
+def run_index(
+    name: str,
+    index: Any,
+    gallery: np.ndarray,
+    queries: np.ndarray,
+    truth: tuple[np.ndarray, np.ndarray],
+    budget_s: float | None,
+    sweep: list[int] | None = None,
+    runs: int = RUNS,
+    batch_timings: int = BATCH_TIMINGS,
+) -> dict[str, Any]:
     build_s = build(index, gallery)
-    res: dict[str, Any] = {"kind": index.kind, "dtype": index.dtype, "params": index.params, "build_s": round(build_s, 3), "inserts_per_s": round(len(gallery) / max(build_s, 1e-9))}
+    res: dict[str, Any] = {
+        "kind": index.kind,
+        "dtype": index.dtype,
+        "params": index.params,
+        "build_s": round(build_s, 3),
+        "inserts_per_s": round(len(gallery) / max(build_s, 1e-9)),
+    }
     res["bytes_per_template"] = round(index.nbytes / len(gallery), 1)
     res["memory_mb"] = round(index.nbytes / 2**20, 1)
     t0 = time.perf_counter()
@@ -251,11 +271,20 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="gallery sizes, comma separated")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--quantized-sizes", default=None, help="sizes that also run int8 (default: sizes >= 1M, or the largest with --smoke)")
-    ap.add_argument("--smoke", action="store_true", help="CI: sizes 2000,5000, 100 queries, one latency run of 16 batch timings, one thread, sweeps of two values")
-    ap.add_argument("--fill", choices=["random", "facelike"], default="random", help="filler beyond the real templates: isotropic random unit vectors (default) or a Gaussian fitted to the real templates")
+    ap.add_argument(
+        "--smoke", action="store_true", help="CI: sizes 2000,5000, 100 queries, one latency run of 16 batch timings, one thread, sweeps of two values"
+    )
+    ap.add_argument(
+        "--fill",
+        choices=["random", "facelike"],
+        default="random",
+        help="filler beyond the real templates: isotropic random unit vectors (default) or a Gaussian fitted to the real templates",
+    )
     ap.add_argument("--exact-budget", type=float, default=60.0, help="seconds an exact latency measurement may take before it is estimated from a subset")
     ap.add_argument("--sweep", default=None, help="HNSW expansion_search values to sweep (empty: none; default 32,64,128,256,512, with --smoke 64,256)")
-    ap.add_argument("--sweep-candidates", default=None, help="PQ scan candidates values to sweep (empty: none; default 128,256,1024,2048, with --smoke 128,1024)")
+    ap.add_argument(
+        "--sweep-candidates", default=None, help="PQ scan candidates values to sweep (empty: none; default 128,256,1024,2048, with --smoke 128,1024)"
+    )
     ap.add_argument("--candidates", type=int, default=DEFAULT_PQSCAN["candidates"], help="PQ scan: candidates rescored exactly")
     ap.add_argument("--pq-m", type=int, default=DEFAULT_PQSCAN["pq_m"], help="PQ scan: 4-bit sub-quantisers per template")
     ap.add_argument("--hnsw-max", type=int, default=100_000, help="largest gallery HNSW is measured at (0: never)")
@@ -294,7 +323,9 @@ def main() -> None:
     q_rows, g_rows = split_queries(labels, len(vecs), args.queries)
     queries = vecs[q_rows]
     real_gallery = vecs[g_rows]
-    info.update({"identities": None if labels is None else int(len(set(labels.tolist()))), "queries": int(len(q_rows)), "real_gallery_templates": int(len(g_rows))})
+    info.update(
+        {"identities": None if labels is None else int(len(set(labels.tolist()))), "queries": int(len(q_rows)), "real_gallery_templates": int(len(g_rows))}
+    )
 
     result: dict[str, Any] = {
         "benchmark": "search",
@@ -342,7 +373,9 @@ def main() -> None:
                 variants += [("hnsw_i8", HNSWIndex, {"quantize": True, **hnsw_params}, [])]
         for name, cls, kw, knob_sweep in variants:
             index = cls(DIM, **kw)
-            entry["indexes"][name] = run_index(name, index, gallery, queries, truth, args.exact_budget if cls is ExactIndex else None, knob_sweep, runs, batch_timings)
+            entry["indexes"][name] = run_index(
+                name, index, gallery, queries, truth, args.exact_budget if cls is ExactIndex else None, knob_sweep, runs, batch_timings
+            )
             del index
             gc.collect()
         result["sizes"].append(entry)
@@ -356,7 +389,11 @@ def main() -> None:
         for name in ("pqscan", "pqscan_i8", "hnsw", "hnsw_i8"):
             r = e["indexes"].get(name)
             if r:
-                summary[name] = {"p99_single_ms": r["single"]["p99_ms"], "recall_at_1": r["recall_at_1"], "met": r["single"]["p99_ms"] <= TARGET["p99_single_ms"] and r["recall_at_1"] >= TARGET["recall_at_1"]}
+                summary[name] = {
+                    "p99_single_ms": r["single"]["p99_ms"],
+                    "recall_at_1": r["recall_at_1"],
+                    "met": r["single"]["p99_ms"] <= TARGET["p99_single_ms"] and r["recall_at_1"] >= TARGET["recall_at_1"],
+                }
         result["target_1m"] = summary
     emit(result)
 

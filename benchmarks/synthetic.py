@@ -66,7 +66,12 @@ def main() -> None:
     n = min(args.real, len(lfw))
     lfw = [lfw[int(i)] for i in np.floor(np.arange(n) * (len(lfw) / n))]
     nuaa = [it.path for it in read_labels(data / "pad" / "nuaa-train" / "labels.csv") if it.label == "live"][:: 2 * args.every]
-    samples = [p for sub in ("deepface", "face-recognition-examples", "dlib-landmarks") for p in sorted((data / "samples" / sub).rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS][:: args.every]
+    samples = [
+        p
+        for sub in ("deepface", "face-recognition-examples", "dlib-landmarks")
+        for p in sorted((data / "samples" / sub).rglob("*"))
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+    ][:: args.every]
     sources = {**gens, "lfw": lfw, "nuaa": nuaa, "samples": samples}
     feats = {name: synthetic_set_features(engine, paths)[0] for name, paths in sources.items()}
     real_sources = ("lfw", "nuaa", "samples")
@@ -96,8 +101,10 @@ def main() -> None:
 
     def figures(m: SyntheticModel, syn: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> dict[str, Any]:
         ss, sr = scores(m, syn), scores(m, real)
-        return {k: {"auc": round(auc(ss[k], sr[k]), 4), "detected": round(float(np.mean(ss[k] >= 0.5)), 4), "real_flagged": round(float(np.mean(sr[k] >= 0.5)), 4)}
-                for k in ss} | {"synthetic": size(syn), "real": size(real)}
+        return {
+            k: {"auc": round(auc(ss[k], sr[k]), 4), "detected": round(float(np.mean(ss[k] >= 0.5)), 4), "real_flagged": round(float(np.mean(sr[k] >= 0.5)), 4)}
+            for k in ss
+        } | {"synthetic": size(syn), "real": size(real)}
 
     all_real = cat([feats[s] for s in real_sources])
     within: dict[str, Any] = {}
@@ -132,7 +139,7 @@ def main() -> None:
             w, h = img.width, img.height
             cw, ch = int(w * rng.uniform(0.6, 0.9)), int(h * rng.uniform(0.6, 0.9))
             x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-            im2 = Image(np.ascontiguousarray(img.pixels[y0:y0 + ch, x0:x0 + cw]))
+            im2 = Image(np.ascontiguousarray(img.pixels[y0 : y0 + ch, x0 : x0 + cw]))
             dets = engine.detector.detect(im2)
             if dets:
                 f = synthetic_features(im2, max(dets, key=lambda d: d.area))
@@ -168,8 +175,18 @@ def main() -> None:
     ra, rb = rescored(lfw[::10], 2.0, ".png", [])
     sa, sb = rescored(gens["stylegan3"][::3], 0.5, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 85])
     control = {
-        "real_vs_real_2x_png": {"auc": round(auc(rb, ra), 4), "flagged": round(float(np.mean(ra >= 0.5)), 4), "flagged_resaved": round(float(np.mean(rb >= 0.5)), 4), "faces": len(ra)},
-        "stylegan3_vs_halved_jpeg85": {"auc": round(auc(sa, sb), 4), "detected": round(float(np.mean(sa >= 0.5)), 4), "detected_resaved": round(float(np.mean(sb >= 0.5)), 4), "faces": len(sa)},
+        "real_vs_real_2x_png": {
+            "auc": round(auc(rb, ra), 4),
+            "flagged": round(float(np.mean(ra >= 0.5)), 4),
+            "flagged_resaved": round(float(np.mean(rb >= 0.5)), 4),
+            "faces": len(ra),
+        },
+        "stylegan3_vs_halved_jpeg85": {
+            "auc": round(auc(sa, sb), 4),
+            "detected": round(float(np.mean(sa >= 0.5)), 4),
+            "detected_resaved": round(float(np.mean(sb >= 0.5)), 4),
+            "faces": len(sa),
+        },
     }
 
     # identity-aware check
@@ -193,7 +210,9 @@ def main() -> None:
             r = identity_consistency(v, refs)
             flags[kind].append(r.outlier)
             zs[kind].append(r.z)
-    identity: dict[str, Any] = {k: {"flagged_as_outlier": round(float(np.mean(v)), 4), "median_z": round(float(np.median(zs[k])), 3), "n": len(v)} for k, v in flags.items()}
+    identity: dict[str, Any] = {
+        k: {"flagged_as_outlier": round(float(np.mean(v)), 4), "median_z": round(float(np.median(zs[k])), 3), "n": len(v)} for k, v in flags.items()
+    }
     identity["people"] = len(names)
 
     res = {
@@ -205,7 +224,10 @@ def main() -> None:
         "reframed": reframed,
         "file_history_control": control,
         "identity_aware": identity,
-        "shipped_model": {"version": shipped.version, "training": {k: shipped.meta.get(k) for k in ("auc", "accuracy", "detected", "real_flagged", "synthetic", "real")}},
+        "shipped_model": {
+            "version": shipped.version,
+            "training": {k: shipped.meta.get(k) for k in ("auc", "accuracy", "detected", "real_flagged", "synthetic", "real")},
+        },
         "passes": {  # for the shipped configuration, the layout detector
             "auc_per_generator_at_least_0_95": all(v["layout"]["auc"] >= 0.95 for v in within.values()),
             "unseen_real_source_auc_at_least_0_9": all(v["layout"]["auc"] >= 0.9 for v in held.values()),

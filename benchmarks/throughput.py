@@ -15,8 +15,8 @@ import argparse
 import random
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from _common import data_dir, emit, machine
 
@@ -67,9 +67,12 @@ def main() -> None:
     try:
         import face_recognition
     except ImportError as exc:
-        result["face_recognition"] = {"error": f"baseline not installed ({exc}); pip install --no-deps face_recognition==1.3.0 beside dlib-bin and face_recognition_models"}
+        result["face_recognition"] = {
+            "error": f"baseline not installed ({exc}); pip install --no-deps face_recognition==1.3.0 beside dlib-bin and face_recognition_models"
+        }
         result["ratio"] = None
     else:
+
         def baseline_run() -> int:
             n = 0
             for f in files:

@@ -39,7 +39,9 @@ def _private(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["exact", "pqscan"])
-def test_deleted_subject_leaves_no_byte_in_any_gallery_file_while_serving(kind: str, tmp_path: Path, lfw: Path, engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deleted_subject_leaves_no_byte_in_any_gallery_file_while_serving(
+    kind: str, tmp_path: Path, lfw: Path, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FACEPRINT_ENCRYPT", "0")
     from faceprint.gallery.store import NewTemplate, Store
 
@@ -62,13 +64,15 @@ def test_deleted_subject_leaves_no_byte_in_any_gallery_file_while_serving(kind: 
             assert g.index.kind == "pqscan" and g.index.trained and len(g.index) == 2000
     photos = sorted((lfw / "Laura_Bush").glob("*.jpg"))[:2]
     port = free_port()
-    server = RealServer([sys.executable, "-m", "faceprint.cli", "serve", "--db", str(db), "--no-auth", "--port", str(port)], port, tmp_path / "server.log", env=server_env())
+    server = RealServer(
+        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(db), "--no-auth", "--port", str(port)], port, tmp_path / "server.log", env=server_env()
+    )
     try:
         server.wait_ready()
         with httpx.Client(base_url=server.url, timeout=120) as c:
             r = c.post(f"/v1/subjects/{NAME}/faces", files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos])
             assert r.status_code == 201, r.text
-            header = (folder / "gallery.db.index.json")
+            header = folder / "gallery.db.index.json"
             with Store(db) as store:  # a second reader, as an attacker with a copy of the files would be
                 vectors = [t.vector for t in store.templates(subject_id=store.subject(NAME).id)]
             deadline = time.monotonic() + 30
@@ -108,7 +112,10 @@ def test_photo_removed_from_library_leaves_no_template_or_thumbnail(tmp_path: Pa
         gone = photos / sorted(p.name for p in photos.iterdir() if p.name.startswith("Laura"))[0]
         faces = lib.store.read("SELECT f.vector, f.thumb FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path = ?", (str(gone),))
         assert faces and faces[0]["thumb"]
-        needles = {"template": bytes(faces[0]["vector"]), "thumbnail": bytes(faces[0]["thumb"])[len(faces[0]["thumb"]) // 2 :][:64]}  # entropy-coded data, not the shared JPEG tables
+        needles = {
+            "template": bytes(faces[0]["vector"]),
+            "thumbnail": bytes(faces[0]["thumb"])[len(faces[0]["thumb"]) // 2 :][:64],
+        }  # entropy-coded data, not the shared JPEG tables
         assert _hits(folder, needles)  # there before
         gone.unlink()
         summary, _ = lib.index(photos, in_process=True)

@@ -394,7 +394,15 @@ def test_pqscan_rejects_bad_parameters() -> None:
 # -- files ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", KINDS + [pytest.param(lambda **kw: ExactIndex(DIM, quantize=True), id="exact-i8"), pytest.param(lambda **kw: PQScanIndex(DIM, quantize=True), id="pqscan-i8"), pytest.param(lambda **kw: HNSWIndex(DIM, quantize=True), id="hnsw-i8")])
+@pytest.mark.parametrize(
+    "make",
+    KINDS
+    + [
+        pytest.param(lambda **kw: ExactIndex(DIM, quantize=True), id="exact-i8"),
+        pytest.param(lambda **kw: PQScanIndex(DIM, quantize=True), id="pqscan-i8"),
+        pytest.param(lambda **kw: HNSWIndex(DIM, quantize=True), id="hnsw-i8"),
+    ],
+)
 def test_save_load_round_trip(make, tmp_path: Path) -> None:
     ix = make()
     g = random_unit(2000, 81)

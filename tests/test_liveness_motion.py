@@ -39,15 +39,25 @@ def video(data_dir: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("clip", ["talking-heads/WDA_KatieHill_000.mp4", "talking-heads/WDA_AlexandriaOcasioCortez_000.mp4", "hamilton/short_hamilton_clip.mp4"])
+@pytest.mark.parametrize(
+    "clip", ["talking-heads/WDA_KatieHill_000.mp4", "talking-heads/WDA_AlexandriaOcasioCortez_000.mp4", "hamilton/short_hamilton_clip.mp4"]
+)
 def test_real_heads_are_live(engine, video: Path, clip: str) -> None:
     res = motion_liveness(engine, video_frames(video / clip, step=2, max_frames=60))
     assert res.live is True, res.to_dict()
     assert res.score >= 2 * res.threshold and res.informative_pairs >= 8
 
 
-@pytest.mark.parametrize("still", ["hamilton/lin-manuel-miranda.png", "hamilton/obama.jpg", "../deepface/identities/id01/img1.jpg", "../deepface/identities/id09/img34.jpg",
-                                   "../../lfw-dev/images/Bill_Gates/Bill_Gates_0001.jpg"])
+@pytest.mark.parametrize(
+    "still",
+    [
+        "hamilton/lin-manuel-miranda.png",
+        "hamilton/obama.jpg",
+        "../deepface/identities/id01/img1.jpg",
+        "../deepface/identities/id09/img34.jpg",
+        "../../lfw-dev/images/Bill_Gates/Bill_Gates_0001.jpg",
+    ],
+)
 def test_a_moved_photo_is_flat(engine, video: Path, still: str) -> None:
     path = (video / still).resolve()
     if not path.is_file():

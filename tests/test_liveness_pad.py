@@ -183,7 +183,11 @@ def test_train_pad_cli_loso_eval_report_and_one_class(nuaa: Path, pad_dir: Path,
     # eval pad on the sample photos plus a slice of NUAA, with a screen attack type
     ev = tmp_path / "eval.csv"
     rows = list(csv.reader(labels.open()))[1:30]
-    rows += [[str(pad_dir / "image_F1.jpg"), "spoof_print", "x"], [str(pad_dir / "image_F2.jpg"), "spoof_screen", "x"], [str(pad_dir / "image_T1.jpg"), "live", "x"]]
+    rows += [
+        [str(pad_dir / "image_F1.jpg"), "spoof_print", "x"],
+        [str(pad_dir / "image_F2.jpg"), "spoof_screen", "x"],
+        [str(pad_dir / "image_T1.jpg"), "live", "x"],
+    ]
     with ev.open("w", newline="") as fh:
         csv.writer(fh).writerows([["path", "label", "subject"], *rows])
     out = tmp_path / "report"
@@ -218,7 +222,16 @@ def test_train_needs_both_classes_and_models_are_checked(engine: Any, nuaa: Path
     model, _ = train(feats, [it.label for it in kept], [it.group for it in kept], one_class=True, components=4)
     assert PadModel(model).mode == "one-class"
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"version": "x", "mode": "two-class", "threshold": 0.5, "detectors": [{"name": "texture", "family": "texture", "mean": [0], "scale": [1], "coef": [1], "intercept": 0}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "version": "x",
+                "mode": "two-class",
+                "threshold": 0.5,
+                "detectors": [{"name": "texture", "family": "texture", "mean": [0], "scale": [1], "coef": [1], "intercept": 0}],
+            }
+        )
+    )
     with pytest.raises(ModelError, match="does not match"):
         load_pad_model(bad)
     (tmp_path / "nojson.json").write_text("{")
@@ -268,12 +281,20 @@ def test_rest_liveness_synthetic_and_required_liveness(engine: Any, pad_dir: Pat
         assert body["liveness"]["live"] is False and body["liveness"]["detectors"]["context"] < 0.5 and body["face"]["box"]["w"] > 50
         r = c.post("/v1/synthetic", files=[up(pad_dir / "image_T1.jpg")], headers=h)
         assert r.status_code == 200 and 0 <= r.json()["synthetic"]["score"] <= 1
-        r = c.post("/v1/verify", files=[up(pad_dir / "image_T1.jpg", "file_a"), up(pad_dir / "image_F2.jpg", "file_b")], params={"require_liveness": "true"}, headers=h)
+        r = c.post(
+            "/v1/verify", files=[up(pad_dir / "image_T1.jpg", "file_a"), up(pad_dir / "image_F2.jpg", "file_b")], params={"require_liveness": "true"}, headers=h
+        )
         assert r.status_code == 422 and r.json()["error"]["code"] == "liveness_rejected" and r.json()["error"]["reasons"]
-        r = c.post("/v1/verify", files=[up(pad_dir / "image_T1.jpg", "file_a"), up(pad_dir / "image_T1.jpg", "file_b")], params={"require_liveness": "true"}, headers=h)
+        r = c.post(
+            "/v1/verify", files=[up(pad_dir / "image_T1.jpg", "file_a"), up(pad_dir / "image_T1.jpg", "file_b")], params={"require_liveness": "true"}, headers=h
+        )
         assert r.status_code == 200 and r.json()["a"]["liveness"]["live"] is True
-        r = c.post("/v1/subjects/P/faces", files=[up(pad_dir / "image_T1.jpg", "files"), up(pad_dir / "image_F1.jpg", "files")],
-                   data={"face": "largest", "check_liveness": "true"}, headers=h)
+        r = c.post(
+            "/v1/subjects/P/faces",
+            files=[up(pad_dir / "image_T1.jpg", "files"), up(pad_dir / "image_F1.jpg", "files")],
+            data={"face": "largest", "check_liveness": "true"},
+            headers=h,
+        )
         assert r.status_code == 201 and r.json()["added"] == 1 and r.json()["rejected"][0]["code"] == "liveness_rejected"
         r = c.post("/v1/liveness", files=[("file", ("x.jpg", b"not an image", "image/jpeg"))], headers=h)
         assert r.status_code == 422 and r.json()["error"]["code"] == "image_decode_error"
@@ -282,8 +303,11 @@ def test_rest_liveness_synthetic_and_required_liveness(engine: Any, pad_dir: Pat
 
 # --- synthetic faces --------------------------------------------------------------------------
 def test_synthetic_check_and_cli(engine: Any, data_dir: Path, lfw: Path) -> None:
-    syn = sorted((data_dir / "synthetic" / "stylegan3" / "stylegan3_pool").glob("*.png"))[:8] + sorted((data_dir / "synthetic" / "generated-photos" / "images").rglob("*.jpg"))[:8]
-    real = sorted(lfw.rglob("*.jpg"))[:: 400][:16]
+    syn = (
+        sorted((data_dir / "synthetic" / "stylegan3" / "stylegan3_pool").glob("*.png"))[:8]
+        + sorted((data_dir / "synthetic" / "generated-photos" / "images").rglob("*.jpg"))[:8]
+    )
+    real = sorted(lfw.rglob("*.jpg"))[::400][:16]
     if len(syn) < 16:
         pytest.skip("generated faces not found under synthetic/")
     s_syn = [engine.synthetic(p).score for p in syn]
@@ -321,7 +345,21 @@ def test_synthetic_layout_is_blind_to_reframing_and_train_eval_cli(engine: Any, 
     assert json.loads(r.stdout)["per_detector_auc"]["layout"] > 0.9
     out = tmp_path / "report"
     # 20 real photos (~0.17 s each, most of the run): under 10 % flagged means one at most
-    r = _cli("eval", "synthetic", "--synthetic", str(test_csv), "--real", str(data_dir / "samples" / "deepface"), "--real-limit", "20", "--model", str(model), "--out", str(out), "--json")
+    r = _cli(
+        "eval",
+        "synthetic",
+        "--synthetic",
+        str(test_csv),
+        "--real",
+        str(data_dir / "samples" / "deepface"),
+        "--real-limit",
+        "20",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     body = json.loads(r.stdout)
     assert body["generators"]["test"]["auc"] > 0.9 and body["generators"]["test"]["detected"] > 0.5 and body["real_flagged"] < 0.1
@@ -367,8 +405,12 @@ def test_subject_consistency_gallery_cli_and_rest(engine: Any, data_dir: Path, l
         assert g.consistency(fake, "P").outlier
         key = auth.create_key(g.store, "t", ["read"])
         with TestClient(create_app(g)) as c:
-            r = c.post("/v1/subjects/P/consistency", files=[("file", (other[0].name, other[0].read_bytes(), "image/jpeg"))], params={"face": "center"},
-                       headers={"Authorization": f"Bearer {key}"})
+            r = c.post(
+                "/v1/subjects/P/consistency",
+                files=[("file", (other[0].name, other[0].read_bytes(), "image/jpeg"))],
+                params={"face": "center"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
             assert r.status_code == 200, r.text
             assert r.json()["outlier"] is True and r.json()["references"] == 4 and r.json()["subject"] == "P"
     r = _cli("subjects", "consistency", "P", str(own[4]), "--face", "center", "--db", str(db), "--json")
@@ -406,6 +448,8 @@ def test_rest_video_liveness_with_challenge(engine: Any, data_dir: Path, tmp_pat
         assert r.status_code == 422 and "not a video" in r.json()["error"]["message"]
         r = c.post("/v1/liveness/video", files=[("file", ("cut.mp4", katie.read_bytes()[:4000], "video/mp4"))], headers=h)
         assert r.status_code == 422 and "video" in r.json()["error"]["message"]
-        r = c.post("/v1/liveness/video", files=[("file", ("x.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200, "video/mp4"))], params={"challenge": "up"}, headers=h)
+        r = c.post(
+            "/v1/liveness/video", files=[("file", ("x.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200, "video/mp4"))], params={"challenge": "up"}, headers=h
+        )
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
     g.close()

@@ -106,7 +106,9 @@ def test_shipped_model_is_small_versioned_and_has_held_out_fold_models() -> None
         QualityModel({**data, "final": {}})
 
 
-def test_training_script_exports_trees_that_predict_like_scikit_learn(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_script_exports_trees_that_predict_like_scikit_learn(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A tiny deterministic training run: the file loads with a held-out model for every fold
     it saw, and the exported heap-layout trees give scikit-learn's own predictions."""
     pytest.importorskip("sklearn")

@@ -185,7 +185,20 @@ def reports(subset: tuple[Path, dict[str, list[Path]]], data_dir: Path, cli) -> 
         "verify_pairs": _eval(cli, "verify", "--pairs", str(pairs), "--root", str(lfw / "images"), "--out", str(tmp / "verify-pairs"), cwd=tmp),
         "identify": _eval(cli, "identify", *common, "--out", str(tmp / "identify"), cwd=tmp),
         "bias": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "100", "--out", str(tmp / "bias"), cwd=tmp),
-        "bias_errata": _eval(cli, "bias", *common, "--groups", str(lfw / "gender.csv"), "--bootstrap", "0", "--errata", str(_errata(tmp)), "--out", str(tmp / "bias-errata"), cwd=tmp),
+        "bias_errata": _eval(
+            cli,
+            "bias",
+            *common,
+            "--groups",
+            str(lfw / "gender.csv"),
+            "--bootstrap",
+            "0",
+            "--errata",
+            str(_errata(tmp)),
+            "--out",
+            str(tmp / "bias-errata"),
+            cwd=tmp,
+        ),
         "dataset": _eval(cli, "dataset", *common, "--reference", str(reference), "--out", str(tmp / "dataset"), cwd=tmp),
         "idsim": _eval(cli, "idsim", "--root", str(root), "--identities", "44", "--out", str(tmp / "idsim"), cwd=tmp),
         "budget": _eval(cli, "budget", "--pairs", str(pairs), "--root", str(lfw / "images"), "--limit", "2", "--out", str(tmp / "budget"), cwd=tmp),
@@ -218,7 +231,9 @@ def test_each_kind_reports_its_figures(reports: dict[str, dict], subset: tuple[P
     assert d["identities"] == 48 and d["images"] == 111 and d["separability"]["identity_pairs"] == 48 * 47 // 2  # the 49th left out
     lk = d["leakage"]
     assert lk["reference_identities"] == 7 and lk["flagged"] >= 1
-    assert {"identity": "Abel_Pacheco", "reference": "leaked"} in [{"identity": x["identity"], "reference": x["reference"]} for x in lk["closest"] if x["score"] >= lk["threshold"]]
+    assert {"identity": "Abel_Pacheco", "reference": "leaked"} in [
+        {"identity": x["identity"], "reference": x["reference"]} for x in lk["closest"] if x["score"] >= lk["threshold"]
+    ]
     s = reports["idsim"]
     first44 = [ps for _, ps in sorted(people.items())[:44]]  # --identities 44: the last four left out
     assert s["pairs"] + s["pairs_without_face"] == sum(len(ps) - 1 for ps in first44 if len(ps) > 1)
