@@ -4,7 +4,9 @@ Each script runs in this process (``runpy``, as ``python benchmarks/x.py ARGS`` 
 ``__main__``, its own argv, stdout captured), which spares a new interpreter and its imports
 per script.  Scripts that start worker processes still do (spawn re-runs the script as
 ``__mp_main__`` in the worker).  What a script may change in the process is put back after it:
-the environment, argv, sys.path, OpenCV's and the BLAS / OpenMP thread counts.  The smokes run
+the environment, argv, sys.path, OpenCV's and the BLAS / OpenMP thread counts, and Pillow's
+LOAD_TRUNCATED_IMAGES (face_recognition, throughput.py's baseline, sets it on import: every
+later decode of a truncated JPEG in this process would pass).  The smokes run
 with one BLAS / OpenMP thread: at smoke size threads only add overhead, and on a shared machine
 spinning OpenMP / OpenBLAS threads cost 10-100x (FAISS codebook training, PAD's Newton solves)."""
 
@@ -19,8 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
 
 
@@ -28,10 +30,12 @@ def _run(script: str, *args: str, data_dir: Path) -> dict:
     """``python benchmarks/<script> ARGS`` in this process; its stdout parsed as JSON."""
     import cv2
     import faiss  # noqa: F401 -- loaded before threadpool_limits, so its OpenMP pool is limited and restored too
+    from PIL import ImageFile
     from threadpoolctl import threadpool_limits
 
     path = BENCHMARKS / script
     env, argv, sys_path, cv2_threads = dict(os.environ), sys.argv, list(sys.path), cv2.getNumThreads()
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
     had_common = "_common" in sys.modules
     os.environ["FACEPRINT_DATA"] = str(data_dir)
     sys.argv = [str(path), *args]
@@ -48,6 +52,7 @@ def _run(script: str, *args: str, data_dir: Path) -> dict:
         os.environ.update(env)
         sys.argv, sys.path[:] = argv, sys_path
         cv2.setNumThreads(cv2_threads)
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated
         if not had_common:
             sys.modules.pop("_common", None)  # benchmarks/_common, not whatever a later test means by that name
     return json.loads(out.getvalue())
