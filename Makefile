@@ -32,9 +32,12 @@ library: install
 demo: install
 	$(BIN)/faceprint demo --data "$(FACEPRINT_DATA)"
 
-## The test suite: the lint, then every test (real models, real images from $(FACEPRINT_DATA)).
+## The test suite: the lint, then every test (real models, real images from $(FACEPRINT_DATA)),
+## on two worker processes (pytest-xdist; a test file stays on one worker, so its module
+## fixtures are built once): much of the suite waits on servers, a browser and subprocesses.
+PYTEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 ## The inner loop (under 3 minutes): the lint, then every test not marked slow.
 test-fast: install lint

@@ -455,6 +455,7 @@ def calibration(identity_dir: Path, tmp_path_factory: pytest.TempPathFactory, cl
     return out, summary
 
 
+@pytest.mark.slow
 def test_calibrate_folders(calibration: tuple[Path, dict[str, Any]]) -> None:
     from faceprint.metrics.verification import CalibrationTable
 
@@ -534,6 +535,7 @@ def lfw_pairs(data_dir: Path, lfw: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_eval_pairs_smoke(lfw_pairs: Path, lfw: Path, tmp_path: Path, cli: Any) -> None:
     out_dir = tmp_path / "eval"
     r = ok_json(cli, "eval", "pairs", "--pairs", lfw_pairs, "--root", lfw, "--limit", 6, "--out", out_dir)

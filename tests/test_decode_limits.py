@@ -162,6 +162,7 @@ BOUNDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(BOUNDS))
 def test_decode_costs_a_few_bytes_a_pixel(tmp_path: Path, kind: str) -> None:
     path = _write(kind, tmp_path / f"{kind}.{kind.rsplit('_', 1)[1].replace('rotated', 'jpg')}")
@@ -253,6 +254,7 @@ def test_only_the_supported_formats_are_opened(tmp_path: Path) -> None:
 # --- clips -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_clip_frames_over_the_cap_refused_before_decoding(tmp_path: Path) -> None:
     """6000x6000 frames (a 100 KB file): refused from the stream's header; the process grows by
     under 20 MB (decoding the first frame took 262 MB, a 12000x12000 clip 1.4 GB)."""

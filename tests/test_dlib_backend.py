@@ -111,6 +111,7 @@ def test_crop_is_dlib_chip_with_matching_transform(lfw: Path, detector: DlibHogD
     assert np.abs(warped.astype(np.int16) - crop.pixels).mean() < 2.0
 
 
+@pytest.mark.slow
 def test_same_person_scores_higher_than_different_people(lfw: Path, detector: DlibHogDetector, embedder: DlibResNetEmbedder) -> None:
     images = {(name, n): _photo(lfw, name, n) for name in ONE_FACE for n in (1, 2)}
     crops = [embedder.crop(img, detector.detect(img)[0]) for img in images.values()]
@@ -133,6 +134,7 @@ def test_embeds_yunet_detections(lfw: Path, detector: DlibHogDetector, embedder:
     assert float(from_yunet[0] @ from_hog[0]) > 0.95
 
 
+@pytest.mark.slow
 def test_templates_unit_length_and_flip_changes_them(lfw: Path, detector: DlibHogDetector, embedder: DlibResNetEmbedder) -> None:
     plain = DlibResNetEmbedder(flip=False)
     crops = []

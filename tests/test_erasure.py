@@ -38,6 +38,7 @@ def _private(folder: Path) -> None:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, (p.name, oct(p.stat().st_mode))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["exact", "pqscan"])
 def test_deleted_subject_leaves_no_byte_in_any_gallery_file_while_serving(
     kind: str, tmp_path: Path, lfw: Path, engine, monkeypatch: pytest.MonkeyPatch

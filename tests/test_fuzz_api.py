@@ -88,6 +88,7 @@ def _cases(out: str) -> int:
     return sum(int(x) for x in m)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_key", [True, False], ids=["with-key", "without-key"])
 def test_schemathesis_finds_no_failure(fuzzed, with_key: bool) -> None:
     server, key, tmp = fuzzed

@@ -244,6 +244,7 @@ def test_bad_arguments_raise_input_error(make) -> None:
     assert len(ix) == 0  # nothing half-added
 
 
+@pytest.mark.slow
 def test_hnsw_recall_at_1_on_20k(big: dict[str, np.ndarray], hnsw_big: HNSWIndex) -> None:
     found, scores = hnsw_big.search(big["queries"], 10)
     assert recall_at_1(found, big["gallery"], big["queries"], big["best"]) >= 0.99
@@ -280,6 +281,7 @@ def test_hnsw_distance_is_one_minus_dot() -> None:
     np.testing.assert_allclose(scores[valid], expected[valid], atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", [ExactIndex, PQScanIndex, HNSWIndex], ids=["exact", "pqscan", "hnsw"])
 def test_int8_quantised_recall(cls, big: dict[str, np.ndarray]) -> None:
     g, q = big["gallery"], big["queries"]

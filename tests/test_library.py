@@ -125,6 +125,7 @@ def _group_photos(data_dir: Path, dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_two_faces_of_one_photo_are_never_one_person(tmp_path: Path, data_dir: Path, engine) -> None:
     with Library(tmp_path / "lib.db", engine) as lib:
         lib.index(_group_photos(data_dir, tmp_path / "photos"), in_process=True)
@@ -346,6 +347,7 @@ def test_one_person_in_two_unnamed_groups_is_asked_once_and_yes_joins_them(tmp_p
         assert {f.person_id for f in lib.store.faces(face_ids=sorted(moved))} == {s.person_id}
 
 
+@pytest.mark.slow
 def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, lfw: Path, cli) -> None:
     """SIGKILL `faceprint index` part-way; the next run analyses only what was not committed."""
     import signal

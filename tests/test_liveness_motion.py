@@ -42,6 +42,7 @@ def video(data_dir: Path) -> Path:
 @pytest.mark.parametrize(
     "clip", ["talking-heads/WDA_KatieHill_000.mp4", "talking-heads/WDA_AlexandriaOcasioCortez_000.mp4", "hamilton/short_hamilton_clip.mp4"]
 )
+@pytest.mark.slow
 def test_real_heads_are_live(engine, video: Path, clip: str) -> None:
     res = motion_liveness(engine, video_frames(video / clip, step=2, max_frames=60))
     assert res.live is True, res.to_dict()
@@ -58,6 +59,7 @@ def test_real_heads_are_live(engine, video: Path, clip: str) -> None:
         "../../lfw-dev/images/Bill_Gates/Bill_Gates_0001.jpg",
     ],
 )
+@pytest.mark.slow
 def test_a_moved_photo_is_flat(engine, video: Path, still: str) -> None:
     path = (video / still).resolve()
     if not path.is_file():

@@ -82,6 +82,7 @@ def test_liveness_cli_image_json_and_bad_input(pad_dir: Path, tmp_path: Path) ->
     assert r.returncode == 2 and "Traceback" not in r.stderr and "notes.jpg" in r.stderr
 
 
+@pytest.mark.slow
 def test_liveness_cli_video_and_challenge(engine: Any, data_dir: Path) -> None:
     """Each video run costs 5-8 s, so each proves several things: the CLI's plain answer and a
     met challenge on one talking-head run, film footage on another; a failed second request
@@ -119,6 +120,7 @@ def test_liveness_cli_video_and_challenge(engine: Any, data_dir: Path) -> None:
     assert not late.passed and late.met_at == [None] and "within 0.5 s" in late.reason
 
 
+@pytest.mark.slow
 def test_challenge_met_by_a_tilted_photo_is_still_refused(lfw: Path, tmp_path: Path) -> None:
     """Tilting a photo about its vertical axis reads as a head turn to the landmarks, so the
     challenge alone is met; the motion check sees one plane and the verdict is not live."""
@@ -146,6 +148,7 @@ def test_challenge_met_by_a_tilted_photo_is_still_refused(lfw: Path, tmp_path: P
 
 
 # --- training and evaluation -----------------------------------------------------------------
+@pytest.mark.slow
 def test_fit_logistic_matches_scikit_learn() -> None:
     sk = pytest.importorskip("sklearn.linear_model")
     rng = np.random.default_rng(3)
@@ -170,6 +173,7 @@ def test_iso_metrics_by_hand() -> None:
     assert m["auc"] == pytest.approx(np.mean([s > a for s in scores[:4] for a in scores[4:]]))
 
 
+@pytest.mark.slow
 def test_train_pad_cli_loso_eval_report_and_one_class(nuaa: Path, pad_dir: Path, tmp_path: Path) -> None:
     labels = _subset(nuaa, tmp_path, every=6)
     model_path = tmp_path / "pad.json"
@@ -321,6 +325,7 @@ def test_synthetic_check_and_cli(engine: Any, data_dir: Path, lfw: Path) -> None
     assert body["synthetic"] is True and body["evidence"] and "where face generators put it" in body["evidence"][0]
 
 
+@pytest.mark.slow
 def test_synthetic_layout_is_blind_to_reframing_and_train_eval_cli(engine: Any, data_dir: Path, lfw: Path, tmp_path: Path) -> None:
     """A generated face cropped out of its frame escapes the layout detector (documented); a
     model trained by the CLI on a small set detects held-out generated faces and writes a report."""
@@ -420,6 +425,7 @@ def test_subject_consistency_gallery_cli_and_rest(engine: Any, data_dir: Path, l
     assert r.returncode == 2 and "Nobody" in r.stderr
 
 
+@pytest.mark.slow
 def test_rest_video_liveness_with_challenge(engine: Any, data_dir: Path, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 

@@ -34,6 +34,7 @@ def _decoded(path: Path, largest: bool) -> tuple[Image, float]:
     return Image(np.ascontiguousarray(cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)[:, :, ::-1])), 4.0
 
 
+@pytest.mark.slow
 def test_group_photo_face_counts_match_annotations(engine: Engine, data_dir: Path) -> None:
     folder = data_dir / "samples" / "group-photos"
     items = _annotations(data_dir)

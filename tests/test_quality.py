@@ -106,6 +106,7 @@ def test_shipped_model_is_small_versioned_and_has_held_out_fold_models() -> None
         QualityModel({**data, "final": {}})
 
 
+@pytest.mark.slow
 def test_training_script_exports_trees_that_predict_like_scikit_learn(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -206,6 +206,7 @@ def reports(subset: tuple[Path, dict[str, list[Path]]], data_dir: Path, cli) -> 
     return out
 
 
+@pytest.mark.slow
 def test_each_kind_reports_its_figures(reports: dict[str, dict], subset: tuple[Path, dict[str, list[Path]]]) -> None:
     people = subset[1]
     v = reports["verify"]
@@ -251,6 +252,7 @@ def test_each_kind_reports_its_figures(reports: dict[str, dict], subset: tuple[P
         assert html.startswith("<!doctype html>") and "data:image/png;base64," in html and "http://" not in html and "https://" not in html
 
 
+@pytest.mark.slow
 def test_reports_open_in_a_browser_without_errors(reports: dict[str, dict], tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")

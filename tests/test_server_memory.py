@@ -78,6 +78,7 @@ def _peak(srv: RealServer, c: httpx.Client, method: str, path: str, **kw) -> tup
     return _status(pid, "VmHWM") - idle, r
 
 
+@pytest.mark.slow
 def test_worst_uploads_stay_bounded(server, lfw: Path) -> None:
     srv, tmp = server
     figures = {}

@@ -511,6 +511,7 @@ def test_keys_and_serve_commands(tmp_path: Path) -> None:
 # --- the real server ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_serve_subprocess(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     made = subprocess.run(
@@ -535,6 +536,7 @@ def test_cli_serve_subprocess(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}" in server.output()
 
 
+@pytest.mark.slow
 def test_real_server_concurrent_enroll_identify_delete(data_dir: Path) -> None:
     """benchmarks/load.py at smoke size: 4 client threads for ~8 s against `faceprint serve` on
     loopback.  Zero 5xx; afterwards the subjects in the database are exactly those the clients

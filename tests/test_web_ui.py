@@ -66,6 +66,7 @@ def served(tmp_path: Path, lfw: Path):
         assert code == 0, server.output()
 
 
+@pytest.mark.slow
 def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
     sync_api = _browser()
     server, db, ids, lfw = served
@@ -219,6 +220,7 @@ def _cross_site_attacks_fail(page, server, db: Path, gallery_db: Path, ids: dict
         assert [s.name for s in gstore.subjects()] == ["Own Page"]
 
 
+@pytest.mark.slow
 def test_split_and_not_this_person_over_http(served) -> None:
     """The person page's forms (split, "not this person") change the library; images outside it are 404."""
     import httpx
