@@ -7,7 +7,8 @@ dependency (imports under ``if TYPE_CHECKING:`` are annotations, not dependencie
   ``forensics``) do not import the evaluation package, and no package but ``cli`` imports
   ``faceprint.cli``;
 * no import circle exists among the modules, nor among the packages (``faceprint.gallery``
-  and everything under it count as one), so the layers in docs/architecture.md hold."""
+  and everything under it count as one), and a package imports only packages on lower floors
+  of ``LAYERS`` (the picture in docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -135,6 +136,33 @@ def test_runtime_and_detectors_do_not_import_evaluation_or_the_cli() -> None:
 def test_no_import_circles_among_modules() -> None:
     circles = _circles(_graph())
     assert not circles, f"import circle(s): {[sorted(c) for c in circles]}"
+
+
+#: the floors of the house, top first (docs/architecture.md draws the same picture): a package
+#: imports only packages on lower floors.  A new package must be given its floor here.
+LAYERS: list[set[str]] = [
+    {"cli"},
+    {"service"},
+    {"evaluation", "gallery", "library", "faceprint"},  # "faceprint": the package's own __init__
+    {"engine"},
+    {"backends", "forensics"},
+    {"embedding", "liveness"},
+    {"detection", "quality", "sqlite"},
+    {"alignment", "crypto", "demo", "drawing", "imaging", "metrics", "models", "names", "settings"},
+    {"errors", "media", "privacy", "types"},
+]
+
+
+def test_packages_import_only_lower_floors() -> None:
+    floor = {name: i for i, names in enumerate(LAYERS) for name in names}
+    short = lambda module: _package(module).removeprefix("faceprint.")  # noqa: E731
+    graph = _graph()
+    unplaced = {short(m) for m in graph} - set(floor)
+    assert not unplaced, f"give these packages a floor in LAYERS (and docs/architecture.md): {sorted(unplaced)}"
+    for name, deps in graph.items():
+        for d in deps:
+            if short(d) != short(name):
+                assert floor[short(d)] > floor[short(name)], f"{name} imports {d}: {short(name)} is not above {short(d)} in LAYERS"
 
 
 def test_no_import_circles_among_packages() -> None:
