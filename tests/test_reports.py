@@ -292,3 +292,35 @@ def test_bad_input_is_named(tmp_path: Path, data_dir: Path, cli) -> None:
     assert r.returncode == 2 and "no attribute column" in r.stderr and "Traceback" not in r.stderr, r.describe()
     r = cli("eval", "verify")
     assert r.returncode == 2 and "--pairs" in r.stderr and "Traceback" not in r.stderr, r.describe()
+
+
+def test_faceset_cache_is_kept_per_face_choice(tmp_path: Path, lfw: Path, engine) -> None:
+    """The .npz cache several reports share is reused only for the same images, model and face
+    choice: `eval verify` embeds the centre face, `eval dataset` the largest."""
+    from faceprint.evaluation.faceset import load_faceset
+
+    root = tmp_path / "ids"
+    for name in ("Bill_Gates", "Laura_Bush"):
+        (root / name).mkdir(parents=True)
+        for p in sorted((lfw / name).glob("*.jpg"))[:2]:
+            (root / name / p.name).symlink_to(p)
+    cache = tmp_path / "templates.npz"
+    calls: list[str] = []
+    real = engine.embed_many
+
+    class Counting:
+        model_id, embedder = engine.model_id, engine.embedder
+
+        def embed_many(self, paths, *, face: str = "largest"):
+            calls.append(face)
+            return real(paths, face=face)
+
+    counting = Counting()
+    first = load_faceset(counting, root, face="center", cache=cache)
+    assert calls == ["center"] and first.ok.all()
+    again = load_faceset(counting, root, face="center", cache=cache)
+    assert calls == ["center"] and np.array_equal(again.vectors, first.vectors)  # from the cache
+    load_faceset(counting, root, face="largest", cache=cache)
+    assert calls == ["center", "largest"]  # another face choice: embedded again, not read back
+    load_faceset(counting, root, face="largest", cache=cache)
+    assert calls == ["center", "largest"]  # and now cached for that choice

@@ -57,14 +57,17 @@ def load_faceset(
     paths: Sequence[Path] | None = None,
 ) -> FaceSet:
     """Embed every image under ``root/<identity>/`` (the first ``identities`` folders only,
-    when given); ``cache`` keeps the result for the next call with the same images and model."""
+    when given); ``cache`` keeps the result for the next call with the same images, model and
+    ``face`` choice (a cache made with another face choice, or before the choice was recorded,
+    is recomputed and overwritten)."""
     all_paths, ids, names = identity_folders(root)
     if identities:
         keep = ids < identities
         all_paths, ids, names = [p for p, k in zip(all_paths, keep) if k], ids[keep], names[:identities]
     if cache and Path(cache).is_file():
         z = np.load(cache, allow_pickle=False)
-        if str(z["model_id"]) == engine.model_id and [str(p) for p in all_paths] == [str(p) for p in z["paths"]]:
+        same_face = "face" in z.files and str(z["face"]) == str(face)
+        if same_face and str(z["model_id"]) == engine.model_id and [str(p) for p in all_paths] == [str(p) for p in z["paths"]]:
             errs = [None if e == "" else str(e) for e in z["errors"]]
             return FaceSet(all_paths, ids, names, z["vectors"], z["ok"], z["quality"], z["yaw"], z["pitch"], errs, engine.model_id)
     n = len(all_paths)
@@ -105,6 +108,7 @@ def load_faceset(
                 pitch=pitch,
                 errors=np.array([e or "" for e in errors]),
                 model_id=np.array(engine.model_id),
+                face=np.array(str(face)),
             )
     return fs
 
