@@ -93,6 +93,22 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
     assert not ImageFile.LOAD_TRUNCATED_IMAGES
 
 
+def test_truncated_jpeg_refused_even_when_another_library_allows_them(tmp_path: Path, monkeypatch) -> None:
+    """face_recognition (and others) set Pillow's process-wide LOAD_TRUNCATED_IMAGES on import;
+    faceprint still refuses a truncated file, and leaves the switch as that library set it."""
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    PILImage.fromarray(noise).save(buf, "JPEG", quality=95)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with PILImage.open(path) as im:
+        im.load()  # what the switch does to Pillow alone: the cut file "decodes"
+    _expect(ImageDecodeError, lambda: load_image(path), str(path), "truncated or corrupt image data")
+    _expect(ImageDecodeError, lambda: decode_bytes(path.read_bytes()), "<bytes>", "truncated or corrupt image data")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
 def test_text_file_renamed_jpg(tmp_path: Path) -> None:
     path = tmp_path / "notes.jpg"
     path.write_text("this is not a picture\n" * 20)

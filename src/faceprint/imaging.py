@@ -24,6 +24,7 @@ import functools
 import io
 import os
 import stat
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -185,6 +186,33 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc)
 
 
+_truncation_lock = threading.Lock()
+_truncation_users = 0
+_truncation_saved = False
+
+
+@contextmanager
+def _truncated_images_refused() -> Iterator[None]:
+    """Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` is one switch for the whole process, and
+    other libraries turn it on (``face_recognition`` does, on import): a truncated file would
+    then decode as if whole, its missing rows grey.  faceprint never does that, so the switch
+    is off while any faceprint decode runs (counted, so concurrent decodes do not serialise)
+    and put back as it was when the last one ends."""
+    global _truncation_users, _truncation_saved
+    with _truncation_lock:
+        if _truncation_users == 0:
+            _truncation_saved = ImageFile.LOAD_TRUNCATED_IMAGES
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+        _truncation_users += 1
+    try:
+        yield
+    finally:
+        with _truncation_lock:
+            _truncation_users -= 1
+            if _truncation_users == 0 and ImageFile.LOAD_TRUNCATED_IMAGES is False:
+                ImageFile.LOAD_TRUNCATED_IMAGES = _truncation_saved
+
+
 @contextmanager
 def _pillow_errors(source: str) -> Iterator[None]:
     """Turn whatever Pillow (or a plugin) raises into faceprint errors; silence bomb warnings.
@@ -193,7 +221,7 @@ def _pillow_errors(source: str) -> Iterator[None]:
     Pillow's ``DecompressionBombWarning`` is ignored here (locally) and its
     ``DecompressionBombError`` becomes :class:`ImageTooLargeError`.
     """
-    with warnings.catch_warnings():
+    with _truncated_images_refused(), warnings.catch_warnings():
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # "Corrupt EXIF data" and the like
         try:
