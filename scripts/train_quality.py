@@ -241,6 +241,8 @@ def main() -> None:
     fold = np.array([folds[n] for n in identity])
     y = targets(identity, image, clean, V, ok)
     usable = ok & ~np.isnan(y)
+    if usable.sum() < 2 or len(set(identity[usable].tolist())) < 2:
+        sys.exit(f"only {int(usable.sum())} usable samples from {len(set(identity[usable].tolist()))} identities: too few to fit a model (raise --limit)")
     # strangers: mean similarity of clean templates of different people (the 0 anchor)
     rng = np.random.default_rng(0)
     ci = np.flatnonzero(clean & ok)
@@ -284,6 +286,9 @@ def main() -> None:
     metrics: dict[str, Any] = {}
     for k in sorted(set(fold.tolist())):
         if args.limit and not (fold == k).any():
+            continue
+        if not ((fold != k) & usable).any():  # (a --limit run) every usable sample sits in this fold: nothing to fit it on
+            print(f"fold {k}: no usable sample outside it, no held-out model", file=sys.stderr)
             continue
         mdl = train(fold != k)
         out["folds"][str(k)] = heap_trees(mdl["with"], nf + 1)
