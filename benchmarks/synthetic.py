@@ -57,7 +57,7 @@ def main() -> None:
     )
     from faceprint.forensics.training import train_synthetic as train
     from faceprint.gallery.consistency import identity_consistency
-    from faceprint.imaging import IMAGE_EXTENSIONS
+    from faceprint.media import is_image
     from faceprint.types import Image
 
     engine = Engine()
@@ -66,12 +66,9 @@ def main() -> None:
     n = min(args.real, len(lfw))
     lfw = [lfw[int(i)] for i in np.floor(np.arange(n) * (len(lfw) / n))]
     nuaa = [it.path for it in read_labels(data / "pad" / "nuaa-train" / "labels.csv") if it.label == "live"][:: 2 * args.every]
-    samples = [
-        p
-        for sub in ("deepface", "face-recognition-examples", "dlib-landmarks")
-        for p in sorted((data / "samples" / sub).rglob("*"))
-        if p.suffix.lower() in IMAGE_EXTENSIONS
-    ][:: args.every]
+    samples = [p for sub in ("deepface", "face-recognition-examples", "dlib-landmarks") for p in sorted((data / "samples" / sub).rglob("*")) if is_image(p)][
+        :: args.every
+    ]
     sources = {**gens, "lfw": lfw, "nuaa": nuaa, "samples": samples}
     feats = {name: synthetic_set_features(engine, paths)[0] for name, paths in sources.items()}
     real_sources = ("lfw", "nuaa", "samples")

@@ -12,9 +12,6 @@ REPO = Path(__file__).resolve().parents[1]
 __all__ = ["REPO", "CliResult", "run_cli"]
 
 # --- the CLI, in-process -------------------------------------------------------------------------
-# Settings that tests keep: the data folder and the test key (see above); every other FACEPRINT_*
-# variable of the caller's environment is removed so a developer's settings cannot change a result.
-_KEEP_ENV = ("FACEPRINT_DATA", "FACEPRINT_KEY", "FACEPRINT_KEY_FILE")
 
 
 class CliResult:
@@ -41,9 +38,10 @@ def run_cli(*args: Any, env: dict[str, str] | None = None, input: str | None = N
     from typer.testing import CliRunner
 
     from faceprint.cli import app
+    from faceprint.service.process import KEPT_SETTINGS  # what the test servers keep too: a developer's other settings cannot change a result
 
     argv = [str(a) for a in args]
-    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FACEPRINT_") and k not in _KEEP_ENV}
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FACEPRINT_") and k not in KEPT_SETTINGS}
     overrides.update(env or {})
     old = os.getcwd()
     if cwd is not None:

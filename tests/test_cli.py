@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 import subprocess
 import sys
@@ -24,7 +23,8 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image as PILImage
-from support import REPO, CliResult  # tests/ is on sys.path
+from servers import server_env  # tests/ is on sys.path: src/ first on PYTHONPATH, the caller's FACEPRINT_* settings dropped
+from support import CliResult
 
 from faceprint.engine import shipped_calibration_path
 
@@ -71,15 +71,9 @@ def _check_png(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def _subprocess_env() -> dict[str, str]:
-    """os.environ with src/ first on PYTHONPATH (the tests also run from a checkout that is not installed)."""
-    src = str(REPO / "src")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)}
-
-
 def test_python_m_entry_point() -> None:
     """A real ``python -m faceprint.cli`` process (the package's __main__)."""
-    proc = subprocess.run([sys.executable, "-m", "faceprint.cli", "--help"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run([sys.executable, "-m", "faceprint.cli", "--help"], env=server_env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "python -m faceprint.cli" in proc.stdout
     for command in ("detect", "embed", "verify", "models", "calibrate", "eval", "demo"):
@@ -97,12 +91,10 @@ def test_console_script_entry_point() -> None:
     assert declared == ["faceprint.cli:main"]
     script = Path(sys.executable).with_name("faceprint")
     assert script.is_file(), f"faceprint is installed but {script} is missing"
-    proc = subprocess.run([str(script), "--help"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run([str(script), "--help"], env=server_env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Usage: faceprint" in proc.stdout and "verify" in proc.stdout and "serve" in proc.stdout
-    proc = subprocess.run(
-        [str(script), "verify", "a.jpg", "b.jpg", "--fmr", "2"], env=_subprocess_env(), capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = subprocess.run([str(script), "verify", "a.jpg", "b.jpg", "--fmr", "2"], env=server_env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "--fmr" in lines[0] and "Traceback" not in proc.stderr, proc.stderr

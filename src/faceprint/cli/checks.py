@@ -30,13 +30,13 @@ def liveness(
     their evidence.  Video: also whether the face moves like a 3-D head or a flat picture;
     with --challenge, whether the head turns as asked, in order and in time."""
     from faceprint.liveness.video import video_liveness
-    from faceprint.media import VIDEO_EXTENSIONS
+    from faceprint.media import is_video
 
     with cli_errors(as_json):
         engine = make_engine()
         if not source.exists():
             raise InputError("file not found", source=str(source))
-        if source.suffix.lower() in VIDEO_EXTENSIONS:
+        if is_video(source):
             res = video_liveness(engine, source, step=step, challenge=challenge, turn_angle=turn_angle, within=within)
         else:
             if challenge:

@@ -25,7 +25,7 @@ def collect_synthetic_training(
     rows); ``real_limit`` keeps at most that many of each source, an even, deterministic spread.
     Both kinds are needed (generated faces only when ``need_synthetic``)."""
     from faceprint.evaluation.pad import read_labels
-    from faceprint.imaging import IMAGE_EXTENSIONS
+    from faceprint.media import is_image
     from faceprint.metrics.pad import is_bona_fide
 
     paths: list[Path] = []
@@ -38,7 +38,7 @@ def collect_synthetic_training(
         if folder.is_file() and folder.suffix.lower() == ".csv":
             files = [it.path for it in read_labels(folder) if is_bona_fide(it.label)]
         elif folder.is_dir():
-            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            files = sorted(p for p in folder.rglob("*") if is_image(p))
         else:
             raise InputError("not a folder of real photos nor a labels CSV", source=str(folder))
         if real_limit and len(files) > real_limit:

@@ -168,7 +168,6 @@ def create_app(
     # what the routes take through faceprint.service.deps
     app.state.gallery = gallery
     app.state.engine = engine
-    app.state.library = library
     app.state.service_settings = ServiceSettings(
         max_upload_bytes=max_upload_bytes,
         max_files=max_files,

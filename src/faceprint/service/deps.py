@@ -1,14 +1,14 @@
 """The FastAPI dependencies of the REST routes (:mod:`faceprint.service.routers`).
 
 :func:`~faceprint.service.app.create_app` puts what the routes work on in ``app.state``
-(``gallery``, ``engine``, ``library``, ``service_settings``, ``slots``); the routes take it
+(``gallery``, ``engine``, ``service_settings``, ``slots``; the web UI takes its library when mounted); the routes take it
 through the dependencies here, so a test can swap any of them with
 ``app.dependency_overrides[get_engine] = ...``.  These only read ``app.state``: they are
 ``async`` so that FastAPI calls them on the event loop instead of sending each to a thread.
 
 Keys: :class:`~faceprint.service.security.SecurityMiddleware` checks the API key from the
 headers before the body is read and leaves the :class:`KeyInfo` in ``request.state.key``;
-``read_key`` / ``enroll_key`` / ``admin_key`` (``need(scope)``) check its scope (403
+``read_key`` / ``enroll_key`` (``need(scope)``) check its scope (403
 ``forbidden``) and return it.
 
 Uploads are read whole into memory, at most ``max_upload_bytes`` per file (413
@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Depends, Request, Security, UploadFile
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -67,11 +66,6 @@ async def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.service_settings
 
 
-async def get_library(request: Request) -> Any:
-    """The :class:`~faceprint.library.Library` of the web UI, or None when none is mounted."""
-    return request.app.state.library
-
-
 # ---------------------------------------------------------------------------------
 # API keys
 # ---------------------------------------------------------------------------------
@@ -109,7 +103,6 @@ def need(scope: str) -> Callable[..., KeyInfo]:
 
 read_key = need("read")
 enroll_key = need("enroll")
-admin_key = need("admin")
 
 
 def actor(key: KeyInfo) -> str:
@@ -129,19 +122,6 @@ def _clean_filename(name: str | None, fallback: str) -> str:
     return name[:200] or fallback
 
 
-def _read_upload(upload: UploadFile, limit: int, field: str) -> io.BytesIO:
-    """Read at most ``limit + 1`` bytes of an upload; a named in-memory stream for the engine."""
-    name = _clean_filename(upload.filename, field)
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise ImageTooLargeError(f"upload is over the limit of {limit:,} bytes", source=name)
-    if not data:
-        raise ImageDecodeError("empty upload (0 bytes)", source=name)
-    stream = io.BytesIO(data)
-    stream.name = name  # type: ignore[attr-defined]  # engine and gallery name the input by this
-    return stream
-
-
 class Uploads:
     """Reads a request's uploads under the service's limits (the ``get_uploads`` dependency)."""
 
@@ -150,8 +130,17 @@ class Uploads:
         self.max_files = max_files
 
     def read(self, upload: UploadFile, field: str) -> io.BytesIO:
-        """One upload as a stream named by its (cleaned) file name, or ``field`` without one."""
-        return _read_upload(upload, self.max_bytes, field)
+        """One upload (at most ``max_bytes + 1`` bytes of it read) as an in-memory stream named by
+        its (cleaned) file name, or ``field`` without one: the engine and gallery name the input by it."""
+        name = _clean_filename(upload.filename, field)
+        data = upload.file.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise ImageTooLargeError(f"upload is over the limit of {self.max_bytes:,} bytes", source=name)
+        if not data:
+            raise ImageDecodeError("empty upload (0 bytes)", source=name)
+        stream = io.BytesIO(data)
+        stream.name = name  # type: ignore[attr-defined]
+        return stream
 
     def read_all(self, uploads: list[UploadFile], field: str) -> list[io.BytesIO]:
         """Several uploads of one field; more than ``max_files`` is refused before any is read."""
@@ -220,12 +209,10 @@ __all__ = [
     "ServiceSettings",
     "Uploads",
     "actor",
-    "admin_key",
     "enroll_key",
     "get_analysing",
     "get_engine",
     "get_gallery",
-    "get_library",
     "get_settings",
     "get_store",
     "get_uploads",

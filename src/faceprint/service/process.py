@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["ServerProcess", "free_port", "server_env"]
+__all__ = ["KEPT_SETTINGS", "ServerProcess", "free_port", "server_env"]
 
 SRC = Path(__file__).resolve().parents[2]  # the folder holding the faceprint package
 
@@ -26,12 +26,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: the FACEPRINT_* settings a test or benchmark process passes on: the data, and the key its
+#: databases are sealed with; any other (FACEPRINT_DB and friends) would change what is opened
+KEPT_SETTINGS = ("FACEPRINT_DATA", "FACEPRINT_KEY", "FACEPRINT_KEY_FILE", "FACEPRINT_ENCRYPT")
+
+
 def server_env(**extra: str) -> dict[str, str]:
     """This environment without FACEPRINT_* settings (FACEPRINT_DB and friends would change
     what the server opens; FACEPRINT_DATA and the encryption key settings stay), the package
     importable, plus ``extra``."""
-    keep = ("FACEPRINT_DATA", "FACEPRINT_KEY", "FACEPRINT_KEY_FILE", "FACEPRINT_ENCRYPT")  # the data, and the key it is sealed with
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k in keep}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEPRINT_") or k in KEPT_SETTINGS}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env
