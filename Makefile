@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # The stamp is rebuilt whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dlib,test]'
+	$(BIN)/pip install --quiet -e '.[dlib,test,scale]'
 	# face_recognition is only the baseline of benchmarks/throughput.py; --no-deps keeps pip from compiling dlib
 	$(BIN)/pip install --quiet --no-deps 'face_recognition==1.3.0'
 	# sqlcipher3-binary is only the SQLCipher baseline of benchmarks/encryption.py

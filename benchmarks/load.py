@@ -23,6 +23,7 @@ without an answer, no lost or phantom subject, the index is consistent and every
 above passed; 1 otherwise (the JSON is printed either way).
 
     .venv/bin/python benchmarks/load.py [--data DIR] [--clients 4] [--seconds 30] [--people 12] [--port 0] [--json-only]
+        [--db postgresql://... --vectors milvus://... --replicas 2]   (several replicas of one gallery: benchmarks/scale_out.py starts the engines)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +80,8 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 class Load:
     """What the clients did and were told; shared by the client threads (under ``lock``)."""
 
-    def __init__(self, url: str, key: str, people: list[tuple[str, Path]], clients: int, seconds: float, max_requests: int) -> None:
-        self.url, self.key, self.people, self.clients = url, key, people, clients
+    def __init__(self, urls: list[str], key: str, people: list[tuple[str, Path]], clients: int, seconds: float, max_requests: int) -> None:
+        self.urls, self.key, self.people, self.clients = urls, key, people, clients
         self.seconds, self.max_requests = seconds, max_requests
         self.lock = threading.Lock()
         self.issued = 0  # requests started (the hard cap counts these)
@@ -113,9 +115,13 @@ class Load:
         current: dict[str, str] = {}  # person -> its live subject
         serial = 0
         headers = {"Authorization": f"Bearer {self.key}"}
-        with httpx.Client(base_url=self.url, headers=headers, timeout=60) as client:
+        turn = [t]  # with several replicas, consecutive requests go to the next one: a read follows its write elsewhere
+        with ExitStack() as stack:
+            clients = [stack.enter_context(httpx.Client(base_url=u, headers=headers, timeout=60)) for u in self.urls]
 
             def call(op: str, method: str, url: str, **kw: Any) -> Any:
+                client = clients[turn[0] % len(clients)]
+                turn[0] += 1
                 t0 = time.perf_counter()
                 try:
                     r = client.request(method, url, **kw)
@@ -233,19 +239,29 @@ def list_subjects(httpx: Any, url: str, key: str) -> set[str] | None:
                 return names
 
 
-def check_database(db: Path, engine: Any, load: Load) -> dict[str, Any]:
-    """Reopen the database after shutdown and compare it with what the clients were told."""
+def check_database(db: Path | str, engine: Any, load: Load, vectors: str | None = None) -> dict[str, Any]:
+    """Reopen the database after shutdown and compare it with what the clients were told
+    (with a shared vector backend: its ids, read before anything could reconcile them)."""
     from faceprint.gallery import Gallery
     from faceprint.gallery.index import read_header
 
-    gallery = Gallery(db, engine)
+    if vectors is not None:
+        from faceprint.gallery.milvus import MilvusVectors
+
+        raw = MilvusVectors(vectors, engine.model_id, engine.embedder.dim)
+        vector_ids = set(raw.ids().tolist())
+        raw.close()
+    gallery = Gallery(db, engine, vectors=vectors)
     try:
-        generation = gallery.store.generation
-        header = read_header(gallery.index_path)  # before gallery.index loads (or rebuilds) it
-        saved_current = bool(header) and header.get("generation") == f"{generation}:{gallery.model_id}"
+        if vectors is None:
+            generation = gallery.store.generation
+            header = read_header(gallery.index_path)  # before gallery.index loads (or rebuilds) it
+            saved_current = bool(header) and header.get("generation") == f"{generation}:{gallery.model_id}"
+        else:
+            saved_current = True  # nothing is saved beside a shared backend: its ids are compared below
         in_db = {s.name for s in gallery.store.subjects()}
         template_ids = {t.id for t in gallery.store.templates()}
-        index_ids = set(gallery.index.ids().tolist())
+        index_ids = vector_ids if vectors is not None else set(gallery.index.ids().tolist())
         told = set(load.live)
         lost = sorted(told - in_db)
         phantom = sorted(n for n in in_db - told if n not in load.uncertain)
@@ -275,65 +291,69 @@ def check_database(db: Path, engine: Any, load: Load) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data")
-    ap.add_argument("--clients", type=int, default=4, help="client threads")
-    ap.add_argument("--seconds", type=float, default=30.0, help="how long the clients send requests")
-    ap.add_argument("--people", type=int, default=12, help="LFW identities, shared out among the clients")
-    ap.add_argument("--max-requests", type=int, default=None, help="hard cap on requests in all (default 200 per second of --seconds)")
-    ap.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
-    ap.add_argument("--json-only", action="store_true", help="no progress lines on stderr")
-    args = ap.parse_args()
-    if args.clients < 1 or args.seconds <= 0 or args.people < args.clients:
-        ap.error("need --clients >= 1, --seconds > 0 and --people >= --clients")
-    max_requests = args.max_requests or int(200 * args.seconds) + 1
-    quiet = args.json_only
-    lfw = data_dir(args.data) / "lfw-dev" / "images"
-
+def run_load(
+    engine: Any,
+    people: list[tuple[str, Path]],
+    *,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    quiet: bool,
+    db: str | None = None,
+    vectors: str | None = None,
+    replicas: int = 1,
+    port: int = 0,
+) -> dict[str, Any]:
+    """One load run against ``replicas`` servers on the gallery ``db`` (default: a new SQLite
+    file) and ``vectors`` (a ``milvus://`` URL, or None for the local index); the JSON dict."""
     import httpx
 
-    from faceprint import Engine
-    from faceprint.gallery.store import Store
+    from faceprint.gallery.store import open_store
     from faceprint.service import auth
 
-    engine = Engine()
-    people = pick_people(engine, lfw, args.people)
     out: dict[str, Any] = {
         "benchmark": "load",
         "dataset": "lfw-dev",
-        "clients": args.clients,
+        "clients": clients,
         "people": len(people),
-        "seconds_planned": args.seconds,
+        "seconds_planned": seconds,
         "max_requests": max_requests,
+        "backend": "postgresql+milvus" if vectors else ("postgresql" if db and db.startswith("postgres") else "sqlite"),
+        "replicas": replicas,
     }
     with tempfile.TemporaryDirectory(prefix="faceprint-load-") as tmp:
-        db = Path(tmp) / "load.db"
-        store = Store(db)
+        db = db or str(Path(tmp) / "load.db")
+        store = open_store(db)
         try:
             key = auth.create_key(store, "load-benchmark", ["enroll"])
         finally:
             store.close()
-        port = args.port or free_port()
-        cmd = [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-        server = ServerProcess(cmd, port, Path(tmp) / "server.log", cwd=REPO)
-        load = Load(server.url, key, people, args.clients, args.seconds, max_requests)
+        servers = []
+        for r in range(replicas):
+            p = (port + r if port else 0) or free_port()
+            cmd = [sys.executable, "-m", "faceprint.cli", "serve", "--db", db, "--host", "127.0.0.1", "--port", str(p), "--log-level", "warning", "--no-ui"]
+            if vectors:
+                cmd += ["--vectors", vectors]
+            servers.append(ServerProcess(cmd, p, Path(tmp) / f"server-{r}.log", cwd=REPO))
+        load = Load([s.url for s in servers], key, people, clients, seconds, max_requests)
         started = False
         try:
             t0 = time.monotonic()
-            server.wait_ready()
+            for server in servers:
+                server.wait_ready()
             started = True
             out["server_start_s"] = round(time.monotonic() - t0, 1)
-            _log(quiet, f"server ready on {server.url} after {out['server_start_s']} s; {args.clients} client(s) for {args.seconds:g} s")
+            _log(quiet, f"{replicas} server(s) ready after {out['server_start_s']} s; {clients} client(s) for {seconds:g} s")
             elapsed = load.run(httpx)
-            # what the running server lists must be what the clients were told, too
-            out["listed_matches_told"] = list_subjects(httpx, server.url, key) == set(load.live)
+            # what every running server lists must be what the clients were told, too
+            out["listed_matches_told"] = all(list_subjects(httpx, s.url, key) == set(load.live) for s in servers)
         except (RuntimeError, httpx.HTTPError) as exc:
             load.fail("server", f"{type(exc).__name__}: {exc}")
             elapsed = 0.0
         finally:
-            out["server_exit_code"] = server.stop()
-        log = server.output(1_000_000)
+            codes = [server.stop() for server in servers]
+            out["server_exit_code"] = next((c for c in codes if c != 0), 0)
+        log = "".join(server.output(1_000_000) for server in servers)
 
         lat_all = [x for op in OPS for x in load.latency[op]]
         requests = len(lat_all)
@@ -356,7 +376,7 @@ def main() -> int:
             }
         )
         if started:
-            out.update(check_database(db, engine, load))
+            out.update(check_database(db, engine, load, vectors))
         else:
             out.update({"lost_subjects": None, "phantom_subjects": None, "index_consistent": False})
         out["server_tracebacks"] = log.count("Traceback")
@@ -380,13 +400,52 @@ def main() -> int:
         out["failures"] = load.failures
         if not ok:
             out["server_log_tail"] = log[-4000:]
-    out["machine"] = machine()
     _log(
         quiet,
         f"{out['requests']} requests in {out['seconds']} s = {out['requests_per_s']} req/s; p50 {out['latency_ms']['all']['p50']} ms, p99 {out['latency_ms']['all']['p99']} ms; ok={out['ok']}",
     )
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data")
+    ap.add_argument("--clients", type=int, default=4, help="client threads")
+    ap.add_argument("--seconds", type=float, default=30.0, help="how long the clients send requests")
+    ap.add_argument("--people", type=int, default=12, help="LFW identities, shared out among the clients")
+    ap.add_argument("--max-requests", type=int, default=None, help="hard cap on requests in all (default 200 per second of --seconds)")
+    ap.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
+    ap.add_argument("--db", default=None, help="gallery store: a postgresql:// URL (default: a new SQLite file in a temporary folder)")
+    ap.add_argument("--vectors", default=None, help="shared vector backend, milvus://HOST:PORT/PREFIX (default: the local index)")
+    ap.add_argument("--replicas", type=int, default=1, help="servers on the same gallery (more than one needs --db postgresql://...)")
+    ap.add_argument("--json-only", action="store_true", help="no progress lines on stderr")
+    args = ap.parse_args()
+    if args.clients < 1 or args.seconds <= 0 or args.people < args.clients:
+        ap.error("need --clients >= 1, --seconds > 0 and --people >= --clients")
+    if args.replicas > 1 and not (args.db or "").startswith("postgres"):
+        ap.error("several --replicas share one gallery only on PostgreSQL: pass --db postgresql://... (and --vectors milvus://...)")
+    max_requests = args.max_requests or int(200 * args.seconds) + 1
+    lfw = data_dir(args.data) / "lfw-dev" / "images"
+
+    from faceprint import Engine
+
+    engine = Engine()
+    people = pick_people(engine, lfw, args.people)
+    out = run_load(
+        engine,
+        people,
+        clients=args.clients,
+        seconds=args.seconds,
+        max_requests=max_requests,
+        quiet=args.json_only,
+        db=args.db,
+        vectors=args.vectors,
+        replicas=args.replicas,
+        port=args.port,
+    )
+    out["machine"] = machine()
     emit(out)
-    return 0 if ok else 1
+    return 0 if out["ok"] else 1
 
 
 if __name__ == "__main__":

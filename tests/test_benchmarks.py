@@ -182,3 +182,19 @@ def test_encryption_benchmarks_smoke(data_dir: Path) -> None:
     res = _run("encrypted_gallery.py", "--smoke", data_dir=data_dir)
     assert res["clear"]["templates"] == res["encrypted"]["templates"] == 25_000
     assert res["encrypted"]["index_kind"] == "pqscan" and res["ratio_encrypted_over_clear"]["identify_p50_ms"] > 0
+
+
+@pytest.mark.slow
+def test_scale_out_benchmark_smoke(data_dir: Path) -> None:
+    """benchmarks/scale_out.py at smoke size, on engines it starts on loopback: the embedded and the
+    PostgreSQL + Milvus galleries rank lfw-dev probes alike, Milvus's HNSW finds the exact top-1,
+    and two replicas take a mixed load with no 5xx, nothing lost or phantom."""
+    pytest.importorskip("psycopg", reason="the scale-out benchmark needs faceprint[scale]")
+    pytest.importorskip("pymilvus", reason="the scale-out benchmark needs faceprint[scale]")
+    res = _run("scale_out.py", "--smoke", data_dir=data_dir)
+    print(json.dumps({k: res[k] for k in ("identification", "recall", "checks")}, indent=1))
+    assert res["identification"]["rank1_difference_pt"] <= 0.1 and res["identification"]["candidate_lists_equal"] >= 0.99
+    assert res["recall"]["recall_at_1_default"] >= 0.99
+    shared = res["load"]["postgresql_milvus_two_replicas"]
+    assert shared["errors_5xx"] == 0 and shared["lost_subjects"] == 0 and shared["phantom_subjects"] == 0 and shared["index_consistent"], shared
+    assert res["ok"], res["checks"]

@@ -147,9 +147,10 @@ LAYERS: list[set[str]] = [
     {"engine"},
     {"backends", "forensics"},
     {"embedding", "liveness"},
+    {"postgres"},
     {"detection", "quality", "sqlite"},
     {"alignment", "crypto", "demo", "drawing", "imaging", "metrics", "models", "names", "settings"},
-    {"errors", "media", "privacy", "types"},
+    {"errors", "media", "privacy", "scale", "types"},
 ]
 
 

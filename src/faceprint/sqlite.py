@@ -60,6 +60,9 @@ class Database:
     WHAT = "database"
     #: (table, column) pairs sealed with the database's data key when it is encrypted
     SEALED: tuple[tuple[str, str], ...] = ()
+    DIALECT = "sqlite"
+    #: the column that names a row of any table (PostgreSQL's store says ``ctid``)
+    ROWID = "rowid"
 
     def __init__(self, path: str | Path, *, encrypt: bool | None = None) -> None:
         """Open (or create) the database at ``path``.  ``encrypt``: seal a *new* database's
@@ -145,7 +148,8 @@ class Database:
     def _open_cipher(self, fresh: bool, encrypt: bool) -> None:
         from faceprint.crypto import Cipher, current_master_key, unwrap_data_key, wrap_data_key
 
-        row = self._db.execute("SELECT value FROM meta WHERE key='encryption'").fetchone()
+        rows = self.read("SELECT value FROM meta WHERE key='encryption'")
+        row = rows[0] if rows else None
         if row is not None:
             data_key, _, current = unwrap_data_key(row[0], self.WHAT, str(self.path))
             if not current:  # opened with the key a rotation replaced: re-wrap with the current one
@@ -198,19 +202,34 @@ class Database:
         with self.transaction() as db:
             for table, col in self.SEALED:
                 column = f"{table}.{col}"
-                rows = db.execute(f"SELECT rowid, {col} FROM {table} WHERE {col} IS NOT NULL").fetchall()
+                rows = db.execute(f"SELECT {self.ROWID} AS row_ref, {col} FROM {table} WHERE {col} IS NOT NULL").fetchall()
                 for r in rows:
                     clear = bytes(r[1]) if old is None else old.open(r[1], self._aad(column), str(self.path))
-                    db.execute(f"UPDATE {table} SET {col}=? WHERE rowid=?", (new.seal(clear, self._aad(column)), r[0]))
+                    db.execute(f"UPDATE {table} SET {col}=? WHERE {self.ROWID}=?", (new.seal(clear, self._aad(column)), r[0]))
                 counts[column] = len(rows)
             record = wrap_data_key(current_master_key(create=True), data_key, self.WHAT)
-            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('encryption', ?)", (record,))
+            db.execute("INSERT INTO meta(key, value) VALUES ('encryption', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (record,))
             self.cipher = new
+        self._compact()
+        return counts
+
+    def _compact(self) -> None:
+        """Rewrite the file without free pages (after a re-seal: no old page stays in it)."""
         self.checkpoint()
         with self._lock:
             self._db.execute("VACUUM")
         self.checkpoint()
-        return counts
+
+    # -- dialect: the few SQL spellings that differ between the engines -------------------------
+    @staticmethod
+    def _agg_distinct(column: str) -> str:
+        """The distinct values of ``column`` in a group, joined with commas."""
+        return f"GROUP_CONCAT(DISTINCT {column})"
+
+    @staticmethod
+    def _ordered(column: str) -> str:
+        """``column`` for ORDER BY, in byte order on every engine."""
+        return column
 
     def checkpoint(self) -> bool:
         """Copy the write-ahead log into the database and truncate it to zero bytes, so rows

@@ -27,7 +27,12 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON instead of tables.")
 CalOpt = typer.Option(None, "--calibration", help="Calibration table (JSON from `faceprint calibrate`); default: the one shipped for the model.")
 MinScoreOpt = typer.Option(None, "--min-score", help="Detector score threshold (default 0.85).")
 FaceOpt = typer.Option("largest", "--face", help="Which face to use when there are several: largest, center, single (error if several), or an index.")
-DbOpt = typer.Option(None, "--db", help="Gallery database (default $FACEPRINT_DB or gallery.db in your data directory).")
+DbOpt = typer.Option(
+    None, "--db", help="Gallery database: a SQLite file or a postgresql://USER@HOST:PORT/DB URL (default $FACEPRINT_DB or gallery.db in your data directory)."
+)
+VectorsOpt = typer.Option(
+    None, "--vectors", help="Shared vector backend, milvus://HOST:PORT[/PREFIX] (default $FACEPRINT_VECTORS; none: a local index beside the database)."
+)
 
 
 def make_engine(**overrides: Any) -> Engine:

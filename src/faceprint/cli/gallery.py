@@ -9,15 +9,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from faceprint.cli._common import DbOpt, FaceOpt, JsonOpt, cli_errors, err, make_engine, out, print_json
+from faceprint.cli._common import DbOpt, FaceOpt, JsonOpt, VectorsOpt, cli_errors, err, make_engine, out, print_json
 
 subjects_app = typer.Typer(no_args_is_help=True, help="List, show, rename and delete enrolled subjects.")
 
 
-def _gallery(db: Path | None):
+def _gallery(db: str | None, vectors: str | None = None):
     from faceprint.gallery import Gallery
 
-    return Gallery(db, make_engine())
+    return Gallery(db, make_engine(), vectors=vectors)
 
 
 def enroll(
@@ -29,13 +29,14 @@ def enroll(
     require_liveness: bool | None = typer.Option(
         None, "--require-liveness/--no-require-liveness", help="Refuse faces that look like a print or a screen (default: FACEPRINT_REQUIRE_LIVENESS_ENROL)."
     ),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
+    vectors: str | None = VectorsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Enrol a subject from photos (one template per photo).  Faces that fail the quality
     gate (too small, turned away, too poor overall) are refused with the reason."""
     with cli_errors(as_json):
-        with _gallery(db) as gallery:
+        with _gallery(db, vectors) as gallery:
             res = gallery.enroll(name, list(images), face=face, keep_images=keep_images, check_quality=not no_quality_check, check_liveness=require_liveness)
         if as_json:
             print_json(res.to_dict())
@@ -50,12 +51,13 @@ def identify(
     k: int = typer.Option(5, "--k", help="How many candidates to list."),
     fpir: float = typer.Option(1e-3, "--fpir", help="False-positive identification rate the open-set threshold is chosen for."),
     face: str = FaceOpt,
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
+    vectors: str | None = VectorsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Who is this?  Top-k enrolled subjects and an open-set decision at a stated FPIR."""
     with cli_errors(as_json):
-        with _gallery(db) as gallery:
+        with _gallery(db, vectors) as gallery:
             res = gallery.identify(image, k=k, fpir=fpir, face=face)
         if as_json:
             print_json(res.to_dict())
@@ -82,7 +84,7 @@ def subjects_consistency(
     image: Path = typer.Argument(..., help="New photo claimed to be this subject."),
     face: str = FaceOpt,
     z: float = typer.Option(-3.0, "--z", help="Flag the face when its z-score is below this."),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Identity-aware check: does a new photo agree with the subject's enrolled references as
@@ -102,7 +104,7 @@ def subjects_consistency(
 
 
 @subjects_app.command("list")
-def subjects_list(db: Path | None = DbOpt, as_json: bool = JsonOpt) -> None:
+def subjects_list(db: str | None = DbOpt, as_json: bool = JsonOpt) -> None:
     """Every enrolled subject with its template count."""
     with cli_errors(as_json):
         with _gallery(db) as gallery:
@@ -119,7 +121,7 @@ def subjects_list(db: Path | None = DbOpt, as_json: bool = JsonOpt) -> None:
 
 
 @subjects_app.command("show")
-def subjects_show(name: str, db: Path | None = DbOpt, as_json: bool = JsonOpt) -> None:
+def subjects_show(name: str, db: str | None = DbOpt, as_json: bool = JsonOpt) -> None:
     """One subject and its templates (where each came from)."""
     with cli_errors(as_json):
         with _gallery(db) as gallery:
@@ -134,7 +136,7 @@ def subjects_show(name: str, db: Path | None = DbOpt, as_json: bool = JsonOpt) -
 
 
 @subjects_app.command("rename")
-def subjects_rename(old: str, new: str, db: Path | None = DbOpt, as_json: bool = JsonOpt) -> None:
+def subjects_rename(old: str, new: str, db: str | None = DbOpt, as_json: bool = JsonOpt) -> None:
     """Rename a subject."""
     with cli_errors(as_json):
         with _gallery(db) as gallery:
@@ -146,7 +148,7 @@ def subjects_rename(old: str, new: str, db: Path | None = DbOpt, as_json: bool =
 
 
 @subjects_app.command("reembed")
-def subjects_reembed(db: Path | None = DbOpt, as_json: bool = JsonOpt) -> None:
+def subjects_reembed(db: str | None = DbOpt, as_json: bool = JsonOpt) -> None:
     """After a model change: remake templates from kept photos; list subjects that need new photos."""
     with cli_errors(as_json):
         with _gallery(db) as gallery:
@@ -161,17 +163,49 @@ def subjects_reembed(db: Path | None = DbOpt, as_json: bool = JsonOpt) -> None:
 
 
 @subjects_app.command("delete")
-def subjects_delete(name: str, db: Path | None = DbOpt, as_json: bool = JsonOpt) -> None:
+def subjects_delete(name: str, db: str | None = DbOpt, vectors: str | None = VectorsOpt, as_json: bool = JsonOpt) -> None:
     """Erase a subject from every file: database rows zeroed, kept photos and audit details
-    gone, write-ahead log truncated, index saved without its templates."""
+    gone, write-ahead log truncated, index saved without its templates (on PostgreSQL the
+    tables are vacuumed; in Milvus the vectors are deleted and the collection compacted)."""
     with cli_errors(as_json):
-        with _gallery(db) as gallery:
+        with _gallery(db, vectors) as gallery:
             erased = gallery.erase(name)
         if as_json:
             print_json({"deleted": name, **erased})
+            return
+        if "vectors_deleted" in erased:
+            out.print(
+                f"erased {escape(name)}: {erased['templates']} template(s), {erased['kept_photos']} kept photo(s), "
+                f"{erased['audit_entries_redacted']} audit entr{'y' if erased['audit_entries_redacted'] == 1 else 'ies'} redacted; "
+                f"vectors deleted{' and compaction started' if erased['vectors_compacted'] else ''}"
+            )
             return
         out.print(
             f"erased {escape(name)}: {erased['templates']} template(s), {erased['kept_photos']} kept photo(s), "
             f"{erased['audit_entries_redacted']} audit entr{'y' if erased['audit_entries_redacted'] == 1 else 'ies'} redacted; "
             f"index saved; write-ahead log {'truncated' if erased['wal_truncated'] else 'to be truncated when other readers close'}"
         )
+
+
+@subjects_app.command("reindex")
+def subjects_reindex(
+    db: str | None = DbOpt,
+    vectors: str | None = VectorsOpt,
+    full: bool = typer.Option(False, "--full", help="Drop the vector collection and refill it from the store (default: add what is missing, remove phantoms)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Bring the vector index back to the store, the source of truth: a local index is rebuilt;
+    a Milvus collection that lost data or missed writes is reconciled (or refilled with --full)."""
+    with cli_errors(as_json):
+        with _gallery(db, vectors) as gallery:
+            res = gallery.reindex(full=full)
+        if as_json:
+            print_json(res)
+            return
+        if res["backend"] == "milvus":
+            out.print(
+                f"{res['collection']}: {res['store']} template(s) in the store; the collection had {res['had']}: "
+                f"{res['added']} added, {res['removed']} removed{' (refilled)' if res['full'] else ''}"
+            )
+        else:
+            out.print(f"local {res['backend']} index rebuilt: {res['store']} template(s)")

@@ -10,21 +10,22 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from faceprint.cli._common import DbOpt, cli_errors, err, out, print_json
+from faceprint.cli._common import DbOpt, VectorsOpt, cli_errors, err, out, print_json
 from faceprint.errors import InputError
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys of the REST service: create, list, revoke.")
 
 
-def _store(db: Path | None):
+def _store(db: str | Path | None):
     from faceprint.gallery.gallery import default_db_path
-    from faceprint.gallery.store import Store
+    from faceprint.gallery.store import open_store
 
-    return Store(db or default_db_path())
+    return open_store(db or default_db_path())
 
 
 def serve(
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
+    vectors: str | None = VectorsOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted upload per file, in MiB."),
@@ -45,6 +46,7 @@ def serve(
     """Run the REST service (OpenAPI at /openapi.json, endpoints under /v1/) and the photo library's web UI at /."""
     from faceprint.gallery.gallery import default_db_path
     from faceprint.library.store import default_library_path
+    from faceprint.postgres import is_postgres_url, redact_url
     from faceprint.service.auth import has_active_keys
     from faceprint.service.server import is_loopback, ui_login_url, ui_token_from_env
     from faceprint.service.server import serve as run_server
@@ -57,6 +59,7 @@ def serve(
         if not 0 <= port <= 65535:
             raise InputError(f"--port must be between 0 and 65535, got {port}")
         path = db or default_db_path()
+        shown_db = redact_url(str(path)) if is_postgres_url(path) else str(path)
         shown = f"[{host}]" if ":" in host else host
         lib_path = None
         if not no_ui:
@@ -67,7 +70,7 @@ def serve(
                 err.print(f"[yellow]the web UI is not served on {escape(host)}[/]: it is plain HTTP; bind to 127.0.0.1 to use it")
                 lib_path = None
         out.print(
-            f"faceprint REST service on [bold]http://{escape(shown)}:{port}[/]  (gallery {escape(str(path))}; OpenAPI: /openapi.json, endpoints under /v1/)"
+            f"faceprint REST service on [bold]http://{escape(shown)}:{port}[/]  (gallery {escape(shown_db)}; OpenAPI: /openapi.json, endpoints under /v1/)"
         )
         ui_token = None
         if lib_path is not None:
@@ -83,7 +86,7 @@ def serve(
                 missing = not has_active_keys(store)
             if missing:
                 err.print(
-                    f"[yellow]no API key exists yet[/]: create one with  faceprint keys create NAME --scope enroll --db {escape(str(path))}",
+                    f"[yellow]no API key exists yet[/]: create one with  faceprint keys create NAME --scope enroll --db {escape(shown_db)}",
                     soft_wrap=True,
                 )
         run_server(
@@ -96,6 +99,7 @@ def serve(
             library=lib_path,
             ui_token=ui_token,
             allowed_hosts=allowed_host,
+            vectors=vectors,
         )
 
 
@@ -103,7 +107,7 @@ def serve(
 def keys_create(
     name: str = typer.Argument(..., help="What the key is for (e.g. the client's name)."),
     scope: list[str] = typer.Option(["read"], "--scope", help="read, enroll (implies read) or admin (implies all); repeat for several."),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Create a key and print it.  It is shown only this once: store it now."""
@@ -124,7 +128,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Every key: name, prefix, scopes, created, revoked (never the secret)."""
@@ -147,7 +151,7 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(
     prefix_or_name: str = typer.Argument(..., help="The key's prefix (from `faceprint keys list`) or its name."),
-    db: Path | None = DbOpt,
+    db: str | None = DbOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Revoke a key: refused from the next request on, by every server on this database."""

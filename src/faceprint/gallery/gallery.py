@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -26,7 +28,9 @@ from faceprint.engine import Engine, select_face
 from faceprint.errors import FaceprintError, FaceRejected, InputError
 from faceprint.gallery.consistency import IdentityConsistency, identity_consistency
 from faceprint.gallery.index import VectorIndex, index_for, make_index, read_header
-from faceprint.gallery.store import NewTemplate, Store, Subject
+from faceprint.gallery.milvus import MilvusVectors, is_milvus_url
+from faceprint.gallery.store import NewTemplate, Subject, open_store
+from faceprint.postgres import is_postgres_url
 from faceprint.quality.gate import enforce as enforce_quality
 from faceprint.quality.gate import is_low as is_low_quality
 from faceprint.types import Decision, Image, Template
@@ -34,6 +38,7 @@ from faceprint.types import Decision, Image, Template
 #: Galleries up to this many templates are searched exactly (one BLAS product, ~1 ms at 20k);
 #: larger ones by the PQ scan with exact re-ranking (~3 ms per million templates).
 EXACT_LIMIT = 20_000
+logger = logging.getLogger("faceprint")
 INDEX_KINDS = ("auto", "exact", "pqscan", "hnsw")
 
 
@@ -43,11 +48,12 @@ def index_path_for(db: str | Path) -> Path:
     return db.with_name(db.name + ".index")
 
 
-def default_db_path() -> Path:
-    """``$FACEPRINT_DB``, else ``gallery.db`` in the user's data directory."""
+def default_db_path() -> Path | str:
+    """``$FACEPRINT_DB`` (a file path or a ``postgresql://`` URL), else ``gallery.db`` in the
+    user's data directory."""
     env = os.environ.get("FACEPRINT_DB")
     if env:
-        return Path(env)
+        return env if is_postgres_url(env) else Path(env)
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("faceprint", appauthor=False)) / "gallery.db"
@@ -126,7 +132,8 @@ def fmr_for_fpir(fpir: float, n: int) -> float:
 
 
 class Gallery:
-    """Subjects and their templates in one SQLite file, searched through a vector index."""
+    """Subjects and their templates in a store (a SQLite file by default, or PostgreSQL),
+    searched through a vector index (a local one beside the file, or Milvus)."""
 
     def __init__(
         self,
@@ -136,15 +143,25 @@ class Gallery:
         quantize: bool = False,
         index_kind: str = "auto",
         save_interval: float = 2.0,
+        vectors: str | None = None,
     ) -> None:
+        """``path``: the store, a SQLite file or a ``postgresql://`` URL (default
+        ``$FACEPRINT_DB``); ``vectors``: a ``milvus://`` URL whose collection replaces the
+        local index (default ``$FACEPRINT_VECTORS``; several processes may share it)."""
         if index_kind not in INDEX_KINDS:
             raise InputError(f"index kind must be one of {', '.join(INDEX_KINDS)}; got {index_kind!r}")
         self.index_kind = index_kind
-        self.path = Path(path) if path else default_db_path()
-        self.store = Store(self.path)
+        target = path or default_db_path()
+        vectors = vectors if vectors is not None else (os.environ.get("FACEPRINT_VECTORS") or None)
+        if vectors is not None and not is_milvus_url(vectors):
+            raise InputError(f"the vector backend must be a milvus://HOST:PORT URL, got {vectors!r}")
+        self.vectors_url = vectors
+        self.store = open_store(target)
+        self.path: Path | str = self.store.path
         self.engine = engine or Engine()
         self.quantize = quantize
-        self.index_path = index_path_for(self.path)
+        # a local index is saved beside a SQLite file; on PostgreSQL it lives in memory only
+        self.index_path: Path | None = None if self.store.DIALECT != "sqlite" else index_path_for(self.store.path)
         self.save_interval = save_interval
         self._index: VectorIndex | None = None
         self._index_generation = ""  # the store generation the in-memory index reflects
@@ -159,9 +176,28 @@ class Gallery:
         return self.engine.model_id
 
     @property
+    def remote(self) -> bool:
+        """True when the vectors live in a shared backend (Milvus), not in this process."""
+        return self.vectors_url is not None
+
+    @property
     def index(self) -> VectorIndex:
         """The vector index, current with the store: loaded or rebuilt on first use, and
-        rebuilt whenever another process (or connection) has changed the templates."""
+        rebuilt whenever another process (or connection) has changed the templates.  With a
+        shared backend: its collection, reconciled with the store on first use when the
+        template counts differ."""
+        if self.remote:
+            index = self._index
+            if index is None:
+                with self._lock:
+                    if self._index is None:
+                        remote = MilvusVectors(self.vectors_url, self.model_id, self.engine.embedder.dim)  # type: ignore[arg-type]
+                        if remote.count(fresh=True) != self.store.template_count(self.model_id):
+                            stats = remote.reconcile(self.store)
+                            logger.warning("vectors at %s differed from the store; reconciled: %s", remote.url, stats)
+                        self._index = remote  # type: ignore[assignment]
+                    index = self._index
+            return index  # type: ignore[return-value]
         with self._lock:
             if self._index is None:
                 self._index = self._load_or_rebuild()
@@ -172,7 +208,7 @@ class Gallery:
 
     def _load_or_rebuild(self) -> VectorIndex:
         generation = self.store.generation
-        header = read_header(self.index_path)
+        header = read_header(self.index_path) if self.index_path is not None else None
         wanted_kind = self.index_kind == "auto" or header is None or header.get("kind") == self.index_kind
         sealed_as_store = header is not None and bool(header.get("encrypted", False)) == self.store.encrypted
         if (
@@ -190,8 +226,40 @@ class Gallery:
                 pass  # corrupt: rebuild from the store below
         return self.rebuild_index()
 
+    def reindex(self, *, full: bool = False) -> dict[str, Any]:
+        """Bring the vectors back to the store's templates: a local index is rebuilt; a shared
+        backend is reconciled (missing templates added, phantoms removed), or with ``full``
+        dropped and refilled.  Returns what was done."""
+        if not self.remote:
+            index = self.rebuild_index()
+            return {"backend": index.kind, "store": len(index), "rebuilt": True}
+        with self._lock:
+            remote = MilvusVectors(self.vectors_url, self.model_id, self.engine.embedder.dim)  # type: ignore[arg-type]
+            if full:
+                remote.drop()
+            stats = remote.reconcile(self.store)
+            self._index = remote  # type: ignore[assignment]
+        return {"backend": "milvus", "collection": remote.collection, **stats, "full": full}
+
+    def heal(self) -> dict[str, Any] | None:
+        """With a shared vector backend: when its count differs from the store's, reconcile
+        (a write another process made without it, or one a crash cut short).  The server calls
+        this periodically; returns what was done, or None when nothing was needed."""
+        if not self.remote or self._index is None:
+            return None
+        index = self._index
+        if index.count(fresh=True) == self.store.template_count(self.model_id):  # type: ignore[attr-defined]
+            return None
+        stats = index.reconcile(self.store)  # type: ignore[attr-defined]
+        if stats["added"] or stats["removed"]:
+            logger.warning("vectors at %s differed from the store; reconciled: %s", index.url, stats)  # type: ignore[attr-defined]
+        return stats
+
     def rebuild_index(self) -> VectorIndex:
         """Build the index from the store's templates of this model and save it."""
+        if self.remote:
+            self.reindex()
+            return self.index
         with self._lock:
             generation = self.store.generation
             ids, _, vecs = self.store.vectors(self.model_id)
@@ -216,7 +284,10 @@ class Gallery:
             self.rebuild_index()
 
     def _save(self, force: bool = False) -> None:
-        if self._index is None:
+        if self._index is None or self.remote:
+            return
+        if self.index_path is None:  # in memory only (a store on PostgreSQL without a vector backend)
+            self._dirty = False
             return
         # Saving a large index costs seconds (a 1M-template index is ~0.5 GB), so saves are spaced
         # to take at most ~10% of the time: the store stays the source of truth, and an index
@@ -237,6 +308,8 @@ class Gallery:
 
     def close(self) -> None:
         self.flush()
+        if self.remote and self._index is not None:
+            self._index.close()  # type: ignore[attr-defined]
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -330,7 +403,13 @@ class Gallery:
         return EnrollResult(subject, ids)
 
     def _add(self, name: str, new: list[NewTemplate], **kw: Any) -> tuple[Subject, list[int]]:
-        """Commit templates to the store, then put them in the index."""
+        """Commit templates to the store, then put them in the index (a shared backend takes
+        them inside the store's transaction: a failure there commits nothing)."""
+        if self.remote:
+            index = self.index
+            vecs = np.stack([t.vector for t in new]).astype(np.float32)
+            subject, ids, _ = self.store.add_templates(name, new, sync=lambda ids: index.add(np.array(ids, np.int64), vecs), **kw)
+            return subject, ids
         with self._lock:
             index = self.index
             subject, ids, generations = self.store.add_templates(name, new, **kw)
@@ -375,9 +454,11 @@ class Gallery:
 
     def identify_vectors(self, vectors: np.ndarray, *, k: int = 5, fpir: float = 1e-3, probes: Sequence[Template] | None = None) -> list[Identification]:
         """Batch identification of unit vectors of this gallery's model."""
-        with self._lock:
+        with nullcontext() if self.remote else self._lock:
             index = self.index
             n = len(index)
+            if n == 0 and self.remote:  # a shared backend's count may be a second old: another replica may just have enrolled
+                n = index.count(fresh=True)  # type: ignore[attr-defined]
             threshold, note = self.threshold_for_fpir(fpir)
             if n == 0:
                 return [
@@ -385,7 +466,8 @@ class Gallery:
                     for p in (probes or [None] * len(vectors))
                 ]
             # ask for more templates than k: several may belong to one subject
-            tids, scores = index.search(np.asarray(vectors, np.float32), min(n, max(4 * k, k + 16)))
+            want = max(4 * k, k + 16)
+            tids, scores = index.search(np.asarray(vectors, np.float32), want if self.remote else min(n, want))
             owner = self.store.subject_ids_of(sorted({int(t) for t in tids.ravel() if t >= 0}))
             names = {s.id: s.name for s in self.store.subjects_by_ids(sorted(set(owner.values())))}
         out = []
@@ -448,7 +530,19 @@ class Gallery:
         database (zeroed by ``secure_delete``), the audit log forgets its name, file names
         and photo hashes, the write-ahead log is truncated, and the index is saved at once
         without its vectors.  Returns what was erased: ``subject_id``, ``templates``,
-        ``kept_photos``, ``audit_entries_redacted``, ``wal_truncated``, ``index_saved``."""
+        ``kept_photos``, ``audit_entries_redacted``, ``wal_truncated``, ``index_saved``.
+        With a shared vector backend the vectors are deleted inside the store's transaction
+        (a failure there erases nothing) and the collection is compacted."""
+        if self.remote:
+            index = self.index
+            sid, tids, _, erased = self.store.delete_subject(name, actor=actor, sync=lambda t: index.remove(np.array(t, np.int64)))
+            try:
+                index.compact()  # type: ignore[attr-defined]
+                compacted = True
+            except FaceprintError as exc:  # the vectors are deleted already; compaction is only their physical removal
+                logger.warning("compaction after erasing subject %s was not started: %s", sid, exc)
+                compacted = False
+            return {"subject_id": sid, **erased, "vectors_deleted": True, "vectors_compacted": compacted}
         with self._lock:
             index = self.index
             sid, tids, generations, erased = self.store.delete_subject(name, actor=actor)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from faceprint.errors import InputError
 from faceprint.names import clean_name, lookup_name, validate_metadata
+from faceprint.postgres import PostgresStorage, is_postgres_url
 from faceprint.sqlite import Database, StoreError, now
 
-__all__ = ["MIGRATIONS", "NewTemplate", "Store", "StoreError", "StoredTemplate", "Subject", "SubjectExists", "SubjectNotFound", "now"]
+__all__ = ["MIGRATIONS", "NewTemplate", "PgStore", "Store", "StoreError", "StoredTemplate", "Subject", "SubjectExists", "SubjectNotFound", "now", "open_store"]
 
 
 class SubjectNotFound(InputError):
@@ -202,10 +204,10 @@ class Store(Database):
             where.append("s.id = ?")
             params.append(subject_id)
         sql = (
-            "SELECT s.*, COUNT(t.id) AS n, GROUP_CONCAT(DISTINCT t.model_id) AS models FROM subjects s "
+            f"SELECT s.*, COUNT(t.id) AS n, {self._agg_distinct('t.model_id')} AS models FROM subjects s "
             "LEFT JOIN templates t ON t.subject_id = s.id "
             + ("WHERE " + " AND ".join(where) + " " if where else "")
-            + "GROUP BY s.id ORDER BY s.name"
+            + f"GROUP BY s.id ORDER BY {self._ordered('s.name')}"
             + (f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else "")
         )
         return [
@@ -239,8 +241,10 @@ class Store(Database):
             if db.execute("SELECT 1 FROM subjects WHERE name=?", (name,)).fetchone():
                 raise SubjectExists(f"a subject named {name!r} already exists")
             ts = now()
-            cur = db.execute("INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?)", (name, json.dumps(metadata or {}), ts, ts))
-            self._audit(db, actor, "create_subject", cur.lastrowid, {"name": name})
+            sid = db.execute(
+                "INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?) RETURNING id", (name, json.dumps(metadata or {}), ts, ts)
+            ).fetchone()[0]
+            self._audit(db, actor, "create_subject", sid, {"name": name})
         return self.subject(name)
 
     def add_templates(
@@ -252,10 +256,13 @@ class Store(Database):
         metadata: dict[str, Any] | None = None,
         actor: str = "local",
         images: dict[str, bytes] | None = None,
+        sync: Callable[[list[int]], None] | None = None,
     ) -> tuple[Subject, list[int], tuple[str, str]]:
         """Add templates to a subject (created if missing and ``create``), in one transaction;
-        ``images`` (sha256 -> file bytes) are kept for later re-embedding.  Returns the
-        subject, the new template ids and the store generation (before, after)."""
+        ``images`` (sha256 -> file bytes) are kept for later re-embedding; ``sync(ids)`` runs
+        inside the transaction once the rows are written (a shared vector backend takes the
+        vectors there: if it fails, nothing is committed).  Returns the subject, the new
+        template ids and the store generation (before, after)."""
         name = validate_name(name)
         metadata = validate_metadata(metadata)
         ids: list[int] = []
@@ -266,8 +273,8 @@ class Store(Database):
                 if not create:
                     raise SubjectNotFound(f"no subject named {name!r}")
                 sid = db.execute(
-                    "INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?)", (name, json.dumps(metadata or {}), ts, ts)
-                ).lastrowid
+                    "INSERT INTO subjects(name, metadata, created, updated) VALUES (?,?,?,?) RETURNING id", (name, json.dumps(metadata or {}), ts, ts)
+                ).fetchone()[0]
                 self._audit(db, actor, "create_subject", sid, {"name": name})
             else:
                 sid = row["id"]
@@ -276,7 +283,8 @@ class Store(Database):
             for t in templates:
                 vec = np.ascontiguousarray(t.vector, dtype=np.float32)
                 cur = db.execute(
-                    "INSERT INTO templates(subject_id, model_id, dim, vector, quality, face_score, image_sha256, source, box, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO templates(subject_id, model_id, dim, vector, quality, face_score, image_sha256, source, box, created) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id",
                     (
                         sid,
                         t.model_id,
@@ -290,12 +298,16 @@ class Store(Database):
                         ts,
                     ),
                 )
-                ids.append(int(cur.lastrowid))
+                ids.append(int(cur.fetchone()[0]))
             for sha, data in (images or {}).items():
-                db.execute("INSERT OR IGNORE INTO images(sha256, bytes, created) VALUES (?,?,?)", (sha, self.seal(data, "images.bytes"), ts))
+                db.execute(
+                    "INSERT INTO images(sha256, bytes, created) VALUES (?,?,?) ON CONFLICT (sha256) DO NOTHING", (sha, self.seal(data, "images.bytes"), ts)
+                )
             db.execute("UPDATE subjects SET updated=? WHERE id=?", (ts, sid))
             self._audit(db, actor, "add_templates", sid, {"templates": ids, "sources": [t.source for t in templates]})
             generations = self._bump(db)
+            if sync is not None:
+                sync(ids)
         return self.subject_by_id(sid), ids, generations
 
     def update_subject(self, name: str, *, new_name: str | None = None, metadata: dict[str, Any] | None = None, actor: str = "local") -> Subject:
@@ -320,11 +332,14 @@ class Store(Database):
     def rename_subject(self, old: str, new: str, *, actor: str = "local") -> Subject:
         return self.update_subject(old, new_name=new, actor=actor)
 
-    def delete_subject(self, name: str, *, actor: str = "local") -> tuple[int, list[int], tuple[str, str], dict[str, Any]]:
+    def delete_subject(
+        self, name: str, *, actor: str = "local", sync: Callable[[list[int]], None] | None = None
+    ) -> tuple[int, list[int], tuple[str, str], dict[str, Any]]:
         """Erase a subject: its row, templates and kept photos (zeroed in the file by
         ``secure_delete``), and every name, file name and photo hash the audit log held about
         it (its entries keep only the action, the time, the actor and the subject id); then
-        the write-ahead log is checkpointed and truncated.  Returns (subject id, template ids
+        the write-ahead log is checkpointed and truncated.  ``sync(template ids)`` runs inside
+        the transaction (a shared vector backend deletes the vectors there).  Returns (subject id, template ids
         removed, store generation before and after, what was erased)."""
         with self.transaction() as db:
             row = self._subject_row(db, name)
@@ -336,6 +351,8 @@ class Store(Database):
             redacted = db.execute('UPDATE audit SET detail=\'{"redacted": "subject erased"}\' WHERE subject_id=?', (sid,)).rowcount
             self._audit(db, actor, "delete_subject", sid, {"templates": len(tids), "images": images})
             generations = self._bump(db)
+            if sync is not None:
+                sync(tids)
         truncated = self.checkpoint()
         return sid, tids, generations, {"templates": len(tids), "kept_photos": images, "audit_entries_redacted": redacted, "wal_truncated": truncated}
 
@@ -374,6 +391,25 @@ class Store(Database):
         vecs = np.frombuffer(b"".join(self.unseal(r["vector"], "templates.vector") for r in rows), np.float32).reshape(len(rows), dim)
         return np.array([r["id"] for r in rows], np.int64), np.array([r["subject_id"] for r in rows], np.int64), vecs.copy()
 
+    def template_ids(self, model_id: str) -> np.ndarray:
+        """The ids of every template of ``model_id``, sorted."""
+        return np.array([int(r[0]) for r in self.read("SELECT id FROM templates WHERE model_id=? ORDER BY id", (model_id,))], np.int64)
+
+    def vectors_of(self, template_ids: Sequence[int], *, db: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, (n, dim) vectors) of the given templates that exist, in id order (``db``: read
+        inside that open transaction)."""
+        ids = [int(t) for t in template_ids]
+        found: list[Any] = []
+        for start in range(0, len(ids), 10000):  # SQLite and PostgreSQL both cap the parameters of one statement
+            chunk = ids[start : start + 10000]
+            sql = f"SELECT id, dim, vector FROM templates WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id"
+            found += db.execute(sql, chunk).fetchall() if db is not None else self.read(sql, chunk)
+        if not found:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        dim = found[0]["dim"]
+        vecs = np.frombuffer(b"".join(self.unseal(r["vector"], "templates.vector") for r in found), np.float32).reshape(len(found), dim)
+        return np.array([r["id"] for r in found], np.int64), vecs.copy()
+
     def subject_ids_of(self, template_ids: Sequence[int]) -> dict[int, int]:
         if len(template_ids) == 0:
             return {}
@@ -384,11 +420,26 @@ class Store(Database):
         rows = self.read("SELECT bytes FROM images WHERE sha256=?", (sha256,))
         return self.unseal(rows[0][0], "images.bytes") if rows else None
 
+    def template_count(self, model_id: str) -> int:
+        return int(self.read("SELECT COUNT(*) FROM templates WHERE model_id=?", (model_id,))[0][0])
+
     def model_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.read("SELECT model_id, COUNT(*) FROM templates GROUP BY model_id")}
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         return [dict(r) | {"detail": json.loads(r["detail"])} for r in self.read("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+class PgStore(PostgresStorage, Store):
+    """The gallery store on PostgreSQL (schema ``faceprint_gallery``): the same tables,
+    migrations, audit and erasure as :class:`Store`, shared by every replica pointed at it."""
+
+
+def open_store(target: str | Path, *, encrypt: bool | None = None) -> Store:
+    """The gallery store at ``target``: a ``postgresql://`` URL, else a SQLite file path."""
+    if is_postgres_url(target):
+        return PgStore(str(target), encrypt=encrypt)
+    return Store(target, encrypt=encrypt)
 
 
 def validate_name(name: str) -> str:

@@ -44,7 +44,7 @@ from fastapi import FastAPI
 
 from faceprint import __version__
 from faceprint.engine import upload_limits
-from faceprint.errors import InputError
+from faceprint.errors import FaceprintError, InputError
 from faceprint.gallery import Gallery
 from faceprint.service.auth import check_key
 from faceprint.service.deps import AnalysisSlots, ServiceBusy, ServiceSettings
@@ -82,7 +82,8 @@ def _install_docs(app: FastAPI) -> None:
 
 def _lifespan(gallery: Gallery, flush_interval: float) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Flush the gallery's index to disk every ``flush_interval`` seconds while the app runs,
-    and once more at shutdown."""
+    and once more at shutdown; with a shared vector backend, check it against the store at
+    the same pace and reconcile it when the counts differ (:meth:`Gallery.heal`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +92,9 @@ def _lifespan(gallery: Gallery, flush_interval: float) -> Callable[[FastAPI], Ab
                 await asyncio.sleep(flush_interval)
                 try:
                     await anyio.to_thread.run_sync(gallery.flush)
+                    await anyio.to_thread.run_sync(gallery.heal)
+                except FaceprintError as exc:  # a backend away: requests answer 503 meanwhile
+                    logger.warning("periodic index check: %s", exc)
                 except Exception:  # keep flushing; the store stays the source of truth
                     logger.exception("periodic index flush failed")
 

@@ -144,6 +144,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FaceprintError)
     async def faceprint_error(request: Request, exc: FaceprintError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        if exc.http_status == 503:  # busy, or a backend away: say when to try again
+            headers = {"Retry-After": str(getattr(exc, "retry_after", 2))}
         if exc.http_status >= 500:
             logger.error("faceprint error %s (request id %s): %s", exc.code, _request_id(request), exc)
         extra = {"reasons": exc.reasons} if isinstance(exc, FaceRejected) else {}

@@ -87,7 +87,13 @@ class DeletedOut(_Model):
     kept_photos: int = Field(0, description="Photos kept for re-embedding that only this subject used, erased.")
     audit_entries_redacted: int = Field(0, description="Audit entries about the subject whose names, file names and hashes were removed.")
     wal_truncated: bool = Field(True, description="The write-ahead log was checkpointed and truncated (false: another reader held it; truncated later).")
-    index_saved: bool = Field(True, description="The index file was rewritten without the subject's vectors.")
+    index_saved: bool | None = Field(
+        None, description="The local index file was rewritten without the subject's vectors (absent with a shared vector backend)."
+    )
+    vectors_deleted: bool | None = Field(None, description="With a shared vector backend (Milvus): the subject's vectors were deleted in the same transaction.")
+    vectors_compacted: bool | None = Field(
+        None, description="With a shared vector backend: a compaction of the collection was started (the vectors' physical removal)."
+    )
 
 
 class Box(_Model):

@@ -51,6 +51,8 @@ from urllib.parse import quote, urlsplit
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faceprint.errors import FaceprintError
+
 logger = logging.getLogger("faceprint.service")
 
 __all__ = [
@@ -365,7 +367,12 @@ class SecurityMiddleware:
                     )
                     return
             assert self.authenticate is not None
-            info = await anyio.to_thread.run_sync(self.authenticate, secret)
+            try:
+                info = await anyio.to_thread.run_sync(self.authenticate, secret)
+            except FaceprintError as exc:  # the key store is unreachable (PostgreSQL away): 503 and retry, never a 500
+                retry = str(getattr(exc, "retry_after", 2)).encode()
+                await refuse(exc.http_status, exc.code, str(exc), [(b"retry-after", retry)] if exc.http_status == 503 else None)
+                return
             if info is None:
                 self.by_client.failure(client)
                 self.by_prefix.failure("p:" + prefix)

@@ -102,8 +102,10 @@ def serve(
     library: str | Path | None = None,
     ui_token: str | None = None,
     allowed_hosts: Sequence[str] = (),
+    vectors: str | None = None,
 ) -> None:
-    """Serve the gallery at ``db`` on ``host:port`` until SIGINT/SIGTERM.
+    """Serve the gallery at ``db`` (a SQLite file or a ``postgresql://`` URL; ``vectors``: a
+    ``milvus://`` URL, see :class:`~faceprint.gallery.Gallery`) on ``host:port`` until SIGINT/SIGTERM.
 
     Models, database and index are loaded before the port opens, so ``/v1/ready``
     answers ready from the first request.  ``require_keys=False`` is refused unless
@@ -122,7 +124,7 @@ def serve(
         raise InputError(f"refusing to serve without API keys on {host!r}: that is reachable from other machines; bind to 127.0.0.1 or use keys")
     if library is not None and not is_loopback(host):
         raise InputError(f"refusing to serve the library's web UI on {host!r}: it is plain HTTP; bind to 127.0.0.1")
-    gallery = Gallery(db, engine or Engine())
+    gallery = Gallery(db, engine or Engine(), vectors=vectors)
     lib = None
     try:
         if library is not None:
@@ -163,7 +165,7 @@ def serve(
         if lib is not None:
             lib.close()
         gallery.close()  # flushes the index, then closes the database
-        logger.info("gallery closed; index flushed to %s", gallery.index_path)
+        logger.info("gallery closed%s", f"; index flushed to {gallery.index_path}" if gallery.index_path and not gallery.remote else "")
 
 
 __all__ = ["serve", "is_loopback", "log_config", "ui_login_url", "ui_token_from_env"]

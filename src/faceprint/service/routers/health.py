@@ -1,5 +1,5 @@
 """The probes: ``/v1/health`` (the process answers) and ``/v1/ready`` (models, database and
-index usable); neither needs a key."""
+index or vector backend usable); neither needs a key."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def ready(
     gallery: Gallery = Depends(get_gallery),
     store: Store = Depends(get_store),
 ) -> Any:
-    """Readiness: models loaded, database reachable, index loaded (no key needed)."""
+    """Readiness: models loaded, database reachable, index loaded -- with PostgreSQL and Milvus,
+    both backends answering (no key needed; 503 with ``Retry-After`` while one is away)."""
     checks: dict[str, str] = {}
     ok = True
     try:
@@ -45,10 +46,11 @@ def ready(
         ok, checks["database"] = False, str(exc) or type(exc).__name__
     if ok:
         try:
-            checks["index"] = f"ok ({len(gallery.index)} templates)"
+            index = gallery.index
+            checks["index"] = index.health() if gallery.remote else f"ok ({len(index)} templates)"  # type: ignore[attr-defined]
         except Exception as exc:
             ok, checks["index"] = False, str(exc) or type(exc).__name__
     else:
         checks["index"] = "not checked"
     body = {"status": "ready" if ok else "not_ready", "checks": checks}
-    return body if ok else JSONResponse(body, status_code=503)
+    return body if ok else JSONResponse(body, status_code=503, headers={"Retry-After": "2"})

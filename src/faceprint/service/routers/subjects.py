@@ -95,7 +95,9 @@ def patch_subject(
     return store.update_subject(name, new_name=body.name, metadata=body.metadata, actor=actor(key)).to_dict()
 
 
-@router.delete("/v1/subjects/{name:path}", response_model=DeletedOut, tags=["subjects"], responses={**ERRORS, 404: {"model": ErrorOut}})
+@router.delete(
+    "/v1/subjects/{name:path}", response_model=DeletedOut, response_model_exclude_none=True, tags=["subjects"], responses={**ERRORS, 404: {"model": ErrorOut}}
+)
 def delete_subject(name: str, key: KeyInfo = Depends(enroll_key), gallery: Gallery = Depends(get_gallery)) -> dict[str, Any]:
     """Erase a subject from every file: database rows zeroed, kept photos and audit details
     gone, write-ahead log truncated, index saved without its vectors; says what was erased."""
