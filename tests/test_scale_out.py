@@ -379,3 +379,59 @@ def test_postgresql_away_is_503_then_service_resumes(replicas: Any, pg: Any, lfw
             time.sleep(0.5)
         assert r.status_code == 200 and r.json()["name"] == name, r.text
         assert c.get(b.url + "/v1/ready").status_code == 200
+
+
+# -- the photo library on PostgreSQL ------------------------------------------------------------
+
+
+def _grouping(lib: Any) -> dict[str, Any]:
+    """People as sets of (photo file name, box), engine-neutral; and the listing order."""
+    people = lib.people()
+    groups = sorted(sorted((Path(f["path"]).name, tuple(f["box"])) for f in p["faces"]) for p in people)
+    return {"groups": groups, "names": [p["name"] for p in people], "sizes": [len(p["faces"]) for p in people], "counts": lib.store.counts()}
+
+
+def test_the_photo_library_on_postgresql_groups_and_corrects_as_the_file(pg: Any, engine: Any, data_dir: Path, tmp_path: Path) -> None:
+    """Index the same photos into a SQLite library and a PostgreSQL one: the same faces in the
+    same people; the same corrections (name, merge, split, reject) give the same result; a
+    second run skips every unchanged photo; removing photos erases their faces; the change key
+    moves with every write so cached suggestions are recomputed."""
+    from faceprint.library import Library
+    from faceprint.library.store import PgLibraryStore
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for sub, n in (("group-photos", 9), ("deepface", 6)):
+        for f in sorted((data_dir / "samples" / sub).iterdir())[:n]:
+            if f.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                (photos / f"{sub}-{f.name}").write_bytes(f.read_bytes())
+    libs = [Library(tmp_path / "lib.db", engine), Library(fresh_db(pg), engine)]
+    try:
+        assert isinstance(libs[1].store, PgLibraryStore) and libs[1].store.encrypted
+        for lib in libs:
+            summary, _ = lib.index(photos, in_process=True)
+            assert summary.analysed >= 5 and summary.faces > 5
+        assert _grouping(libs[0]) == _grouping(libs[1])
+        key = libs[1].store.change_key()
+        for lib in libs:
+            people = lib.people()
+            big, other = people[0]["id"], people[1]["id"]
+            lib.rename(big, "Ada")
+            lib.store.merge_people(big, other)
+            split_off = [f["id"] for f in lib.people()[0]["faces"]][-1:]
+            lib.store.split_faces(big, split_off)
+        assert libs[1].store.change_key() != key
+        assert _grouping(libs[0]) == _grouping(libs[1])
+        again = [lib.index(photos, in_process=True)[0] for lib in libs]
+        assert [s.analysed for s in again] == [0, 0] and again[0].unchanged == again[1].unchanged >= 5
+        gone = sorted(photos.iterdir())[:3]
+        for f in gone:
+            f.unlink()
+        removed = [lib.index(photos, in_process=True)[0].removed for lib in libs]
+        assert removed == [3, 3] and _grouping(libs[0]) == _grouping(libs[1])
+        with psycopg.connect(libs[1].store.url) as conn:
+            paths = {r[0] for r in conn.execute("SELECT path FROM faceprint_photo_library.photos")}
+        assert not any(Path(p).name == gone[0].name for p in paths)
+    finally:
+        for lib in libs:
+            lib.close()

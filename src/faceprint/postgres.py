@@ -17,8 +17,9 @@ supplies the plumbing that differs:
   correct with any number of replicas.  A write is acknowledged after ``COMMIT`` returns
   (``synchronous_commit`` on, PostgreSQL's default: durable across a crash).
 * **Kinds and versions**: each store kind lives in its own schema (``faceprint_gallery``,
-  ``faceprint_library``), so one database can hold both; ``faceprint_<kind>.schema_version``
-  records how many migrations ran (SQLite's ``user_version``).  Migrations run once, under
+  ``faceprint_photo_library``), so one database can hold both; ``schema_version`` there
+  records how many migrations ran (SQLite's ``user_version``), ``change_counter`` how many
+  write transactions committed (the library's cache key, SQLite's ``data_version``).  Migrations run once, under
   a session advisory lock, however many replicas start at once.  The migration scripts
   are the SQLite ones with the column types translated (:func:`pg_ddl`).
 * **Erasure**: deleted rows are gone from every query at ``COMMIT``; PostgreSQL keeps the
@@ -166,6 +167,11 @@ class _Connection:
             return _Cursor(self._conn.execute(_sql(sql), list(params)))
         return _Cursor(self._conn.execute(sql))
 
+    def executemany(self, sql: str, rows: Any) -> _Cursor:
+        cur = self._conn.cursor()
+        cur.executemany(_sql(sql), [list(r) for r in rows])
+        return _Cursor(cur)
+
 
 def _lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for ``name``."""
@@ -193,7 +199,7 @@ class PostgresStorage:
         self.url = normalise_url(url)
         self.path = redact_url(self.url)  # what messages name (the SQLite stores name their file)
         self.cipher: Any = None
-        self.schema = f"faceprint_{self.WHAT}"
+        self.schema = "faceprint_" + re.sub(r"\W+", "_", self.WHAT)
         self._write_key = _lock_key(f"{self.WHAT}:write")
         self._vacuum_lock = threading.Lock()
         self._vacuum_wanted = threading.Event()
@@ -243,6 +249,7 @@ class PostgresStorage:
         with self._connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._write_key,))
             yield _Connection(conn)
+            conn.execute("UPDATE change_counter SET n = n + 1")
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._connection() as conn:
@@ -262,6 +269,8 @@ class PostgresStorage:
             try:
                 conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
                 conn.execute("CREATE TABLE IF NOT EXISTS schema_version (kind TEXT PRIMARY KEY, version BIGINT NOT NULL)")
+                conn.execute("CREATE TABLE IF NOT EXISTS change_counter (one INT PRIMARY KEY CHECK (one = 1), n BIGINT NOT NULL)")
+                conn.execute("INSERT INTO change_counter VALUES (1, 0) ON CONFLICT DO NOTHING")
                 row = conn.execute("SELECT version FROM schema_version WHERE kind=%s", (self.WHAT,)).fetchone()
                 version = int(row[0]) if row else 0
                 if version > len(self.MIGRATIONS):
@@ -285,10 +294,19 @@ class PostgresStorage:
     def schema_version(self) -> int:
         return int(self.read("SELECT version FROM schema_version WHERE kind=?", (self.WHAT,))[0][0])
 
+    def change_key(self) -> tuple[int, int]:
+        """Changes whenever any process commits a write transaction to this store (a counter
+        every transaction advances): a cheap key for caches of derived views."""
+        return 0, int(self.read("SELECT n FROM change_counter")[0][0])
+
     # -- dialect -----------------------------------------------------------------------
     @staticmethod
     def _agg_distinct(column: str) -> str:
         return f"string_agg(DISTINCT {column}, ',')"
+
+    @staticmethod
+    def _json_int(column: str, key: str) -> str:
+        return f"CAST(CAST({column} AS jsonb) ->> '{key}' AS BIGINT)"
 
     @staticmethod
     def _ordered(column: str) -> str:

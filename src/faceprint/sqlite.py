@@ -231,6 +231,11 @@ class Database:
         """``column`` for ORDER BY, in byte order on every engine."""
         return column
 
+    @staticmethod
+    def _json_int(column: str, key: str) -> str:
+        """The integer at ``key`` of the JSON object in ``column`` (NULL when absent)."""
+        return f"json_extract({column}, '$.{key}')"
+
     def checkpoint(self) -> bool:
         """Copy the write-ahead log into the database and truncate it to zero bytes, so rows
         just deleted (zeroed in the database by ``secure_delete``) no longer linger in the

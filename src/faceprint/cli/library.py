@@ -13,12 +13,16 @@ from rich.table import Table
 from faceprint.cli._common import JsonOpt, bar_columns, cli_errors, err, make_engine, out, print_json
 from faceprint.errors import InputError
 
-LibraryDbOpt = typer.Option(None, "--db", help="Library database (default $FACEPRINT_LIBRARY or library.db in your data directory).")
+LibraryDbOpt = typer.Option(
+    None,
+    "--db",
+    help="Library database: a SQLite file or a postgresql://USER@HOST:PORT/DB URL (default $FACEPRINT_LIBRARY or library.db in your data directory).",
+)
 
 
 def index(
     folder: Path = typer.Argument(..., help="Folder of photos (searched recursively)."),
-    db: Path | None = LibraryDbOpt,
+    db: str | None = LibraryDbOpt,
     workers: int | None = typer.Option(None, "--workers", help="Worker processes for detection and embedding (default: one per core)."),
     no_thumbnails: bool = typer.Option(
         False,
@@ -71,7 +75,7 @@ def index(
 
 
 def people(
-    db: Path | None = LibraryDbOpt,
+    db: str | None = LibraryDbOpt,
     recluster: bool = typer.Option(False, "--recluster", help="Group every face the user has not placed again from scratch (keeps names, merges, splits)."),
     unknown: bool = typer.Option(False, "--unknown", help="Also list faces that belong to nobody."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON: a list of people, each with name (or null) and faces (each with the path of its photo)."),
@@ -79,10 +83,11 @@ def people(
     """List the people found in the library."""
     from faceprint.library import Library
     from faceprint.library.store import default_library_path
+    from faceprint.postgres import is_postgres_url
 
     with cli_errors(as_json):
         path = db or default_library_path()
-        if not path.is_file():
+        if not is_postgres_url(path) and not Path(path).is_file():
             raise InputError("no photo library here; create one with `faceprint index FOLDER --db PATH`", source=str(path))
         with Library(path, make_engine()) as lib:
             if recluster:

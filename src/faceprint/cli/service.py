@@ -31,7 +31,7 @@ def serve(
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest accepted upload per file, in MiB."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without API keys (only allowed on a loopback address)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-    library: Path | None = typer.Option(
+    library: str | None = typer.Option(
         None,
         "--library",
         help="Photo library whose web UI to serve at / (default: $FACEPRINT_LIBRARY or library.db in your data directory, when it exists; loopback only).",
@@ -63,8 +63,9 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         lib_path = None
         if not no_ui:
-            lib_path = library or (default_library_path() if default_library_path().is_file() else None)
-            if library is not None and not library.is_file():
+            default_lib = default_library_path()
+            lib_path = library or (default_lib if is_postgres_url(default_lib) or Path(default_lib).is_file() else None)
+            if library is not None and not is_postgres_url(library) and not Path(library).is_file():
                 raise InputError("no photo library here; create it with `faceprint index FOLDER --db PATH`", source=str(library))
             if lib_path is not None and not is_loopback(host):
                 err.print(f"[yellow]the web UI is not served on {escape(host)}[/]: it is plain HTTP; bind to 127.0.0.1 to use it")
@@ -76,7 +77,7 @@ def serve(
         if lib_path is not None:
             ui_token = ui_token_from_env() or secrets.token_urlsafe(24)
             out.print(
-                f"photo library web UI (open this address; it logs you in): [bold]{escape(ui_login_url(host, port, ui_token))}[/]  (library {escape(str(lib_path))})",
+                f"photo library web UI (open this address; it logs you in): [bold]{escape(ui_login_url(host, port, ui_token))}[/]  (library {escape(redact_url(str(lib_path)) if is_postgres_url(lib_path) else str(lib_path))})",
                 soft_wrap=True,
             )
         if no_auth:

@@ -12,7 +12,7 @@ import numpy as np
 from faceprint.engine import Engine
 from faceprint.library.cluster import ClusterInput, ClusterParams, ClusterResult, cluster_faces
 from faceprint.library.indexer import IndexSummary, index_folder
-from faceprint.library.store import LibraryStore, default_library_path
+from faceprint.library.store import default_library_path, open_library_store
 
 __all__ = ["Library"]
 
@@ -21,8 +21,8 @@ class Library:
     """One library file (``library.db``) and the engine that analyses photos for it."""
 
     def __init__(self, path: str | Path | None = None, engine: Engine | None = None, *, params: ClusterParams | None = None) -> None:
-        self.path = Path(path) if path else default_library_path()
-        self.store = LibraryStore(self.path)
+        self.store = open_library_store(path or default_library_path())
+        self.path: Path | str = self.store.path  # a file, or a PostgreSQL URL without its password
         self._engine = engine
         self._params = params
         self._lock = threading.RLock()

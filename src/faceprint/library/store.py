@@ -30,9 +30,21 @@ import numpy as np
 
 from faceprint.errors import InputError
 from faceprint.names import clean_name, lookup_name
+from faceprint.postgres import PostgresStorage, is_postgres_url
 from faceprint.sqlite import Database, StoreError, now
 
-__all__ = ["FaceNotFound", "LibraryStore", "NewFace", "PersonExists", "PersonNotFound", "StoreError", "StoredFace", "default_library_path"]
+__all__ = [
+    "FaceNotFound",
+    "LibraryStore",
+    "NewFace",
+    "PgLibraryStore",
+    "open_library_store",
+    "PersonExists",
+    "PersonNotFound",
+    "StoreError",
+    "StoredFace",
+    "default_library_path",
+]
 
 
 class PersonNotFound(InputError):
@@ -219,16 +231,17 @@ class LibraryStore(Database):
             if old is not None:
                 db.execute("DELETE FROM photos WHERE id=?", (old["id"],))  # faces go with it (cascade)
             cur = db.execute(
-                "INSERT INTO photos(path, root, sha256, size, mtime, kind, width, height, status, error, indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO photos(path, root, sha256, size, mtime, kind, width, height, status, error, indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (path, root, sha256, size, mtime, kind, width, height, status, error, now()),
             )
-            photo_id = int(cur.lastrowid)
+            photo_id = int(cur.fetchone()[0])
             ids = []
             t = now()
             for f in faces:
                 vec = np.ascontiguousarray(f.vector, np.float32)
                 cur = db.execute(
-                    "INSERT INTO faces(photo_id, frame, box, landmarks, det_score, quality, quality_detail, model_id, vector, thumb, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO faces(photo_id, frame, box, landmarks, det_score, quality, quality_detail, model_id, vector, thumb, created) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                     (
                         photo_id,
                         f.frame,
@@ -243,7 +256,7 @@ class LibraryStore(Database):
                         t,
                     ),
                 )
-                ids.append(int(cur.lastrowid))
+                ids.append(int(cur.fetchone()[0]))
         if old is not None:
             self.checkpoint()  # a changed file's old faces are gone: truncate the log that held them
         return photo_id, ids
@@ -289,7 +302,9 @@ class LibraryStore(Database):
             where.append(f"f.id IN ({','.join('?' * len(face_ids))})")
             params.extend(int(i) for i in face_ids)
         sql = (
-            "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned, f.frame, json_extract(f.quality_detail, '$.unified') AS unified"
+            "SELECT f.id, f.photo_id, p.path, f.box, f.det_score, f.quality, f.person_id, f.assigned, f.frame, "
+            + self._json_int("f.quality_detail", "unified")
+            + " AS unified"
             + (", f.vector" if with_vectors else "")
             + " FROM faces f JOIN photos p ON p.id = f.photo_id"
             + (" WHERE " + " AND ".join(where) if where else "")
@@ -362,7 +377,7 @@ class LibraryStore(Database):
             created: dict[int, int] = {}
             t = now()
             for k in range(1, new_people + 1):
-                created[-k] = int(db.execute("INSERT INTO people(name, created, updated) VALUES (NULL, ?, ?)", (t, t)).lastrowid)
+                created[-k] = int(db.execute("INSERT INTO people(name, created, updated) VALUES (NULL, ?, ?) RETURNING id", (t, t)).fetchone()[0])
             rows = [(created.get(pid, pid) if pid is not None else None, "auto" if pid is not None else None, fid) for fid, pid in assignments.items()]
             db.executemany("UPDATE faces SET person_id=?, assigned=? WHERE id=? AND (assigned IS NULL OR assigned='auto')", rows)
             self._drop_empty_unnamed(db)
@@ -385,13 +400,16 @@ class LibraryStore(Database):
     def keep_apart(self, a: int, b: int, *, actor: str = "local") -> None:
         """The user says persons a and b are different people."""
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO apart(a, b) VALUES (?, ?)", (min(a, b), max(a, b)))
+            db.execute("INSERT INTO apart(a, b) VALUES (?, ?) ON CONFLICT DO NOTHING", (min(a, b), max(a, b)))
             db.execute("UPDATE faces SET assigned='user' WHERE person_id IN (?, ?) AND assigned='auto'", (a, b))
             self._audit(db, actor, "apart", {"a": a, "b": b})
 
     def skip(self, person_id: int, candidate: str) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO skipped(person_id, candidate, created) VALUES (?,?,?)", (person_id, candidate, now()))
+            db.execute(
+                "INSERT INTO skipped(person_id, candidate, created) VALUES (?,?,?) ON CONFLICT (person_id, candidate) DO UPDATE SET created = excluded.created",
+                (person_id, candidate, now()),
+            )
 
     def skipped(self) -> set[tuple[int, str]]:
         return {(r["person_id"], r["candidate"]) for r in self.read("SELECT person_id, candidate FROM skipped")}
@@ -420,10 +438,11 @@ class LibraryStore(Database):
                 raise PersonNotFound(f"no person with id {keep if a is None else other}")
             db.execute("UPDATE faces SET person_id=?, assigned='user' WHERE person_id IN (?, ?)", (keep, keep, other))
             db.execute("DELETE FROM apart WHERE (a=? AND b=?) OR (a=? AND b=?)", (keep, other, other, keep))
-            db.execute("INSERT OR IGNORE INTO apart(a, b) SELECT ?, b FROM apart WHERE a=?", (keep, other))
-            db.execute("INSERT OR IGNORE INTO apart(a, b) SELECT a, ? FROM apart WHERE b=?", (keep, other))
+            db.execute("INSERT INTO apart(a, b) SELECT ?, b FROM apart WHERE a=? ON CONFLICT DO NOTHING", (keep, other))
+            db.execute("INSERT INTO apart(a, b) SELECT a, ? FROM apart WHERE b=? ON CONFLICT DO NOTHING", (keep, other))
             db.execute(
-                "INSERT OR IGNORE INTO rejections(face_id, person_id, created) SELECT face_id, ?, created FROM rejections WHERE person_id=?", (keep, other)
+                "INSERT INTO rejections(face_id, person_id, created) SELECT face_id, ?, created FROM rejections WHERE person_id=? ON CONFLICT DO NOTHING",
+                (keep, other),
             )
             name = a["name"] or b["name"]  # two names: the person kept keeps theirs
             db.execute("DELETE FROM people WHERE id=?", (other,))
@@ -442,10 +461,10 @@ class LibraryStore(Database):
             if found != len(set(ids)):
                 raise FaceNotFound(f"not every face given belongs to person {person_id}")
             t = now()
-            new = int(db.execute("INSERT INTO people(name, created, updated) VALUES (NULL, ?, ?)", (t, t)).lastrowid)
+            new = int(db.execute("INSERT INTO people(name, created, updated) VALUES (NULL, ?, ?) RETURNING id", (t, t)).fetchone()[0])
             db.executemany("UPDATE faces SET person_id=?, assigned='user' WHERE id=?", [(new, i) for i in ids])
             db.execute("UPDATE faces SET assigned='user' WHERE person_id=?", (person_id,))
-            db.execute("INSERT OR IGNORE INTO apart(a, b) VALUES (?, ?)", (min(person_id, new), max(person_id, new)))
+            db.execute("INSERT INTO apart(a, b) VALUES (?, ?) ON CONFLICT DO NOTHING", (min(person_id, new), max(person_id, new)))
             self._audit(db, actor, "split", {"person": person_id, "new": new, "faces": ids})
             return new
 
@@ -473,7 +492,7 @@ class LibraryStore(Database):
                 raise FaceNotFound(f"no face with id {face_id}")
             if db.execute("SELECT 1 FROM people WHERE id=?", (person_id,)).fetchone() is None:
                 raise PersonNotFound(f"no person with id {person_id}")
-            db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id, created) VALUES (?,?,?)", (face_id, person_id, now()))
+            db.execute("INSERT INTO rejections(face_id, person_id, created) VALUES (?,?,?) ON CONFLICT DO NOTHING", (face_id, person_id, now()))
             if row["person_id"] == person_id:
                 db.execute("UPDATE faces SET person_id=NULL, assigned=NULL WHERE id=?", (face_id,))  # free to join someone else
             db.execute("UPDATE faces SET assigned='user' WHERE person_id=? AND assigned='auto'", (person_id,))
@@ -485,12 +504,24 @@ def _clean_name(name: str) -> str:
     return clean_name(name, "a person's name", collapse=True)
 
 
-def default_library_path() -> Path:
+class PgLibraryStore(PostgresStorage, LibraryStore):
+    """The photo library on PostgreSQL (schema ``faceprint_photo_library``): the same tables,
+    migrations, corrections and erasure as the SQLite file, shared by every indexer and server."""
+
+
+def open_library_store(target: str | Path) -> LibraryStore:
+    """The library store at ``target``: a ``postgresql://`` URL, else a SQLite file path."""
+    return PgLibraryStore(str(target)) if is_postgres_url(target) else LibraryStore(target)
+
+
+def default_library_path() -> Path | str:
+    """``$FACEPRINT_LIBRARY`` (a file path or a ``postgresql://`` URL), else ``library.db`` in
+    the user's data directory."""
     import os
 
     from platformdirs import user_data_dir
 
     env = os.environ.get("FACEPRINT_LIBRARY")
     if env:
-        return Path(env)
+        return env if is_postgres_url(env) else Path(env)
     return Path(user_data_dir("faceprint", appauthor=False)) / "library.db"
