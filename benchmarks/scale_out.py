@@ -14,12 +14,17 @@ server: faceprint.scale.local) unless --pg / --milvus name running ones, then:
 * ``load``: benchmarks/load.py's mixed enrol / identify / delete / list load against two
   `faceprint serve` replicas on PostgreSQL + Milvus, and against one server on a SQLite file
   in the same run: req/s and p99 side by side, zero 5xx, no lost or phantom subject.
+* ``ray``: `index` of --ray-photos lfw-dev photos by the local indexer (worker processes, one
+  per core) and on a Ray cluster (``--ray ADDRESS``, default a one-machine cluster started for
+  it, as ``index --ray local`` does) per batch size: photos/s of each, and whether the faces,
+  templates and people come out identical.
 
 Prints JSON (medians of --runs runs where a timing is repeated).  --smoke: a few seconds
 per part (CI runs it so).  Full size (documented in docs/scale-out.md):
 
     .venv/bin/python benchmarks/scale_out.py [--data DIR] [--vectors CACHE.npz] [--parts identification,recall,load]
-        [--recall-size 1000000] [--load-seconds 30] [--pg postgresql://...] [--milvus milvus://...] [--smoke]
+        [--recall-size 1000000] [--load-seconds 30] [--ray-photos 1000] [--ray local|HOST:PORT]
+        [--pg postgresql://...] [--milvus milvus://...] [--smoke]
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 import numpy as np
 from _common import data_dir, emit, machine
 
-PARTS = ("identification", "recall", "load")
+PARTS = ("identification", "recall", "load", "ray")
 
 
 def _ms(times: list[float]) -> dict[str, float]:
@@ -140,9 +145,11 @@ def recall(milvus_url: str, milvus_pid: int | None, size: int, queries: int, tem
     mv = MilvusVectors(f"{milvus_url}/recall_{uuid.uuid4().hex[:8]}", "bench-recall", dim)
     try:
         t0 = time.perf_counter()
-        mv.add(np.arange(len(gallery), dtype=np.int64), gallery)
+        for s in range(0, len(gallery), 100_000):
+            mv.add(np.arange(s, min(s + 100_000, len(gallery)), dtype=np.int64), gallery[s : s + 100_000], timeout=600, fresh_ids=True)
         mv._call("flush", lambda c: c.flush(mv.collection, timeout=3600))
         insert_s = time.perf_counter() - t0
+        mv._call("wait for the index", lambda c: c.load_collection(mv.collection, timeout=3600))
         mv.search(qv[:1], 1)  # the first search waits for the index to be built and loaded
         build_s = time.perf_counter() - t0
         rss1 = _rss_mb(milvus_pid) if milvus_pid else None
@@ -224,6 +231,57 @@ def load(engine: Any, lfw: Path, pg_url: str, milvus_url: str, seconds: float, c
     }
 
 
+def ray_index(engine: Any, lfw: Path, photos: int, address: str, batches: list[int]) -> dict[str, Any]:
+    import shutil
+
+    from faceprint.library import Library
+
+    def grouping(lib: Any) -> tuple[Any, dict[Any, np.ndarray]]:
+        faces = {(Path(f.path).name, tuple(f.box)): f.vector for f in lib.store.faces(with_vectors=True)}
+        people = sorted(sorted((Path(f["path"]).name, tuple(f["box"])) for f in p["faces"]) for p in lib.people())
+        return people, faces
+
+    with tempfile.TemporaryDirectory(prefix="faceprint-ray-bench-") as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        for p in sorted(lfw.rglob("*.jpg"))[:photos]:
+            shutil.copy(p, folder / p.name)
+        out: dict[str, Any] = {"photos": photos, "cpus": os.cpu_count()}
+        with Library(Path(tmp) / "local.db", engine) as lib:
+            t0 = time.perf_counter()
+            summary, _ = lib.index(folder)
+            out["local"] = {
+                "seconds": round(time.perf_counter() - t0, 1),
+                "photos_per_s": round(summary.analysed / (time.perf_counter() - t0), 2),
+                "faces": summary.faces,
+            }
+            want_people, want_faces = grouping(lib)
+        runs = []
+        for b in batches:
+            with Library(Path(tmp) / f"ray-{b}.db", engine) as lib:
+                t0 = time.perf_counter()
+                summary, _ = lib.index(folder, ray=address, ray_batch=b)
+                dt = time.perf_counter() - t0
+                people, faces = grouping(lib)
+            same_faces = faces.keys() == want_faces.keys() and all(np.allclose(faces[k], want_faces[k], atol=1e-5) for k in faces)
+            runs.append(
+                {
+                    "batch": b,
+                    "seconds": round(dt, 1),
+                    "photos_per_s": round(summary.analysed / dt, 2),
+                    "faces": summary.faces,
+                    "same_faces_and_templates": bool(same_faces),
+                    "same_people": people == want_people,
+                }
+            )
+        out["ray"] = runs
+        out["address"] = address
+        best = max(runs, key=lambda r: r["photos_per_s"])
+        out["ray_best_ratio_to_local"] = round(best["photos_per_s"] / out["local"]["photos_per_s"], 3)
+        out["identical"] = all(r["same_faces_and_templates"] and r["same_people"] for r in runs)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data")
@@ -237,6 +295,9 @@ def main() -> int:
     ap.add_argument("--load-clients", type=int, default=4)
     ap.add_argument("--load-people", type=int, default=12)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--ray-photos", type=int, default=1000, help="ray: lfw-dev photos indexed each way")
+    ap.add_argument("--ray-batches", default="1,4,16", help="ray: batch sizes to measure")
+    ap.add_argument("--ray", default="local", help="ray: a running cluster's address, or local (started here)")
     ap.add_argument("--pg", default=None, help="a running PostgreSQL (a user who may CREATE DATABASE); default: a throwaway cluster")
     ap.add_argument("--milvus", default=None, help="a running Milvus, milvus://HOST:PORT; default: Milvus Lite started here")
     ap.add_argument("--smoke", action="store_true", help="seconds, not minutes (CI)")
@@ -248,6 +309,7 @@ def main() -> int:
         args.identities = args.identities or 60
         args.recall_size, args.recall_queries, args.ef, args.runs = min(args.recall_size, 5000), min(args.recall_queries, 100), "64,128", 1
         args.load_seconds, args.load_clients, args.load_people = min(args.load_seconds, 5), 2, 4
+        args.ray_photos, args.ray_batches = min(args.ray_photos, 12), "4"
     root = data_dir(args.data) / "lfw-dev" / "images"
     os.environ.setdefault("FACEPRINT_ENCRYPT", "1")
 
@@ -289,6 +351,8 @@ def main() -> int:
             out["recall"]["seconds"] = round(time.perf_counter() - t0, 1)
         if "load" in parts:
             out["load"] = load(engine, root, pg_url, milvus_url, args.load_seconds, args.load_clients, args.load_people)
+        if "ray" in parts:
+            out["ray"] = ray_index(engine, root, args.ray_photos, args.ray, [int(b) for b in args.ray_batches.split(",")])
     finally:
         if mv is not None:
             mv.stop()
@@ -302,6 +366,8 @@ def main() -> int:
     if "load" in out:
         shared = out["load"]["postgresql_milvus_two_replicas"]
         checks["load_ok"] = bool(shared["ok"] and out["load"]["sqlite_one_server"]["ok"])
+    if "ray" in out:
+        checks["ray_identical_to_local"] = out["ray"]["identical"]
     out["checks"] = checks
     out["ok"] = all(checks.values())
     out["machine"] = machine()

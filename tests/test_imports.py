@@ -144,6 +144,7 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"service"},
     {"evaluation", "gallery", "library", "faceprint"},  # "faceprint": the package's own __init__
+    {"batch"},
     {"engine"},
     {"backends", "forensics"},
     {"embedding", "liveness"},

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from servers import RealServer, free_port
+from servers import RealServer, free_port, server_env
 
 from faceprint.gallery import Gallery
 from faceprint.gallery.store import NewTemplate, PgStore, Store, SubjectExists, open_store
@@ -220,7 +220,7 @@ def test_milvus_that_lost_or_gained_vectors_is_reconciled(pg: Any, milvus: Any, 
 def _replica(tmp_path: Path, db: str, vectors: str, tag: str) -> RealServer:
     port = free_port()
     args = [sys.executable, "-m", "faceprint.cli", "serve", "--db", db, "--vectors", vectors, "--port", str(port), "--no-ui"]
-    return RealServer(args, port, tmp_path / f"replica-{tag}.log")
+    return RealServer(args, port, tmp_path / f"replica-{tag}.log", env=server_env(FACEPRINT_PG_TIMEOUT="2"))  # 503 after 2 s while PostgreSQL is away
 
 
 def _enrol(client: httpx.Client, url: str, key: str, name: str, photo: Path) -> httpx.Response:
@@ -435,3 +435,88 @@ def test_the_photo_library_on_postgresql_groups_and_corrects_as_the_file(pg: Any
     finally:
         for lib in libs:
             lib.close()
+
+
+# -- batch indexing on Ray ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    from faceprint.scale.local import LocalRay
+
+    try:
+        head = LocalRay(num_cpus=2).start()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield head
+    head.stop()
+
+
+def _photo_folder(data_dir: Path, dest: Path, n_group: int = 6, n_deepface: int = 6) -> Path:
+    dest.mkdir()
+    for sub, n in (("group-photos", n_group), ("deepface", n_deepface)):
+        for f in sorted((data_dir / "samples" / sub).iterdir())[:n]:
+            if f.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                (dest / f"{sub}-{f.name}").write_bytes(f.read_bytes())
+    return dest
+
+
+def _faces(lib: Any) -> dict[tuple[str, tuple[float, ...]], np.ndarray]:
+    return {(Path(f.path).name, tuple(f.box)): f.vector for f in lib.store.faces(with_vectors=True)}
+
+
+def test_index_on_ray_equals_the_local_indexer(ray_head: Any, engine: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`index --ray` against a Ray head on 127.0.0.1 (token auth; every node address is
+    loopback): the same faces, templates equal to float tolerance and the same people as the
+    local indexer; a second run has nothing to send to Ray."""
+    from faceprint.batch import ray_session
+    from faceprint.library import Library
+
+    for k, v in ray_head.env().items():
+        monkeypatch.setenv(k, v)
+    photos = _photo_folder(data_dir, tmp_path / "photos")
+    with Library(tmp_path / "local.db", engine) as local, Library(tmp_path / "ray.db", engine) as distributed:
+        s_local, _ = local.index(photos, in_process=True)
+        s_ray, _ = distributed.index(photos, ray=ray_head.address)
+        assert s_ray.analysed == s_local.analysed == len(list(photos.iterdir())) and s_ray.faces == s_local.faces > 5
+        a, b = _faces(local), _faces(distributed)
+        assert a.keys() == b.keys()
+        assert all(np.allclose(a[k], b[k], atol=1e-5) for k in a)
+        assert _grouping(local)["groups"] == _grouping(distributed)["groups"]
+        again, _ = distributed.index(photos, ray=ray_head.address)
+        assert again.analysed == 0 and again.unchanged == s_ray.analysed
+    with ray_session(ray_head.address) as ray:
+        nodes = ray.nodes()
+    assert nodes and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}, nodes
+
+
+def test_index_on_ray_survives_killed_actors(ray_head: Any, engine: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL the actors holding the models while `index --ray` runs: Ray restarts them and
+    runs their batches again; the run completes with every photo written once, none missing."""
+    import os
+    import signal
+
+    from faceprint.library import Library
+
+    for k, v in ray_head.env().items():
+        monkeypatch.setenv(k, v)
+    photos = _photo_folder(data_dir, tmp_path / "photos", n_group=8, n_deepface=6)
+    n = len(list(photos.iterdir()))
+    written: list[int] = []
+    killed: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage != "analyse":
+            return
+        written.append(done)
+        if done == 2 and not killed:  # some results are in; the rest are being computed
+            for pid in ray_head.worker_pids("Analyser"):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    with Library(tmp_path / "ray.db", engine) as lib:
+        summary, _ = lib.index(photos, ray=ray_head.address, ray_batch=1, progress=progress, cluster=False)
+        paths = [r["path"] for r in lib.store.read("SELECT path FROM photos")]
+    assert killed, "no actor process was found to kill"
+    assert summary.analysed == n and written == list(range(1, n + 1))
+    assert sorted(paths) == sorted(str(p.resolve()) for p in photos.iterdir())  # each once, none missing

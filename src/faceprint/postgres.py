@@ -192,7 +192,7 @@ class PostgresStorage:
         from faceprint.sqlite import encryption_default
 
         try:
-            import psycopg  # noqa: F401
+            import psycopg
             from psycopg_pool import ConnectionPool
         except ImportError:
             raise StoreError("PostgreSQL needs the psycopg driver: pip install 'faceprint[scale]'") from None
@@ -217,6 +217,7 @@ class PostgresStorage:
             open=False,
         )
         try:
+            psycopg.connect(self.url, connect_timeout=5).close()  # a refused or failed login says why at once (the pool would retry)
             self._pool.open(wait=True, timeout=10)
         except Exception as exc:
             self._pool.close()

@@ -30,6 +30,12 @@ def index(
         help="Do not keep face thumbnails (setting FACEPRINT_LIBRARY_THUMBNAILS=0 does the same; the web UI then has no face pictures).",
     ),
     no_cluster: bool = typer.Option(False, "--no-cluster", help="Only index; do not group new faces into people."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Analyse on a Ray cluster: the HOST:PORT of its head (or auto), or 'local' to start one on this machine (see docs/scale-out.md).",
+    ),
+    ray_batch: int | None = typer.Option(None, "--ray-batch", min=1, help="Photos per batch handed to a Ray actor (default 4)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Index a folder of photos: find every face, then group new faces into people.
@@ -48,7 +54,9 @@ def index(
             bar.update(tasks[stage], completed=done, total=total)
 
         with Library(db, make_engine()) as lib, bar:
-            summary, result = lib.index(folder, workers=workers, thumbnails=False if no_thumbnails else None, progress=progress, cluster=not no_cluster)
+            summary, result = lib.index(
+                folder, workers=workers, thumbnails=False if no_thumbnails else None, progress=progress, cluster=not no_cluster, ray=ray, ray_batch=ray_batch
+            )
             counts = lib.store.counts()
         data = {**summary.to_dict(), "library": counts, "clustering": None}
         if result is not None:

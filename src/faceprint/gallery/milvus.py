@@ -38,7 +38,9 @@ from faceprint.errors import InputError
 from faceprint.postgres import BackendUnavailable
 
 logger = logging.getLogger("faceprint")
-logging.getLogger("pymilvus").setLevel(logging.ERROR)  # it warns on every id listing that Milvus Lite gives no MVCC timestamp
+# pymilvus logs every failed call with a traceback (and a warning on every id listing with Milvus
+# Lite); the failures reach the caller as BackendUnavailable, with the reason, instead
+logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
 __all__ = ["INDEX_TYPES", "MilvusVectors", "is_milvus_url"]
 
@@ -174,15 +176,20 @@ class MilvusVectors:
         self._count = (time.monotonic(), n)
         return n
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Insert or replace (``upsert``: a retried or reconciled write is idempotent)."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray, *, timeout: float = _TIMEOUT, fresh_ids: bool = False) -> None:
+        """Insert or replace (``upsert``: a retried or reconciled write is idempotent);
+        ``fresh_ids``: the caller knows none of the ids is in the collection (a bulk load:
+        a plain insert, cheaper than an upsert); ``timeout``: seconds per chunk of 5,000."""
         ids = np.asarray(ids, np.int64)
         vectors = np.ascontiguousarray(vectors, np.float32)
         if len(ids) == 0:
             return
         for start in range(0, len(ids), 5000):
             rows = [{"id": int(i), "vector": v} for i, v in zip(ids[start : start + 5000], vectors[start : start + 5000])]
-            self._call("store templates", lambda c, rows=rows: c.upsert(self.collection, rows, timeout=_TIMEOUT))
+            if fresh_ids:
+                self._call("store templates", lambda c, rows=rows: c.insert(self.collection, rows, timeout=timeout))
+            else:
+                self._call("store templates", lambda c, rows=rows: c.upsert(self.collection, rows, timeout=timeout))
         self._count = None
 
     def remove(self, ids: np.ndarray) -> int:
@@ -254,7 +261,7 @@ class MilvusVectors:
                 self.remove(phantom)
             for start in range(0, len(missing), 20000):
                 tids, vecs = store.vectors_of(missing[start : start + 20000], db=db)
-                self.add(tids, vecs)
+                self.add(tids, vecs, timeout=_TIMEOUT * 12)
             if len(missing) or len(phantom):
                 self._call("flush", lambda c: c.flush(self.collection, timeout=_TIMEOUT * 6))
         return {"store": int(len(want)), "had": int(len(have)), "added": int(len(missing)), "removed": int(len(phantom))}

@@ -222,6 +222,11 @@ def analyse_file(path: str, *, thumbnails: bool = True, video_interval: float = 
         return {"path": path, "status": "error", "kind": "image", "error": f"unreadable: {type(exc).__name__}: {exc}", "faces": []}
 
 
+def _analyse_on(engine: Any, path: str, **kw: Any) -> dict[str, Any]:
+    """:func:`analyse_file` in the calling convention of :func:`faceprint.batch.ray_map`."""
+    return analyse_file(path, engine=engine, **kw)
+
+
 # -- main side --------------------------------------------------------------------------
 
 
@@ -237,11 +242,16 @@ def index_folder(
     progress: Callable[[str, int, int], None] | None = None,
     video_interval: float = 2.0,
     video_frames: int = 20,
+    ray: str | None = None,
+    ray_batch: int | None = None,
 ) -> IndexSummary:
     """Bring the library up to date with the folder (see the module docstring).
 
     ``progress(stage, done, total)`` is called as files are checked and analysed.
     ``engine`` analyses in this process instead of workers (tests, tiny folders).
+    ``ray``: analyse on the Ray cluster at this address (``local``: start one), as a Ray Data
+    pipeline over actors holding the models (:mod:`faceprint.batch`); everything else -- the
+    checks before, the writes after -- is the same code.
     """
     import time
 
@@ -331,7 +341,22 @@ def index_folder(
 
     kw = {"thumbnails": thumbnails, "video_interval": video_interval, "video_frames": video_frames}
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    if engine is not None or n_workers <= 1 or len(todo) < 4:
+    if ray is not None:
+        if todo:
+            from functools import partial
+
+            from faceprint.batch import DEFAULT_BATCH, ray_map, ray_session
+
+            with ray_session(ray):
+                done_n = 0
+                analyse = partial(_analyse_on, **kw)
+                for k, res in ray_map(analyse, [t[0] for t in todo], settings=settings, actors=workers, batch_size=ray_batch or DEFAULT_BATCH):
+                    _, sha, size, mtime = todo[k]
+                    write(res, sha, size, mtime)
+                    done_n += 1
+                    if progress:
+                        progress("analyse", done_n, len(todo))
+    elif engine is not None or n_workers <= 1 or len(todo) < 4:
         if engine is None:
             from faceprint.engine import Engine
 

@@ -67,9 +67,12 @@ class Library:
         in_process: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
         cluster: bool = True,
+        ray: str | None = None,
+        ray_batch: int | None = None,
     ) -> tuple[IndexSummary, ClusterResult | None]:
         """Index a folder (see :mod:`faceprint.library.indexer`), then place new faces into people.
-        ``thumbnails``: keep face thumbnails (default: the ``library_thumbnails`` setting)."""
+        ``thumbnails``: keep face thumbnails (default: the ``library_thumbnails`` setting);
+        ``ray``: analyse on a Ray cluster (an address, or ``local``; see :mod:`faceprint.batch`)."""
         if thumbnails is None:
             thumbnails = self.engine.settings.library_thumbnails
         with self._lock:
@@ -82,6 +85,8 @@ class Library:
                 thumbnails=thumbnails,
                 engine=self.engine if in_process else None,
                 progress=progress,
+                ray=ray,
+                ray_batch=ray_batch,
             )
             result = self.cluster() if cluster else None
             return summary, result

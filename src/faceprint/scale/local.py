@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -26,8 +27,9 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
+from typing import Any
 
-__all__ = ["LocalMilvus", "LocalPostgres", "postgres_bindir"]
+__all__ = ["RAY_LOOPBACK_ENV", "LocalMilvus", "LocalPostgres", "LocalRay", "postgres_bindir"]
 
 PG_LIB = Path("/usr/lib/postgresql")  # Debian's home of the server binaries, one folder per major version
 _PG_INSTALL = "PostgreSQL is not installed: apt-get install postgresql (Debian/Ubuntu; initdb, pg_ctl and postgres are needed)"
@@ -480,4 +482,146 @@ def _milvus_cleanup(group: list[int | None], folder: Path) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+#: what every process of a loopback Ray cluster needs, the driver included (Ray 2.60): without
+#: RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 the head resolves 127.0.0.1 to the machine's network address
+RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+_RAY_INSTALL = "Ray is not installed: pip install 'ray[data]==2.60.0' (or faceprint[scale])"
+
+
+def _processes_mentioning(marker: str) -> list[int]:
+    """Every process whose command line contains ``marker`` (our Ray's temp dir), or, for a Ray
+    process that renamed itself (``ray::DashboardAgent``...), that holds a file under it open."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if marker in cmd:
+                    out.append(int(entry.name))
+                elif cmd.startswith("ray::") and any(marker in os.readlink(fd) for fd in (entry / "fd").iterdir()):
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
+class LocalRay:
+    """A Ray head node on 127.0.0.1 (``ray start --head``) with token authentication, for tests and
+    benchmarks: one node with several worker processes (on one machine Ray 2.60 allows no second
+    node while it is kept on loopback).  :meth:`env` is what a driver process needs to connect
+    (the token file, the loopback switch); :attr:`address` is ``127.0.0.1:PORT``.  :meth:`stop`
+    ends only this cluster's processes (found by its private temp dir), never another Ray."""
+
+    def __init__(self, *, num_cpus: int | None = None, timeout: float = 90) -> None:
+        self.num_cpus = num_cpus or os.cpu_count() or 1
+        self.timeout = timeout
+        self.dir: Path | None = None
+        self.port: int | None = None
+        self.token_path: Path | None = None
+        self._finalizer: Any = None
+
+    @property
+    def address(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the Ray head is not started")
+        return f"127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The variables a driver of this cluster needs (merge into os.environ or a subprocess's env)."""
+        if self.token_path is None:
+            raise RuntimeError("the Ray head is not started")
+        return {**RAY_LOOPBACK_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.token_path)}
+
+    def _ray_cli(self) -> str:
+        found = Path(sys.executable).with_name("ray")
+        if found.exists():
+            return str(found)
+        which = shutil.which("ray")
+        if which is None:
+            raise RuntimeError(_RAY_INSTALL)
+        return which
+
+    def start(self) -> LocalRay:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:  # not imported here: Ray reads its settings once, at import
+            raise RuntimeError(_RAY_INSTALL)
+        self.dir = Path(tempfile.mkdtemp(prefix="fpray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+        self.dir.chmod(0o700)
+        self.token_path = self.dir / "token"
+        self.token_path.write_text(secrets.token_hex(32))
+        self.token_path.chmod(0o600)
+        self.port = _free_port()
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, **self.env()}
+        cmd = [
+            self._ray_cli(),
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--include-dashboard",
+            "false",
+            "--dashboard-host",
+            "127.0.0.1",
+            "--ray-client-server-port",
+            str(_free_port()),
+            "--temp-dir",
+            str(self.dir / "t"),
+            "--num-cpus",
+            str(self.num_cpus),
+            "--disable-usage-stats",
+        ]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=self.timeout)
+        self._finalizer = weakref.finalize(self, _ray_cleanup, str(self.dir))
+        if proc.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"ray start failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+        return self
+
+    def worker_pids(self, name_part: str = "") -> list[int]:
+        """This cluster's worker processes (``name_part``: only those whose title contains it,
+        e.g. an actor class name)."""
+        out = []
+        for pid in _processes_mentioning(str(self.dir)):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith("ray::") and name_part in cmd:
+                out.append(pid)
+        return out
+
+    def stop(self) -> None:
+        if self.dir is not None:
+            _ray_cleanup(str(self.dir))
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            self.dir = None
+
+    def __enter__(self) -> LocalRay:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LocalRay({self.address if self.port else 'not started'})"
+
+
+def _ray_cleanup(folder: str) -> None:
+    """SIGTERM, then SIGKILL, every process of the cluster kept in ``folder``; remove it."""
+    pids = _processes_mentioning(folder)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        if _wait_gone(pids, 2):
+            break
     shutil.rmtree(folder, ignore_errors=True)
