@@ -324,3 +324,11 @@ def test_faceset_cache_is_kept_per_face_choice(tmp_path: Path, lfw: Path, engine
     assert calls == ["center", "largest"]  # another face choice: embedded again, not read back
     load_faceset(counting, root, face="largest", cache=cache)
     assert calls == ["center", "largest"]  # and now cached for that choice
+
+
+def test_a_log_plot_with_no_positive_value_is_drawn_not_a_traceback(tmp_path: Path) -> None:
+    """A tiny identification run (every FNIR 0) used to crash matplotlib's log axis."""
+    from faceprint.evaluation.plots import plot_lines
+
+    out = plot_lines({"m": ([1e-3, 1e-2], [0.0, 0.0])}, tmp_path / "f.png", title="t", xlabel="x", ylabel="y", xlog=True, ylog=True)
+    assert Path(out).stat().st_size > 1000

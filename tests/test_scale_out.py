@@ -520,3 +520,32 @@ def test_index_on_ray_survives_killed_actors(ray_head: Any, engine: Any, data_di
     assert killed, "no actor process was found to kill"
     assert summary.analysed == n and written == list(range(1, n + 1))
     assert sorted(paths) == sorted(str(p.resolve()) for p in photos.iterdir())  # each once, none missing
+
+
+def test_enroll_folder_and_eval_on_ray_equal_the_local_path(
+    ray_head: Any, engine: Any, lfw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    """`enroll-folder --ray` and the embedding of `eval identify --ray` give what the local path
+    gives (the same subjects, templates to float tolerance; the same report figures); enrolling
+    the folder again adds nothing."""
+    for k, v in ray_head.env().items():
+        monkeypatch.setenv(k, v)
+    tree = tmp_path / "people"
+    for name in PEOPLE[:4]:
+        (tree / name).mkdir(parents=True)
+        for p in _photos(lfw, name)[:3]:
+            (tree / name / p.name).write_bytes(p.read_bytes())
+    with Gallery(tmp_path / "local.db", engine) as local, Gallery(tmp_path / "ray.db", engine) as distributed:
+        a = local.enroll_folder(tree)
+        b = distributed.enroll_folder(tree, ray=ray_head.address)
+        assert a["templates_added"] == b["templates_added"] == 12 and a["subjects_written"] == b["subjects_written"] == 4, (a, b)
+        ta = {(t.source, local.store.subject_by_id(t.subject_id).name): t.vector for t in local.store.templates()}
+        tb = {(t.source, distributed.store.subject_by_id(t.subject_id).name): t.vector for t in distributed.store.templates()}
+        assert ta.keys() == tb.keys() and all(np.allclose(ta[k], tb[k], atol=1e-5) for k in ta)
+        again = distributed.enroll_folder(tree, ray=ray_head.address)
+        assert again["already_enrolled"] == 12 and again["analysed"] == 0 and again["templates_added"] == 0
+    plain = cli("eval", "identify", "--root", str(tree), "--out", str(tmp_path / "e1"), "--json")
+    on_ray = cli("eval", "identify", "--root", str(tree), "--out", str(tmp_path / "e2"), "--ray", ray_head.address, "--json")
+    assert plain.returncode == 0 and on_ray.returncode == 0, on_ray.stderr
+    x, y = plain.json(), on_ray.json()
+    assert {k: x[k] for k in ("rank1", "rank5", "mated_probes")} == {k: y[k] for k in ("rank1", "rank5", "mated_probes")}

@@ -39,6 +39,7 @@ for _name, _command in (
     ("models", core.models),
     ("calibrate", core.calibrate),
     ("enroll", gallery.enroll),
+    ("enroll-folder", gallery.enroll_folder),
     ("identify", gallery.identify),
     ("demo", core.demo),
     ("index", library.index),

@@ -30,6 +30,9 @@ FaceOpt = typer.Option("largest", "--face", help="Which face to use when there a
 DbOpt = typer.Option(
     None, "--db", help="Gallery database: a SQLite file or a postgresql://USER@HOST:PORT/DB URL (default $FACEPRINT_DB or gallery.db in your data directory)."
 )
+RayOpt = typer.Option(
+    None, "--ray", help="Run the analysis on a Ray cluster: the HOST:PORT of its head (or auto), or 'local' to start one here (docs/scale-out.md)."
+)
 VectorsOpt = typer.Option(
     None, "--vectors", help="Shared vector backend, milvus://HOST:PORT[/PREFIX] (default $FACEPRINT_VECTORS; none: a local index beside the database)."
 )

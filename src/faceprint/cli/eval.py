@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from faceprint.cli._common import JsonOpt, cli_errors, make_engine, out, print_json, progress
+from faceprint.cli._common import JsonOpt, RayOpt, cli_errors, make_engine, out, print_json, progress
 from faceprint.errors import InputError
 
 eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled data.")
@@ -44,7 +44,7 @@ def _setup(out_dir: Path, as_json: bool) -> Any:
     return make_engine()
 
 
-def _faceset(engine: Any, root: Path, identities: int | None, cache: Path | None, as_json: bool, face: str = "center") -> Any:
+def _faceset(engine: Any, root: Path, identities: int | None, cache: Path | None, as_json: bool, face: str = "center", ray: str | None = None) -> Any:
     """The identity folders under ``root`` embedded (or read from ``cache``), with a progress bar."""
     from faceprint.evaluation.faceset import load_faceset
     from faceprint.evaluation.pairs import identity_folders
@@ -52,7 +52,7 @@ def _faceset(engine: Any, root: Path, identities: int | None, cache: Path | None
     paths, ids, _ = identity_folders(root)
     total = int((ids < identities).sum()) if identities else len(paths)
     with progress(total, "embedding", not as_json) as step:
-        return load_faceset(engine, root, face=face, identities=identities, cache=cache, progress=step)
+        return load_faceset(engine, root, face=face, identities=identities, cache=cache, progress=step, ray=ray)
 
 
 @eval_app.command("pairs")  # the first report; `eval verify --pairs` adds DET, the threshold table and report.html
@@ -113,6 +113,7 @@ def verify_cmd(
     limit: int | None = typer.Option(None, "--limit", help="Pairs mode: only the first N pairs of each fold and class."),
     cache: Path | None = typer.Option(None, "--cache", help=_CACHE),
     face: str = typer.Option("center", "--face", help="Face to use in each image (LFW labels the central face)."),
+    ray: str | None = RayOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Verification (1:1): ROC and DET, score histograms, k-fold accuracy, EER, TAR at FAR
@@ -141,7 +142,7 @@ def verify_cmd(
                 extra={"source": str(pairs), "pairs": len(plist), "failures_to_enrol": len(ps.failures), "model_id": engine.model_id},
             )
         elif root is not None:
-            fs = _faceset(engine, root, identities, cache, as_json, face)
+            fs = _faceset(engine, root, identities, cache, as_json, face, ray=ray)
             res = verify_folders(fs, out_dir, impostors=impostors, calibration=engine.calibration, title=f"Verification: {root.name}")
         else:
             raise InputError("give --pairs (with --root for LFW-format pairs) or --root with identity folders")
@@ -169,6 +170,7 @@ def identify_cmd(
         "--errata",
         help="Known label errors ('same A B' lines: one person under two names; 'image FILE': a mislabelled picture), e.g. scripts/lfw_errata.txt.",
     ),
+    ray: str | None = RayOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Identification (1:N): the first image of each identity enrolled, the others probes,
@@ -178,7 +180,7 @@ def identify_cmd(
 
     with cli_errors(as_json):
         engine = _setup(out_dir, as_json)
-        fs = _faceset(engine, root, identities, cache, as_json)
+        fs = _faceset(engine, root, identities, cache, as_json, ray=ray)
         alias = None
         if errata is not None:
             fs, alias = without_errata(fs, errata)
@@ -216,6 +218,7 @@ def bias_cmd(
         "--errata",
         help="Known label errors ('same A B': one person under two names, never counted as impostors; 'image FILE': left out), e.g. scripts/lfw_errata.txt.",
     ),
+    ray: str | None = RayOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Demographic differentials: per-group FMR and FNMR at one global threshold with
@@ -230,7 +233,7 @@ def bias_cmd(
             raise InputError(f"--fmr must be between 0 and 1, got {fmr}")
         attr, by_image, by_identity = read_groups(groups, attribute)
         engine = _setup(out_dir, as_json)
-        fs = _faceset(engine, root, identities, cache, as_json)
+        fs = _faceset(engine, root, identities, cache, as_json, ray=ray)
         if errata is not None:
             fs, alias = without_errata(fs, errata)
         labels = [by_image.get(p.name) or by_identity.get(fs.names[i]) for p, i in zip(fs.paths, fs.ids)]
@@ -272,6 +275,7 @@ def dataset_cmd(
     fmr: float = typer.Option(1e-3, "--fmr", help="FMR of the threshold for collisions and leakage (from the calibration)."),
     identities: int | None = typer.Option(None, "--identities", help="Only the first N identities (smoke runs)."),
     cache: Path | None = typer.Option(None, "--cache", help=_CACHE),
+    ray: str | None = RayOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Audit a face dataset of identity folders (e.g. a synthetic training set): detection
@@ -281,7 +285,7 @@ def dataset_cmd(
 
     with cli_errors(as_json):
         engine = _setup(out_dir, as_json)
-        fs = _faceset(engine, root, identities, cache, as_json, face="largest")
+        fs = _faceset(engine, root, identities, cache, as_json, face="largest", ray=ray)
         ref = _faceset(engine, reference, None, None, as_json, face="largest") if reference else None
         res = dataset_report(fs, out_dir, threshold=engine.calibration.threshold_for(fmr), fmr=fmr, reference=ref, title=f"Dataset audit: {root.name}")
         rows: list[tuple[str, Any]] = [

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from faceprint.cli._common import DbOpt, FaceOpt, JsonOpt, VectorsOpt, cli_errors, err, make_engine, out, print_json
+from faceprint.cli._common import DbOpt, FaceOpt, JsonOpt, RayOpt, VectorsOpt, cli_errors, err, make_engine, out, print_json
 
 subjects_app = typer.Typer(no_args_is_help=True, help="List, show, rename and delete enrolled subjects.")
 
@@ -44,6 +44,33 @@ def enroll(
         out.print(f"enrolled [bold]{escape(res.subject.name)}[/]: {len(res.template_ids)} template(s) added, {res.subject.templates} in total")
         for _src, exc in res.rejected:
             err.print(f"[yellow]skipped[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+
+
+def enroll_folder(
+    root: Path = typer.Argument(..., help="A folder with one sub-folder of photos per person (the sub-folder's name is the subject's)."),
+    face: str = typer.Option("largest", "--face", help="Which face of a photo with several: largest, center, single (refuse), or an index."),
+    no_quality_check: bool = typer.Option(False, "--no-quality-check", help="Enrol faces even when they fail the quality gate."),
+    ray: str | None = RayOpt,
+    db: str | None = DbOpt,
+    vectors: str | None = VectorsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Bulk enrolment of an identity-folder tree: one subject per sub-folder, one template per
+    photo; photos already enrolled are skipped (an interrupted run resumes)."""
+    with cli_errors(as_json):
+        with _gallery(db, vectors) as gallery:
+            res = gallery.enroll_folder(root, face=face, check_quality=not no_quality_check, ray=ray, actor="cli")
+        if as_json:
+            print_json(res)
+            return
+        out.print(
+            f"{res['photos']} photo(s): {res['templates_added']} template(s) added to {res['subjects_written']} subject(s), "
+            f"{res['already_enrolled']} already enrolled, {len(res['rejected'])} refused, in {res['seconds']:.1f} s"
+        )
+        for r in res["rejected"][:20]:
+            err.print(f"[yellow]skipped[/] {escape(r['message'])}", highlight=False, soft_wrap=True)
+        if len(res["rejected"]) > 20:
+            err.print(f"... and {len(res['rejected']) - 20} more (see --json)")
 
 
 def identify(

@@ -46,6 +46,11 @@ class FaceSet:
         )
 
 
+def embed_one(engine: Any, path: str, *, face: str) -> Any:
+    """One image's template (or the error that stopped it): the unit of ``load_faceset(ray=...)``."""
+    return engine.embed_many([path], face=face)[0]
+
+
 def load_faceset(
     engine: Any,
     root: str | Path,
@@ -55,6 +60,7 @@ def load_faceset(
     cache: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     paths: Sequence[Path] | None = None,
+    ray: str | None = None,
 ) -> FaceSet:
     """Embed every image under ``root/<identity>/`` (the first ``identities`` folders only,
     when given); ``cache`` keeps the result for the next call with the same images, model and
@@ -78,9 +84,24 @@ def load_faceset(
     pitch = np.full(n, np.nan)
     errors: list[str | None] = [None] * n
     chunk = 64
-    for start in range(0, n, chunk):
-        part = all_paths[start : start + chunk]
-        for k, res in enumerate(engine.embed_many(part, face=face)):
+
+    def batches() -> Any:
+        """(first index, results) per chunk: here, or from a Ray cluster (``ray``) as they come."""
+        if ray is None:
+            for start in range(0, n, chunk):
+                yield start, engine.embed_many(all_paths[start : start + chunk], face=face)
+            return
+        from functools import partial
+
+        from faceprint.batch import ray_map, ray_session
+
+        with ray_session(ray):
+            for k, res in ray_map(partial(embed_one, face=face), [str(p) for p in all_paths], settings=engine.settings):
+                yield k, [res]
+
+    for start, results in batches():
+        part = results
+        for k, res in enumerate(results):
             i = start + k
             if isinstance(res, FaceprintError):
                 errors[i] = str(res)

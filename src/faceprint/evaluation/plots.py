@@ -256,14 +256,19 @@ def plot_lines(
     if not curves:
         raise InputError("nothing to plot: no curves given")
     fig, ax = _figure()
+    plotted = 0
     for name, (x, y) in curves.items():
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         keep = np.isfinite(x) & np.isfinite(y) & ((x > 0) if xlog else True) & ((y > 0) if ylog else True)
+        plotted += int(keep.sum())
         ax.plot(x[keep], y[keep], label=name, linewidth=1.5, marker=marker, markersize=3)
-    if xlog:
-        ax.set_xscale("log")
-    if ylog:
-        ax.set_yscale("log")
+    if plotted:  # a log axis needs a positive value (a tiny evaluation may have none: an empty, linear plot then)
+        if xlog:
+            ax.set_xscale("log")
+        if ylog:
+            ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no point to plot (too few searches)", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

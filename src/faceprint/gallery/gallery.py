@@ -347,40 +347,109 @@ class Gallery:
             raise InputError("enrolment needs at least one photo")
         new, accepted, rejected = [], [], []
         for src in sources:  # one photo at a time: its decoded pixels are dropped before the next is read
-            label = _label(src)
-            try:
-                image = self.engine.load(src)
-                det = select_face(self.engine.detector.detect(image), image, face)
-                crop = self.engine.embedder.crop(image, det)
-                v = self.engine.embed_crops([crop])[0]
-                q = self.engine.assess(image, det, crop, v)
-                if check_quality:
-                    enforce_quality(q, self.engine.settings, source=image.source)
-                if live:
-                    self.engine.enforce_liveness(self.engine.liveness_of(image, det), image.source)
-                sha, source = _sha256(src, image), image.source
-            except FaceprintError as exc:  # FaceRejected (quality, liveness) included
-                rejected.append((label, exc.with_traceback(None)))  # its traceback's frames would keep the pixels alive
+            template = enrolment_template(self.engine, src, face=face, check_quality=check_quality, check_liveness=live)
+            if isinstance(template, FaceprintError):  # FaceRejected (quality, liveness) included
+                rejected.append((_label(src), template))
                 continue
-            finally:
-                image = crop = None  # free the pixels now, not at the end of the request
-            new.append(
-                NewTemplate(
-                    vector=v,
-                    model_id=self.model_id,
-                    quality=float(q.unified),
-                    face_score=det.score,
-                    image_sha256=sha,
-                    source=source,
-                    box=[round(float(x), 1) for x in det.box],
-                )
-            )
-            accepted.append((sha, _file_bytes(src) if keep_images else None))
+            new.append(template)
+            accepted.append((template.image_sha256, _file_bytes(src) if keep_images else None))
         if not new:
             raise rejected[0][1]
         kept = {sha: data for sha, data in accepted if data is not None}
         subject, ids = self._add(name, new, create=create, metadata=metadata, actor=actor, images=kept)
         return EnrollResult(subject, ids, rejected)
+
+    def enroll_folder(
+        self,
+        root: str | Path,
+        *,
+        face: str | int = "largest",
+        check_quality: bool = True,
+        ray: str | None = None,
+        actor: str = "local",
+        progress: Any = None,
+    ) -> dict[str, Any]:
+        """Bulk enrolment of an identity-folder tree (``root/<name>/<photos>``): one subject per
+        folder, one template per photo, written one subject per transaction as soon as its photos
+        are analysed.  A photo already enrolled for its subject with this model (same file
+        content) is skipped, so an interrupted run resumes.  ``ray``: analyse on a Ray cluster
+        (an address, or ``local``; :mod:`faceprint.batch`).  Returns a summary."""
+        import time
+
+        from faceprint.media import is_image
+
+        t0 = time.perf_counter()
+        rootp = Path(root).expanduser()
+        if not rootp.is_dir():
+            raise InputError("not a folder", source=str(root))
+        todo: list[tuple[str, str]] = []  # (subject, path)
+        skipped = 0
+        for folder in sorted(p for p in rootp.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            photos = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and is_image(p))
+            if not photos:
+                continue
+            try:
+                sid = self.store.subject(folder.name).id
+                known = {t.image_sha256 for t in self.store.templates(subject_id=sid, model_id=self.model_id)}
+            except InputError:
+                known = set()
+            for p in photos:
+                if known and _file_sha256(p) in known:
+                    skipped += 1
+                else:
+                    todo.append((folder.name, str(p)))
+        remaining: dict[str, int] = {}
+        for name, _ in todo:
+            remaining[name] = remaining.get(name, 0) + 1
+        pending: dict[str, list[NewTemplate]] = {}
+        rejected: list[dict[str, str]] = []
+        written = {"subjects": 0, "templates": 0}
+
+        def take(k: int, res: Any) -> None:
+            name, path = todo[k]
+            if isinstance(res, FaceprintError):
+                rejected.append({"path": path, "code": res.code, "message": str(res)})
+            else:
+                pending.setdefault(name, []).append(res)
+            remaining[name] -= 1
+            if remaining[name] == 0:  # the subject's last photo: one transaction for all of them
+                new = pending.pop(name, [])
+                if new:
+                    try:
+                        self._add(name, new, create=True, actor=actor)
+                    except InputError as exc:  # a folder name that is no valid subject name: say so, go on
+                        rejected.append({"path": str(rootp / name), "code": exc.code, "message": str(exc)})
+                        return
+                    written["subjects"] += 1
+                    written["templates"] += len(new)
+            if progress:
+                progress(1)
+
+        kw = {"face": face, "check_quality": check_quality, "check_liveness": False}
+        if ray is None:
+            for k, (_, path) in enumerate(todo):
+                take(k, enrolment_template(self.engine, path, **kw))
+        elif todo:
+            from functools import partial
+
+            from faceprint.batch import ray_map, ray_session
+
+            with ray_session(ray):
+                for k, res in ray_map(partial(_enrol_path, **kw), [p for _, p in todo], settings=self.engine.settings):
+                    take(k, res)
+        seconds = time.perf_counter() - t0
+        return {
+            "root": str(rootp),
+            "photos": len(todo) + skipped,
+            "analysed": len(todo),
+            "already_enrolled": skipped,
+            "subjects_written": written["subjects"],
+            "templates_added": written["templates"],
+            "rejected": rejected,
+            "seconds": round(seconds, 2),
+            "photos_per_s": round(len(todo) / seconds, 2) if seconds else None,
+            "ray": ray,
+        }
 
     def add_templates(
         self, name: str, templates: Sequence[Template], *, create: bool = True, metadata: dict[str, Any] | None = None, actor: str = "local"
@@ -592,6 +661,41 @@ class Gallery:
         return {"reembedded": done, "need_new_photos": need}
 
 
+def enrolment_template(engine: Engine, src: Any, *, face: str | int = "single", check_quality: bool = True, check_liveness: bool = False) -> Any:
+    """The template one photo enrols (a :class:`NewTemplate`), or the :class:`FaceprintError`
+    that refused it (no face, several, quality, liveness): returned, not raised, so a batch
+    goes on (:meth:`Gallery.enroll`, and ``enroll-folder`` on Ray actors)."""
+    image = crop = None
+    try:
+        image = engine.load(src)
+        det = select_face(engine.detector.detect(image), image, face)
+        crop = engine.embedder.crop(image, det)
+        v = engine.embed_crops([crop])[0]
+        q = engine.assess(image, det, crop, v)
+        if check_quality:
+            enforce_quality(q, engine.settings, source=image.source)
+        if check_liveness:
+            engine.enforce_liveness(engine.liveness_of(image, det), image.source)
+        return NewTemplate(
+            vector=v,
+            model_id=engine.model_id,
+            quality=float(q.unified),
+            face_score=det.score,
+            image_sha256=_sha256(src, image),
+            source=image.source,
+            box=[round(float(x), 1) for x in det.box],
+        )
+    except FaceprintError as exc:
+        return exc.with_traceback(None)  # its traceback's frames would keep the pixels alive
+    finally:
+        image = crop = None  # free the pixels now, not at the end of the request
+
+
+def _enrol_path(engine: Engine, path: str, **kw: Any) -> Any:
+    """:func:`enrolment_template` in the calling convention of :func:`faceprint.batch.ray_map`."""
+    return enrolment_template(engine, path, **kw)
+
+
 def _label(src: Any) -> str:
     if isinstance(src, (str, os.PathLike)):
         return str(src)
@@ -615,6 +719,18 @@ def _file_bytes(src: Any) -> bytes | None:
     if isinstance(src, (bytes, bytearray, memoryview)):
         return bytes(src)
     return None
+
+
+def _file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes ("" when it cannot be read: it is analysed, and refused there)."""
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return ""
 
 
 def _sha256(src: Any, image: Image) -> str:
