@@ -509,9 +509,9 @@ class PgLibraryStore(PostgresStorage, LibraryStore):
     migrations, corrections and erasure as the SQLite file, shared by every indexer and server."""
 
 
-def open_library_store(target: str | Path) -> LibraryStore:
+def open_library_store(target: str | Path, *, encrypt: bool | None = None) -> LibraryStore:
     """The library store at ``target``: a ``postgresql://`` URL, else a SQLite file path."""
-    return PgLibraryStore(str(target)) if is_postgres_url(target) else LibraryStore(target)
+    return PgLibraryStore(str(target), encrypt=encrypt) if is_postgres_url(target) else LibraryStore(target, encrypt=encrypt)
 
 
 def default_library_path() -> Path | str:

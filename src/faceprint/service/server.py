@@ -8,8 +8,12 @@ then the gallery is closed, which flushes the index).  If the process is killed
 outright, the index on disk is stale and is rebuilt from the database, the source of
 truth, on the next start -- nothing acknowledged is lost.
 
-One writer per database: while a server runs, do not enrol or delete with the CLI (or a
-second server) on the same file.  The gallery's in-memory index does not notice
+Several replicas of one gallery: point every ``faceprint serve`` at the same PostgreSQL
+database and Milvus collection (``--db postgresql://... --vectors milvus://...``); they share
+no memory, so any of them answers what another acknowledged (docs/scale-out.md).
+
+On the embedded default, one writer per database: while a server runs, do not enrol or
+delete with the CLI (or a second server) on the same file.  The gallery's in-memory index does not notice
 templates another process adds, and when it next saves it stamps the file with the
 store's *current* generation, so the other process's templates stay missing from the
 index even after a restart (until ``Gallery.rebuild_index()``).  Reads (``subjects
