@@ -156,6 +156,25 @@ def test_an_unreachable_postgresql_is_a_clear_error(tmp_path: Path) -> None:
         assert "secret" not in str(exc)  # the password is never shown
 
 
+def test_encryption_enable_seals_a_clear_postgresql_gallery(pg: Any, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`faceprint encryption enable --db postgresql://...` seals every template and kept photo of
+    a gallery made clear, in place; `status` then names its master key."""
+    url = fresh_db(pg)
+    monkeypatch.setenv("FACEPRINT_ENCRYPT", "0")
+    with open_store(url) as store:
+        assert not store.encrypted
+        store.add_templates("a", [NewTemplate(np.ones(128, np.float32) / np.sqrt(128), "m")], images={"f" * 64: b"photo"})
+    monkeypatch.setenv("FACEPRINT_ENCRYPT", "1")
+    r = cli("encryption", "enable", "--db", url, "--json")
+    assert r.returncode == 0 and r.json()[0]["sealed"] == {"templates.vector": 1, "images.bytes": 1}, r.stdout + r.stderr
+    status = cli("encryption", "status", "--db", url, "--json").json()
+    assert status["databases"][0]["encrypted"] and status["databases"][0]["master_key_id"] == status["key"]["id"]
+    with open_store(url) as store:
+        assert store.encrypted and store.image("f" * 64) == b"photo"
+    with psycopg.connect(url) as conn:
+        assert b"photo" not in bytes(conn.execute("SELECT bytes FROM faceprint_gallery.images").fetchone()[0])
+
+
 # -- the gallery on PostgreSQL + Milvus ----------------------------------------------------------
 
 
