@@ -225,10 +225,11 @@ class Store(Database):
 
     def subjects_by_ids(self, ids: Sequence[int]) -> list[Subject]:
         """Subjects (without template counts) for a set of ids, in one query."""
-        if len(ids) == 0:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = self.read(f"SELECT * FROM subjects WHERE id IN ({marks})", [int(i) for i in ids])
+        want = [int(i) for i in ids]
+        rows: list[Any] = []
+        for start in range(0, len(want), 10000):  # the parameter cap, as above
+            chunk = want[start : start + 10000]
+            rows += self.read(f"SELECT * FROM subjects WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         return [Subject(r["id"], r["name"], json.loads(r["metadata"]), r["created"], r["updated"]) for r in rows]
 
     def count_subjects(self) -> int:
@@ -411,10 +412,12 @@ class Store(Database):
         return np.array([r["id"] for r in found], np.int64), vecs.copy()
 
     def subject_ids_of(self, template_ids: Sequence[int]) -> dict[int, int]:
-        if len(template_ids) == 0:
-            return {}
-        marks = ",".join("?" * len(template_ids))
-        return {r[0]: r[1] for r in self.read(f"SELECT id, subject_id FROM templates WHERE id IN ({marks})", [int(t) for t in template_ids])}
+        out: dict[int, int] = {}
+        ids = [int(t) for t in template_ids]
+        for start in range(0, len(ids), 10000):  # SQLite and PostgreSQL both cap the parameters of one statement
+            chunk = ids[start : start + 10000]
+            out.update((r[0], r[1]) for r in self.read(f"SELECT id, subject_id FROM templates WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return out
 
     def image(self, sha256: str) -> bytes | None:
         rows = self.read("SELECT bytes FROM images WHERE sha256=?", (sha256,))
