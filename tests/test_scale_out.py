@@ -378,6 +378,75 @@ def test_milvus_away_is_503_then_service_resumes(replicas: Any, milvus: Any, lfw
         assert _identify(c, a.url, key, _photos(lfw, PEOPLE[2])[1]).json()["name"] == PEOPLE[2]
 
 
+def test_milvus_restarted_during_a_load_run(replicas: Any, milvus: Any, lfw: Path, engine: Any) -> None:
+    """Clients enrol and identify on both replicas while Milvus is stopped and restarted under
+    them: every answer is a success or a 503 backend_unavailable (never another 5xx), answers
+    succeed again once it is back, every acknowledged enrolment is identified afterwards, and
+    store and Milvus hold the same templates."""
+    (a, b), key, db, vectors = replicas
+    names = [p.name for p in sorted(lfw.iterdir()) if len(list(p.glob("*.jpg"))) >= 2][40:100]
+    acked: dict[str, Path] = {}
+    bad: list[str] = []
+    seen: list[tuple[float, int]] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        mine = iter(names[i::3])
+        with httpx.Client(timeout=60) as c:
+            for j in range(10_000):
+                if stop.is_set():
+                    return
+                target = (a, b)[(i + j) % 2]
+                name = next(mine, None)
+                if name is not None:
+                    r = _enrol(c, target.url, key, name, _photos(lfw, name)[0])
+                else:
+                    with lock:
+                        name = sorted(acked)[j % len(acked)] if acked else names[0]
+                    r = _identify(c, target.url, key, _photos(lfw, name)[1])
+                with lock:
+                    seen.append((time.monotonic(), r.status_code))
+                    if r.status_code >= 500 and not (r.status_code == 503 and r.json()["error"]["code"] == "backend_unavailable"):
+                        bad.append(r.text[:300])
+                    if r.status_code == 201:
+                        acked[name] = _photos(lfw, name)[1]
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    milvus.stop(keep=True)
+    time.sleep(2.0)
+    milvus.restart()
+    back = time.monotonic()
+    deadline = back + 30
+    while time.monotonic() < deadline and not any(t > back + 1 and code in (200, 201) for t, code in seen):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not bad, bad[:3]
+    assert any(code == 503 for _, code in seen), "the outage was never seen"
+    assert any(t > back + 1 and code in (200, 201) for t, code in seen), "service did not come back after the restart"
+    with httpx.Client(timeout=60) as c:
+        for name, probe in acked.items():
+            r = _identify(c, b.url, key, probe)
+            assert r.status_code == 200 and r.json()["name"] == name, (name, r.text)
+    from faceprint.gallery.milvus import MilvusVectors
+
+    with open_store(db) as store:
+        want = store.template_ids(engine.model_id).tolist()
+    raw = MilvusVectors(vectors, engine.model_id, engine.embedder.dim)
+    deadline = time.monotonic() + 20
+    while raw.ids().tolist() != want and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert raw.ids().tolist() == want
+    raw.close()
+
+
 def test_postgresql_away_is_503_then_service_resumes(replicas: Any, pg: Any, lfw: Path) -> None:
     """PostgreSQL killed (SIGKILL of the postmaster) under a running replica: requests answer
     503 backend_unavailable with Retry-After (the key check included), /v1/ready says which

@@ -65,7 +65,9 @@ class MilvusVectors:
     kind = "milvus"
     dtype = "f32"
 
-    def __init__(self, url: str, model_id: str, dim: int) -> None:
+    def __init__(self, url: str, model_id: str, dim: int, *, timeout: float = _TIMEOUT) -> None:
+        """``timeout``: seconds a call may take before it is :class:`BackendUnavailable` (10 s
+        for requests; a bulk load of millions of vectors needs minutes)."""
         parts = urlsplit(str(url))
         if parts.scheme.lower() != "milvus" or not parts.hostname:
             raise InputError(f"a vector backend URL looks like milvus://HOST:PORT[/PREFIX], got {url!r}")
@@ -92,6 +94,7 @@ class MilvusVectors:
         self.model_id = model_id
         self.dim = int(dim)
         self.collection = _collection_name(prefix, model_id)
+        self.timeout = float(timeout)
         self._client: Any = None
         self._ready = False
         self._lock = threading.RLock()
@@ -99,38 +102,52 @@ class MilvusVectors:
 
     # -- connection ----------------------------------------------------------------------
     def _call(self, what: str, fn: Any) -> Any:
-        """Run ``fn(client)``; an unreachable or failing Milvus is :class:`BackendUnavailable`
-        (503, retry) and the client is remade on the next call, so service resumes by itself."""
+        """Run ``fn(client)``.  A failure drops the client and the call is tried once more on a
+        fresh connection (every call faceprint makes is idempotent: upserts, deletes by id,
+        reads), so the first request after Milvus comes back succeeds; a second failure is
+        :class:`BackendUnavailable` (503, retry later)."""
         try:
-            with self._lock:
-                if self._client is None:
-                    from pymilvus import MilvusClient
-
-                    self._client = MilvusClient(uri=f"http://{self.address}", token=self.token, timeout=_TIMEOUT)
-                if not self._ready:
-                    self._ensure(self._client)
-                client = self._client
-            return fn(client)
+            return self._attempt(fn)
+        except (ImportError, InputError, BackendUnavailable):
+            raise
+        except Exception:  # grpc and pymilvus raise many kinds when the server is (or was) away
+            self._drop_client()
+        try:
+            return self._attempt(fn)
         except ImportError:
             raise InputError("Milvus needs the pymilvus client: pip install 'faceprint[scale]'") from None
         except (InputError, BackendUnavailable):
             raise
-        except Exception as exc:  # grpc and pymilvus raise many kinds when the server is away
-            with self._lock:
-                client, self._client, self._ready = self._client, None, False
-            if client is not None:
-                try:
-                    client.close()
-                except Exception:
-                    pass
+        except Exception as exc:
+            self._drop_client()
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise BackendUnavailable(f"Milvus could not {what} ({reason}); retry shortly", source=self.url) from None
+
+    def _attempt(self, fn: Any) -> Any:
+        with self._lock:
+            if self._client is None:
+                from pymilvus import MilvusClient
+
+                self._client = MilvusClient(uri=f"http://{self.address}", token=self.token, timeout=self.timeout)
+            if not self._ready:
+                self._ensure(self._client)
+            client = self._client
+        return fn(client)
+
+    def _drop_client(self) -> None:
+        with self._lock:
+            client, self._client, self._ready = self._client, None, False
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
 
     def _ensure(self, client: Any) -> None:
         """Create the collection and its index when missing (two replicas racing is fine) and load it."""
         from pymilvus import DataType
 
-        if not client.has_collection(self.collection, timeout=_TIMEOUT):
+        if not client.has_collection(self.collection, timeout=self.timeout):
             schema = client.create_schema(auto_id=False, description=f"faceprint templates of {self.model_id}")
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
@@ -142,17 +159,17 @@ class MilvusVectors:
                 build = {"nlist": 1024}
             params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=build)
             try:
-                client.create_collection(self.collection, schema=schema, index_params=params, consistency_level="Strong", timeout=_TIMEOUT)
+                client.create_collection(self.collection, schema=schema, index_params=params, consistency_level="Strong", timeout=self.timeout)
             except Exception:
-                if not client.has_collection(self.collection, timeout=_TIMEOUT):  # not a lost race: a real failure
+                if not client.has_collection(self.collection, timeout=self.timeout):  # not a lost race: a real failure
                     raise
-        described = client.describe_collection(self.collection, timeout=_TIMEOUT)
+        described = client.describe_collection(self.collection, timeout=self.timeout)
         for f in described.get("fields", []):
             if f.get("name") == "vector":
                 dim = int(f.get("params", {}).get("dim", self.dim))
                 if dim != self.dim:
                     raise InputError(f"Milvus collection {self.collection} holds {dim}-d vectors; model {self.model_id!r} makes {self.dim}-d ones")
-        client.load_collection(self.collection, timeout=_TIMEOUT)
+        client.load_collection(self.collection, timeout=self.timeout)
         self._ready = True
 
     def health(self) -> str:
@@ -170,18 +187,19 @@ class MilvusVectors:
             return cached[1]
         rows = self._call(
             "count the templates",
-            lambda c: c.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong", timeout=_TIMEOUT),
+            lambda c: c.query(self.collection, filter="", output_fields=["count(*)"], consistency_level="Strong", timeout=self.timeout),
         )
         n = int(rows[0]["count(*)"]) if rows else 0
         self._count = (time.monotonic(), n)
         return n
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray, *, timeout: float = _TIMEOUT, fresh_ids: bool = False) -> None:
+    def add(self, ids: np.ndarray, vectors: np.ndarray, *, timeout: float | None = None, fresh_ids: bool = False) -> None:
         """Insert or replace (``upsert``: a retried or reconciled write is idempotent);
         ``fresh_ids``: the caller knows none of the ids is in the collection (a bulk load:
         a plain insert, cheaper than an upsert); ``timeout``: seconds per chunk of 5,000."""
         ids = np.asarray(ids, np.int64)
         vectors = np.ascontiguousarray(vectors, np.float32)
+        timeout = self.timeout if timeout is None else timeout
         if len(ids) == 0:
             return
         for start in range(0, len(ids), 5000):
@@ -198,13 +216,13 @@ class MilvusVectors:
             return 0
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
-            self._call("delete templates", lambda c, chunk=chunk: c.delete(self.collection, ids=chunk, timeout=_TIMEOUT))
+            self._call("delete templates", lambda c, chunk=chunk: c.delete(self.collection, ids=chunk, timeout=self.timeout))
         self._count = None
         return len(ids)
 
     def compact(self) -> None:
         """Ask Milvus to rewrite the segments that held deleted vectors (it runs in the background)."""
-        self._call("compact", lambda c: c.compact(self.collection, timeout=_TIMEOUT))
+        self._call("compact", lambda c: c.compact(self.collection, timeout=self.timeout))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
@@ -221,7 +239,7 @@ class MilvusVectors:
         hits = self._call(
             "search",
             lambda c: c.search(
-                self.collection, data=[row.tolist() for row in queries], limit=k, search_params=params, consistency_level="Strong", timeout=_TIMEOUT
+                self.collection, data=[row.tolist() for row in queries], limit=k, search_params=params, consistency_level="Strong", timeout=self.timeout
             ),
         )
         for row, found in enumerate(hits):
@@ -235,7 +253,7 @@ class MilvusVectors:
 
         def collect(c: Any) -> list[int]:
             out: list[int] = []
-            it = c.query_iterator(self.collection, batch_size=10000, filter="", output_fields=["id"], consistency_level="Strong", timeout=_TIMEOUT)
+            it = c.query_iterator(self.collection, batch_size=10000, filter="", output_fields=["id"], consistency_level="Strong", timeout=self.timeout)
             try:
                 while True:
                     batch = it.next()
@@ -261,23 +279,17 @@ class MilvusVectors:
                 self.remove(phantom)
             for start in range(0, len(missing), 20000):
                 tids, vecs = store.vectors_of(missing[start : start + 20000], db=db)
-                self.add(tids, vecs, timeout=_TIMEOUT * 12)
+                self.add(tids, vecs, timeout=self.timeout * 12)
             if len(missing) or len(phantom):
-                self._call("flush", lambda c: c.flush(self.collection, timeout=_TIMEOUT * 6))
+                self._call("flush", lambda c: c.flush(self.collection, timeout=self.timeout * 6))
         return {"store": int(len(want)), "had": int(len(have)), "added": int(len(missing)), "removed": int(len(phantom))}
 
     def drop(self) -> None:
         """Delete the whole collection (``subjects reindex --full`` rebuilds it from the store)."""
-        self._call("drop the collection", lambda c: c.drop_collection(self.collection, timeout=_TIMEOUT))
+        self._call("drop the collection", lambda c: c.drop_collection(self.collection, timeout=self.timeout))
         with self._lock:
             self._ready = False
         self._count = None
 
     def close(self) -> None:
-        with self._lock:
-            client, self._client, self._ready = self._client, None, False
-        if client is not None:
-            try:
-                client.close()
-            except Exception:
-                pass
+        self._drop_client()
