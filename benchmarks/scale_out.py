@@ -30,6 +30,7 @@ per part (CI runs it so).  Full size (documented in docs/scale-out.md):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -131,7 +132,9 @@ def identification(engine: Any, root: Path, cache: Path | None, identities: int 
 # -- recall ---------------------------------------------------------------------------------------
 
 
-def recall(milvus_url: str, milvus_pid: int | None, size: int, queries: int, templates: Path | None, efs: list[int], runs: int) -> dict[str, Any]:
+def recall(
+    milvus_url: str, milvus_pid: int | None, size: int, queries: int, templates: Path | None, efs: list[int], runs: int, single_queries: int = 100
+) -> dict[str, Any]:
     from search import load_templates, make_gallery, split_queries, synthetic_templates
 
     from faceprint.gallery.milvus import MilvusVectors
@@ -142,13 +145,16 @@ def recall(milvus_url: str, milvus_pid: int | None, size: int, queries: int, tem
     gallery, _ = make_gallery(real[keep], size)
     dim = gallery.shape[1]
     rss0 = _rss_mb(milvus_pid) if milvus_pid else None
-    mv = MilvusVectors(f"{milvus_url}/recall_{uuid.uuid4().hex[:8]}", "bench-recall", dim)
+    mv = MilvusVectors(f"{milvus_url}/recall_{uuid.uuid4().hex[:8]}", "bench-recall", dim, timeout=900)
     try:
         t0 = time.perf_counter()
         for s in range(0, len(gallery), 100_000):
             mv.add(np.arange(s, min(s + 100_000, len(gallery)), dtype=np.int64), gallery[s : s + 100_000], timeout=600, fresh_ids=True)
         mv._call("flush", lambda c: c.flush(mv.collection, timeout=3600))
         insert_s = time.perf_counter() - t0
+        # Milvus Lite indexes flushed segments in the background and reports every index finished;
+        # a release + load builds the index of every segment now (its load() is synchronous)
+        mv._call("release", lambda c: c.release_collection(mv.collection, timeout=600))
         mv._call("wait for the index", lambda c: c.load_collection(mv.collection, timeout=3600))
         mv.search(qv[:1], 1)  # the first search waits for the index to be built and loaded
         build_s = time.perf_counter() - t0
@@ -169,7 +175,7 @@ def recall(milvus_url: str, milvus_pid: int | None, size: int, queries: int, tem
             single = []
             for _ in range(runs):
                 times = []
-                for q in qv[:100]:
+                for q in qv[:single_queries]:
                     t1 = time.perf_counter()
                     mv.search(q[None, :], 10)
                     times.append(time.perf_counter() - t1)
@@ -189,7 +195,8 @@ def recall(milvus_url: str, milvus_pid: int | None, size: int, queries: int, tem
                     "batch64_ms": round(statistics.median(batch) * 1000, 1),
                 }
             )
-        chosen = next((s for s in sweep if s["ef"] == 128), sweep[-1])
+        # the smallest ef that finds the exact top-1 for 99% of queries (else the best one seen)
+        chosen = next((s for s in sweep if s["recall_at_1"] >= 0.99), max(sweep, key=lambda s: s["recall_at_1"]))
         return {
             "templates": int(len(gallery)),
             "queries": int(len(qv)),
@@ -200,14 +207,16 @@ def recall(milvus_url: str, milvus_pid: int | None, size: int, queries: int, tem
             "milvus_rss_mb": {"before": rss0, "after": rss1},
             "bytes_per_template": round((rss1 - rss0) * 2**20 / len(gallery), 1) if rss0 and rss1 else None,
             "sweep": sweep,
-            "default_ef": 128,
-            "recall_at_1_default": chosen["recall_at_1"],
+            "chosen_ef": chosen["ef"],
+            "recall_at_1_chosen": chosen["recall_at_1"],
+            "single_query_ms_chosen": chosen["single_query_ms"],
         }
     finally:
         try:
             mv.drop()
-        finally:
-            mv.close()
+        except Exception as exc:  # best effort: an error above is the one to see
+            print(f"could not drop the recall collection: {exc}", file=sys.stderr)
+        mv.close()
 
 
 # -- load -------------------------------------------------------------------------------------------
@@ -290,7 +299,8 @@ def main() -> int:
     ap.add_argument("--identities", type=int, default=None, help="identification: only the first N identities")
     ap.add_argument("--recall-size", type=int, default=1_000_000)
     ap.add_argument("--recall-queries", type=int, default=1000)
-    ap.add_argument("--ef", default="32,64,128,256", help="HNSW ef values to sweep")
+    ap.add_argument("--ef", default="64,128,256,512", help="HNSW ef values to sweep")
+    ap.add_argument("--single-queries", type=int, default=100, help="recall: queries timed one at a time per ef")
     ap.add_argument("--load-seconds", type=float, default=30.0)
     ap.add_argument("--load-clients", type=int, default=4)
     ap.add_argument("--load-people", type=int, default=12)
@@ -301,6 +311,7 @@ def main() -> int:
     ap.add_argument("--pg", default=None, help="a running PostgreSQL (a user who may CREATE DATABASE); default: a throwaway cluster")
     ap.add_argument("--milvus", default=None, help="a running Milvus, milvus://HOST:PORT; default: Milvus Lite started here")
     ap.add_argument("--smoke", action="store_true", help="seconds, not minutes (CI)")
+    ap.add_argument("--partial", default=None, help="also write the JSON here after every part (a long run keeps what it measured)")
     args = ap.parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if set(parts) - set(PARTS):
@@ -331,42 +342,52 @@ def main() -> int:
             mv = LocalMilvus().start()
             milvus_url, milvus_pid = mv.url, mv.pid
         out["engines"] = {"postgresql": "given" if args.pg else "throwaway cluster (fsync on)", "milvus": "given" if args.milvus else "Milvus Lite gRPC server"}
-        if "identification" in parts:
+
+        def part(name: str, run: Any) -> None:
+            """One part's figures, written to --partial as soon as they are in; a failing part
+            is recorded with its error and the others still run."""
             t0 = time.perf_counter()
-            out["identification"] = identification(
-                engine, root, Path(args.vectors) if args.vectors else None, args.identities, pg_url, milvus_url, 50 if args.smoke else 300
-            )
-            out["identification"]["seconds"] = round(time.perf_counter() - t0, 1)
-        if "recall" in parts:
-            t0 = time.perf_counter()
-            out["recall"] = recall(
+            try:
+                out[name] = run()
+                out[name]["seconds"] = round(time.perf_counter() - t0, 1)
+            except Exception as exc:
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            if args.partial:
+                Path(args.partial).write_text(json.dumps(out, indent=1, default=float))
+
+        vectors_cache = Path(args.vectors) if args.vectors else None
+        runners = {
+            "identification": lambda: identification(engine, root, vectors_cache, args.identities, pg_url, milvus_url, 50 if args.smoke else 300),
+            "load": lambda: load(engine, root, pg_url, milvus_url, args.load_seconds, args.load_clients, args.load_people),
+            "ray": lambda: ray_index(engine, root, args.ray_photos, args.ray, [int(b) for b in args.ray_batches.split(",")]),
+            "recall": lambda: recall(
                 milvus_url,
                 milvus_pid,
                 args.recall_size,
                 args.recall_queries,
-                Path(args.vectors) if args.vectors else None,
+                vectors_cache,
                 [int(x) for x in args.ef.split(",")],
                 args.runs,
-            )
-            out["recall"]["seconds"] = round(time.perf_counter() - t0, 1)
-        if "load" in parts:
-            out["load"] = load(engine, root, pg_url, milvus_url, args.load_seconds, args.load_clients, args.load_people)
-        if "ray" in parts:
-            out["ray"] = ray_index(engine, root, args.ray_photos, args.ray, [int(b) for b in args.ray_batches.split(",")])
+                args.single_queries,
+            ),
+        }
+        for name in runners:  # the long recall part last
+            if name in parts:
+                part(name, runners[name])
     finally:
         if mv is not None:
             mv.stop()
         if pg is not None:
             pg.stop()
-    checks = {}
-    if "identification" in out:
+    checks = {f"{name}_ran": "error" not in out[name] for name in PARTS if name in out}
+    if "identification" in out and "error" not in out["identification"]:
         checks["rank1_within_0.1pt"] = out["identification"]["rank1_difference_pt"] <= 0.1
-    if "recall" in out:
-        checks["recall_at_1_at_least_0.99"] = out["recall"]["recall_at_1_default"] >= 0.99
-    if "load" in out:
+    if "recall" in out and "error" not in out["recall"]:
+        checks["recall_at_1_at_least_0.99"] = out["recall"]["recall_at_1_chosen"] >= 0.99
+    if "load" in out and "error" not in out["load"]:
         shared = out["load"]["postgresql_milvus_two_replicas"]
         checks["load_ok"] = bool(shared["ok"] and out["load"]["sqlite_one_server"]["ok"])
-    if "ray" in out:
+    if "ray" in out and "error" not in out["ray"]:
         checks["ray_identical_to_local"] = out["ray"]["identical"]
     out["checks"] = checks
     out["ok"] = all(checks.values())

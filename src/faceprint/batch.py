@@ -66,6 +66,20 @@ def ray_settings_env(address: str) -> dict[str, str]:
     return env
 
 
+_TOKEN_DIR: Any = None
+
+
+def _process_token() -> str:
+    """A token file (0600, in a private temp dir removed at exit) for the local clusters of this process."""
+    global _TOKEN_DIR
+    if _TOKEN_DIR is None:
+        _TOKEN_DIR = tempfile.TemporaryDirectory(prefix="faceprint-ray-")
+        token = Path(_TOKEN_DIR.name) / "token"
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
+    return str(Path(_TOKEN_DIR.name) / "token")
+
+
 @contextmanager
 def ray_session(address: str, *, num_cpus: int | None = None) -> Iterator[Any]:
     """Connect to the Ray cluster at ``address`` (or start a local one: ``local``) for the
@@ -73,14 +87,10 @@ def ray_session(address: str, *, num_cpus: int | None = None) -> Iterator[Any]:
     if not address:
         raise RayError("--ray needs a cluster address (HOST:PORT of its head, auto) or 'local'")
     os.environ.update(ray_settings_env(address))
-    token_dir = None
-    if address == "local" and not os.environ.get("RAY_AUTH_TOKEN_PATH"):  # Ray reads these when it is imported
-        token_dir = tempfile.TemporaryDirectory(prefix="faceprint-ray-")
-        token = Path(token_dir.name) / "token"
-        token.write_text(secrets.token_hex(32))
-        token.chmod(0o600)
+    if address == "local" and not os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        # Ray reads the token once per process: one token for every local cluster this process starts
         os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
+        os.environ["RAY_AUTH_TOKEN_PATH"] = _process_token()
     try:
         import ray
         from ray._private import ray_constants
@@ -108,10 +118,6 @@ def ray_session(address: str, *, num_cpus: int | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
-        if token_dir is not None:
-            os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
-            os.environ.pop("RAY_AUTH_MODE", None)
-            token_dir.cleanup()
 
 
 class _Analyser:
