@@ -44,6 +44,18 @@ def lfw_templates(engine: Engine, root: Path, cache: Path | None, identities: in
     return paths, ids, names, vectors, np.array([e is None for e in errors])
 
 
+def split_gallery_probes(ids: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The protocol: each identity's first usable image is enrolled (mask), its others are the
+    mated probes (indices)."""
+    first = np.zeros(len(ids), bool)
+    seen: set[int] = set()
+    for i, s in enumerate(ids):
+        if ok[i] and s not in seen:
+            first[i] = True
+            seen.add(int(s))
+    return first, np.flatnonzero(~first & ok)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data")
@@ -62,13 +74,7 @@ def main() -> None:
     ok &= np.array([p.name not in skip for p in paths])
     group_of = {n: int(group[i]) for i, n in enumerate(names)}
 
-    first = np.zeros(len(ids), bool)
-    seen: set[int] = set()
-    for i, s in enumerate(ids):
-        if ok[i] and s not in seen:
-            first[i] = True
-            seen.add(int(s))
-    probes = np.flatnonzero(~first & ok)
+    first, probes = split_gallery_probes(ids, ok)
 
     with tempfile.TemporaryDirectory() as tmp:
         gallery = Gallery(Path(tmp) / "gallery.db", engine)

@@ -78,19 +78,13 @@ def _rss_mb(pid: int) -> float | None:
 
 
 def identification(engine: Any, root: Path, cache: Path | None, identities: int | None, pg_url: str, milvus_url: str, probes_timed: int) -> dict[str, Any]:
-    from identification import lfw_templates
+    from identification import lfw_templates, split_gallery_probes
 
     from faceprint import Template
     from faceprint.gallery import Gallery
 
     paths, ids, names, vectors, ok = lfw_templates(engine, root, cache, identities)
-    first = np.zeros(len(ids), bool)
-    seen: set[int] = set()
-    for i, s in enumerate(ids):
-        if ok[i] and s not in seen:
-            first[i] = True
-            seen.add(int(s))
-    probes = np.flatnonzero(~first & ok)
+    first, probes = split_gallery_probes(ids, ok)
     truth = [names[ids[i]] for i in probes]
     out: dict[str, Any] = {"gallery_subjects": int(first.sum()), "mated_probes": int(len(probes))}
     results = {}

@@ -35,7 +35,7 @@ def index(
         "--ray",
         help="Analyse on a Ray cluster: the HOST:PORT of its head (or auto), or 'local' to start one on this machine (see docs/scale-out.md).",
     ),
-    ray_batch: int | None = typer.Option(None, "--ray-batch", min=1, help="Photos per batch handed to a Ray actor (default 4)."),
+    ray_batch: int | None = typer.Option(None, "--ray-batch", min=1, help="Photos per batch handed to a Ray actor (default 16)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Index a folder of photos: find every face, then group new faces into people.

@@ -537,16 +537,17 @@ class Gallery:
             # ask for more templates than k: several may belong to one subject
             want = max(4 * k, k + 16)
             tids, scores = index.search(np.asarray(vectors, np.float32), want if self.remote else min(n, want))
-            owner = self.store.subject_ids_of(sorted({int(t) for t in tids.ravel() if t >= 0}))
-            names = {s.id: s.name for s in self.store.subjects_by_ids(sorted(set(owner.values())))}
+            # template -> (subject, name) in one statement: with replicas, a subject another process
+            # deletes between two lookups would otherwise be half-found (a KeyError, a 500)
+            owner = self.store.owners_of(sorted({int(t) for t in tids.ravel() if t >= 0}))
         out = []
         for row in range(len(vectors)):
             best: dict[int, Candidate] = {}
             for tid, score in zip(tids[row], scores[row]):
-                sid = owner.get(int(tid))
-                if tid < 0 or sid is None or sid in best:
+                found = owner.get(int(tid))
+                if tid < 0 or found is None or found[0] in best:
                     continue  # padding, or deleted meanwhile, or a weaker template of a subject already listed
-                best[sid] = Candidate(sid, names[sid], float(score), int(tid))
+                best[found[0]] = Candidate(found[0], found[1], float(score), int(tid))
             cands = sorted(best.values(), key=lambda c: -c.score)[:k]
             match = cands[0] if cands and cands[0].score >= threshold else None
             out.append(Identification(cands, match, threshold, fpir, n, self.model_id, note, probes[row] if probes else None))

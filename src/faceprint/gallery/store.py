@@ -411,6 +411,17 @@ class Store(Database):
         vecs = np.frombuffer(b"".join(self.unseal(r["vector"], "templates.vector") for r in found), np.float32).reshape(len(found), dim)
         return np.array([r["id"] for r in found], np.int64), vecs.copy()
 
+    def owners_of(self, template_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        """template id -> (subject id, subject name) for the templates that exist, each chunk
+        read in one statement (a consistent view even while other processes delete)."""
+        out: dict[int, tuple[int, str]] = {}
+        ids = [int(t) for t in template_ids]
+        for start in range(0, len(ids), 10000):  # SQLite and PostgreSQL both cap the parameters of one statement
+            chunk = ids[start : start + 10000]
+            sql = f"SELECT t.id, t.subject_id, s.name FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE t.id IN ({','.join('?' * len(chunk))})"
+            out.update((r[0], (r[1], r[2])) for r in self.read(sql, chunk))
+        return out
+
     def subject_ids_of(self, template_ids: Sequence[int]) -> dict[int, int]:
         out: dict[int, int] = {}
         ids = [int(t) for t in template_ids]
