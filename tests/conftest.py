@@ -62,3 +62,30 @@ def lfw(data_dir: Path) -> Path:
 def cli():
     """``cli("verify", a, b, "--json")`` runs the faceprint command in-process; see ``support.run_cli``."""
     return run_cli
+
+
+# -- the real engines of the scale-out tests (tests/test_scale_*.py), on 127.0.0.1 -------------------
+
+
+@pytest.fixture(scope="module")
+def pg():
+    from faceprint.scale.local import LocalPostgres
+
+    try:
+        engine = LocalPostgres().start()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(scope="module")
+def milvus():
+    from faceprint.scale.local import LocalMilvus
+
+    try:
+        engine = LocalMilvus().start()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield engine
+    engine.stop()

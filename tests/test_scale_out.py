@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from scale_engines import PEOPLE, fresh_db, fresh_vectors, photos_of
 from servers import RealServer, free_port, server_env
 
 from faceprint.gallery import Gallery
@@ -25,49 +25,6 @@ pytestmark = pytest.mark.slow
 
 psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL tests need psycopg: pip install 'faceprint[scale]'")
 pytest.importorskip("pymilvus", reason="the Milvus tests need pymilvus and milvus-lite: pip install 'faceprint[scale]'")
-
-
-@pytest.fixture(scope="module")
-def pg():
-    from faceprint.scale.local import LocalPostgres
-
-    try:
-        engine = LocalPostgres().start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield engine
-    engine.stop()
-
-
-@pytest.fixture(scope="module")
-def milvus():
-    from faceprint.scale.local import LocalMilvus
-
-    try:
-        engine = LocalMilvus().start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield engine
-    engine.stop()
-
-
-def fresh_db(pg: Any) -> str:
-    """A new empty database on the test cluster: its URL."""
-    name = "t_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(pg.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return pg.url.rsplit("/", 1)[0] + "/" + name
-
-
-def fresh_vectors(milvus: Any) -> str:
-    return f"{milvus.url}/t_{uuid.uuid4().hex[:10]}"
-
-
-def _photos(lfw: Path, name: str) -> list[Path]:
-    return sorted((lfw / name).glob("*.jpg"))
-
-
-PEOPLE = ["Abel_Pacheco", "Amelia_Vega", "Abdullah_Gul", "Adrien_Brody", "Al_Sharpton", "Ana_Palacio"]
 
 
 # -- the store on PostgreSQL ----------------------------------------------------------------
@@ -189,9 +146,9 @@ def test_identify_through_milvus_equals_the_local_index(pg: Any, milvus: Any, en
     try:
         for name in PEOPLE:
             for g in (local, shared):
-                g.enroll(name, _photos(lfw, name)[:2], face="largest")
+                g.enroll(name, photos_of(lfw, name)[:2], face="largest")
         for name in PEOPLE:
-            probe = engine.embed(_photos(lfw, name)[2], face="largest")
+            probe = engine.embed(photos_of(lfw, name)[2], face="largest")
             want = local.identify(probe, k=5)
             for g in (shared, other):
                 got = g.identify(probe, k=5)
@@ -202,7 +159,7 @@ def test_identify_through_milvus_equals_the_local_index(pg: Any, milvus: Any, en
         # erasure: gone from the store, from Milvus and from every replica's answers at once
         erased = other.erase(PEOPLE[0])
         assert erased["vectors_deleted"] and erased["templates"] == 2
-        probe = engine.embed(_photos(lfw, PEOPLE[0])[2], face="largest")
+        probe = engine.embed(photos_of(lfw, PEOPLE[0])[2], face="largest")
         assert PEOPLE[0] not in [c.name for c in shared.identify(probe).candidates]
         assert len(shared.index.ids()) == len(PEOPLE) * 2 - 2
     finally:
@@ -218,7 +175,7 @@ def test_milvus_that_lost_or_gained_vectors_is_reconciled(pg: Any, milvus: Any, 
     db, vectors = fresh_db(pg), fresh_vectors(milvus)
     with Gallery(db, engine, vectors=vectors) as g:
         for name in PEOPLE[:3]:
-            g.enroll(name, _photos(lfw, name)[:2], face="largest")
+            g.enroll(name, photos_of(lfw, name)[:2], face="largest")
         want = g.store.template_ids(engine.model_id).tolist()
     raw = MilvusVectors(vectors, engine.model_id, engine.embedder.dim)
     raw.remove(np.array(want[:3]))  # lost
@@ -282,12 +239,12 @@ def test_two_replicas_share_one_gallery(replicas: Any, lfw: Path, engine: Any) -
         ready = c.get(b.url + "/v1/ready").json()
         assert ready["status"] == "ready" and "templates in" in ready["checks"]["index"], ready
         for name in PEOPLE[:3]:
-            r = _enrol(c, a.url, key, name, _photos(lfw, name)[0])
+            r = _enrol(c, a.url, key, name, photos_of(lfw, name)[0])
             assert r.status_code == 201, r.text
-            r = _identify(c, b.url, key, _photos(lfw, name)[1])  # the other replica, immediately
+            r = _identify(c, b.url, key, photos_of(lfw, name)[1])  # the other replica, immediately
             assert r.status_code == 200 and r.json()["name"] == name, r.text
         assert c.delete(f"{b.url}/v1/subjects/{PEOPLE[0]}", headers={"Authorization": f"Bearer {key}"}).json()["vectors_deleted"] is True
-        r = _identify(c, a.url, key, _photos(lfw, PEOPLE[0])[1])
+        r = _identify(c, a.url, key, photos_of(lfw, PEOPLE[0])[1])
         assert r.status_code == 200 and PEOPLE[0] not in [x["name"] for x in r.json()["candidates"]]
         listed = c.get(a.url + "/v1/subjects", headers={"Authorization": f"Bearer {key}"}).json()
         assert sorted(s["name"] for s in listed["subjects"]) == sorted(PEOPLE[1:3])
@@ -314,12 +271,12 @@ def test_a_replica_killed_during_enrolments_loses_nothing_acknowledged(replicas:
             for j, name in enumerate(names[i::4]):
                 target = a if (i + j) % 2 else b
                 try:
-                    r = _enrol(c, target.url, key, name, _photos(lfw, name)[0])
+                    r = _enrol(c, target.url, key, name, photos_of(lfw, name)[0])
                 except httpx.TransportError:
                     continue  # the killed replica: not acknowledged
                 if r.status_code == 201:
                     with lock:
-                        acked[name] = _photos(lfw, name)[1]
+                        acked[name] = photos_of(lfw, name)[1]
                 elif target is b and r.status_code >= 500:
                     survivor_5xx.append(r.text)
 
@@ -357,12 +314,12 @@ def test_milvus_away_is_503_then_service_resumes(replicas: Any, milvus: Any, lfw
     (a, b), key, db, vectors = replicas
     name = PEOPLE[1]
     with httpx.Client(timeout=60) as c:
-        assert _enrol(c, a.url, key, name, _photos(lfw, name)[0]).status_code == 201
+        assert _enrol(c, a.url, key, name, photos_of(lfw, name)[0]).status_code == 201
         milvus.stop(keep=True)
         try:
-            r = _identify(c, b.url, key, _photos(lfw, name)[1])
+            r = _identify(c, b.url, key, photos_of(lfw, name)[1])
             assert r.status_code == 503 and r.json()["error"]["code"] == "backend_unavailable" and r.headers.get("retry-after"), r.text
-            r = _enrol(c, a.url, key, PEOPLE[2], _photos(lfw, PEOPLE[2])[0])
+            r = _enrol(c, a.url, key, PEOPLE[2], photos_of(lfw, PEOPLE[2])[0])
             assert r.status_code == 503 and r.json()["error"]["code"] == "backend_unavailable", r.text
             ready = c.get(a.url + "/v1/ready")
             assert ready.status_code == 503 and ready.headers.get("retry-after"), ready.text
@@ -370,12 +327,12 @@ def test_milvus_away_is_503_then_service_resumes(replicas: Any, milvus: Any, lfw
             milvus.restart()
         for s in (a, b):
             deadline = time.monotonic() + 30
-            while (r := _identify(c, s.url, key, _photos(lfw, name)[1])).status_code == 503 and time.monotonic() < deadline:
+            while (r := _identify(c, s.url, key, photos_of(lfw, name)[1])).status_code == 503 and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert r.status_code == 200 and r.json()["name"] == name, r.text
-        r = _enrol(c, b.url, key, PEOPLE[2], _photos(lfw, PEOPLE[2])[0])  # the refused enrolment, retried
+        r = _enrol(c, b.url, key, PEOPLE[2], photos_of(lfw, PEOPLE[2])[0])  # the refused enrolment, retried
         assert r.status_code == 201, r.text
-        assert _identify(c, a.url, key, _photos(lfw, PEOPLE[2])[1]).json()["name"] == PEOPLE[2]
+        assert _identify(c, a.url, key, photos_of(lfw, PEOPLE[2])[1]).json()["name"] == PEOPLE[2]
 
 
 def test_milvus_restarted_during_a_load_run(replicas: Any, milvus: Any, lfw: Path, engine: Any) -> None:
@@ -400,17 +357,17 @@ def test_milvus_restarted_during_a_load_run(replicas: Any, milvus: Any, lfw: Pat
                 target = (a, b)[(i + j) % 2]
                 name = next(mine, None)
                 if name is not None:
-                    r = _enrol(c, target.url, key, name, _photos(lfw, name)[0])
+                    r = _enrol(c, target.url, key, name, photos_of(lfw, name)[0])
                 else:
                     with lock:
                         name = sorted(acked)[j % len(acked)] if acked else names[0]
-                    r = _identify(c, target.url, key, _photos(lfw, name)[1])
+                    r = _identify(c, target.url, key, photos_of(lfw, name)[1])
                 with lock:
                     seen.append((time.monotonic(), r.status_code))
                     if r.status_code >= 500 and not (r.status_code == 503 and r.json()["error"]["code"] == "backend_unavailable"):
                         bad.append(r.text[:300])
                     if r.status_code == 201:
-                        acked[name] = _photos(lfw, name)[1]
+                        acked[name] = photos_of(lfw, name)[1]
                 time.sleep(0.05)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
@@ -454,187 +411,17 @@ def test_postgresql_away_is_503_then_service_resumes(replicas: Any, pg: Any, lfw
     (a, b), key, db, vectors = replicas
     name = PEOPLE[3]
     with httpx.Client(timeout=60) as c:
-        assert _enrol(c, a.url, key, name, _photos(lfw, name)[0]).status_code == 201
+        assert _enrol(c, a.url, key, name, photos_of(lfw, name)[0]).status_code == 201
         pg.kill()
         try:
-            r = _identify(c, a.url, key, _photos(lfw, name)[1])
+            r = _identify(c, a.url, key, photos_of(lfw, name)[1])
             assert r.status_code == 503 and r.json()["error"]["code"] == "backend_unavailable" and r.headers.get("retry-after"), r.text
             ready = c.get(b.url + "/v1/ready")
             assert ready.status_code == 503 and ready.json()["checks"]["database"] != "ok", ready.text
         finally:
             pg.restart()
         deadline = time.monotonic() + 30
-        while (r := _identify(c, a.url, key, _photos(lfw, name)[1])).status_code == 503 and time.monotonic() < deadline:
+        while (r := _identify(c, a.url, key, photos_of(lfw, name)[1])).status_code == 503 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert r.status_code == 200 and r.json()["name"] == name, r.text
         assert c.get(b.url + "/v1/ready").status_code == 200
-
-
-# -- the photo library on PostgreSQL ------------------------------------------------------------
-
-
-def _grouping(lib: Any) -> dict[str, Any]:
-    """People as sets of (photo file name, box), engine-neutral; and the listing order."""
-    people = lib.people()
-    groups = sorted(sorted((Path(f["path"]).name, tuple(f["box"])) for f in p["faces"]) for p in people)
-    return {"groups": groups, "names": [p["name"] for p in people], "sizes": [len(p["faces"]) for p in people], "counts": lib.store.counts()}
-
-
-def test_the_photo_library_on_postgresql_groups_and_corrects_as_the_file(pg: Any, engine: Any, data_dir: Path, tmp_path: Path) -> None:
-    """Index the same photos into a SQLite library and a PostgreSQL one: the same faces in the
-    same people; the same corrections (name, merge, split, reject) give the same result; a
-    second run skips every unchanged photo; removing photos erases their faces; the change key
-    moves with every write so cached suggestions are recomputed."""
-    from faceprint.library import Library
-    from faceprint.library.store import PgLibraryStore
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for sub, n in (("group-photos", 9), ("deepface", 6)):
-        for f in sorted((data_dir / "samples" / sub).iterdir())[:n]:
-            if f.suffix.lower() in (".jpg", ".jpeg", ".png"):
-                (photos / f"{sub}-{f.name}").write_bytes(f.read_bytes())
-    libs = [Library(tmp_path / "lib.db", engine), Library(fresh_db(pg), engine)]
-    try:
-        assert isinstance(libs[1].store, PgLibraryStore) and libs[1].store.encrypted
-        for lib in libs:
-            summary, _ = lib.index(photos, in_process=True)
-            assert summary.analysed >= 5 and summary.faces > 5
-        assert _grouping(libs[0]) == _grouping(libs[1])
-        key = libs[1].store.change_key()
-        for lib in libs:
-            people = lib.people()
-            big, other = people[0]["id"], people[1]["id"]
-            lib.rename(big, "Ada")
-            lib.store.merge_people(big, other)
-            split_off = [f["id"] for f in lib.people()[0]["faces"]][-1:]
-            lib.store.split_faces(big, split_off)
-        assert libs[1].store.change_key() != key
-        assert _grouping(libs[0]) == _grouping(libs[1])
-        again = [lib.index(photos, in_process=True)[0] for lib in libs]
-        assert [s.analysed for s in again] == [0, 0] and again[0].unchanged == again[1].unchanged >= 5
-        gone = sorted(photos.iterdir())[:3]
-        for f in gone:
-            f.unlink()
-        removed = [lib.index(photos, in_process=True)[0].removed for lib in libs]
-        assert removed == [3, 3] and _grouping(libs[0]) == _grouping(libs[1])
-        with psycopg.connect(libs[1].store.url) as conn:
-            paths = {r[0] for r in conn.execute("SELECT path FROM faceprint_photo_library.photos")}
-        assert not any(Path(p).name == gone[0].name for p in paths)
-    finally:
-        for lib in libs:
-            lib.close()
-
-
-# -- batch indexing on Ray ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_head():
-    from faceprint.scale.local import LocalRay
-
-    try:
-        head = LocalRay(num_cpus=2).start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    yield head
-    head.stop()
-
-
-def _photo_folder(data_dir: Path, dest: Path, n_group: int = 6, n_deepface: int = 6) -> Path:
-    dest.mkdir()
-    for sub, n in (("group-photos", n_group), ("deepface", n_deepface)):
-        for f in sorted((data_dir / "samples" / sub).iterdir())[:n]:
-            if f.suffix.lower() in (".jpg", ".jpeg", ".png"):
-                (dest / f"{sub}-{f.name}").write_bytes(f.read_bytes())
-    return dest
-
-
-def _faces(lib: Any) -> dict[tuple[str, tuple[float, ...]], np.ndarray]:
-    return {(Path(f.path).name, tuple(f.box)): f.vector for f in lib.store.faces(with_vectors=True)}
-
-
-def test_index_on_ray_equals_the_local_indexer(ray_head: Any, engine: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`index --ray` against a Ray head on 127.0.0.1 (token auth; every node address is
-    loopback): the same faces, templates equal to float tolerance and the same people as the
-    local indexer; a second run has nothing to send to Ray."""
-    from faceprint.batch import ray_session
-    from faceprint.library import Library
-
-    for k, v in ray_head.env().items():
-        monkeypatch.setenv(k, v)
-    photos = _photo_folder(data_dir, tmp_path / "photos")
-    with Library(tmp_path / "local.db", engine) as local, Library(tmp_path / "ray.db", engine) as distributed:
-        s_local, _ = local.index(photos, in_process=True)
-        s_ray, _ = distributed.index(photos, ray=ray_head.address)
-        assert s_ray.analysed == s_local.analysed == len(list(photos.iterdir())) and s_ray.faces == s_local.faces > 5
-        a, b = _faces(local), _faces(distributed)
-        assert a.keys() == b.keys()
-        assert all(np.allclose(a[k], b[k], atol=1e-5) for k in a)
-        assert _grouping(local)["groups"] == _grouping(distributed)["groups"]
-        again, _ = distributed.index(photos, ray=ray_head.address)
-        assert again.analysed == 0 and again.unchanged == s_ray.analysed
-    with ray_session(ray_head.address) as ray:
-        nodes = ray.nodes()
-    assert nodes and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}, nodes
-
-
-def test_index_on_ray_survives_killed_actors(ray_head: Any, engine: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SIGKILL the actors holding the models while `index --ray` runs: Ray restarts them and
-    runs their batches again; the run completes with every photo written once, none missing."""
-    import os
-    import signal
-
-    from faceprint.library import Library
-
-    for k, v in ray_head.env().items():
-        monkeypatch.setenv(k, v)
-    photos = _photo_folder(data_dir, tmp_path / "photos", n_group=8, n_deepface=6)
-    n = len(list(photos.iterdir()))
-    written: list[int] = []
-    killed: list[int] = []
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage != "analyse":
-            return
-        written.append(done)
-        if done == 2 and not killed:  # some results are in; the rest are being computed
-            for pid in ray_head.worker_pids("Analyser"):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-
-    with Library(tmp_path / "ray.db", engine) as lib:
-        summary, _ = lib.index(photos, ray=ray_head.address, ray_batch=1, progress=progress, cluster=False)
-        paths = [r["path"] for r in lib.store.read("SELECT path FROM photos")]
-    assert killed, "no actor process was found to kill"
-    assert summary.analysed == n and written == list(range(1, n + 1))
-    assert sorted(paths) == sorted(str(p.resolve()) for p in photos.iterdir())  # each once, none missing
-
-
-def test_enroll_folder_and_eval_on_ray_equal_the_local_path(
-    ray_head: Any, engine: Any, lfw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
-) -> None:
-    """`enroll-folder --ray` and the embedding of `eval identify --ray` give what the local path
-    gives (the same subjects, templates to float tolerance; the same report figures); enrolling
-    the folder again adds nothing."""
-    for k, v in ray_head.env().items():
-        monkeypatch.setenv(k, v)
-    tree = tmp_path / "people"
-    for name in PEOPLE[:4]:
-        (tree / name).mkdir(parents=True)
-        for p in _photos(lfw, name)[:3]:
-            (tree / name / p.name).write_bytes(p.read_bytes())
-    with Gallery(tmp_path / "local.db", engine) as local, Gallery(tmp_path / "ray.db", engine) as distributed:
-        a = local.enroll_folder(tree)
-        b = distributed.enroll_folder(tree, ray=ray_head.address)
-        assert a["templates_added"] == b["templates_added"] == 12 and a["subjects_written"] == b["subjects_written"] == 4, (a, b)
-        ta = {(t.source, local.store.subject_by_id(t.subject_id).name): t.vector for t in local.store.templates()}
-        tb = {(t.source, distributed.store.subject_by_id(t.subject_id).name): t.vector for t in distributed.store.templates()}
-        assert ta.keys() == tb.keys() and all(np.allclose(ta[k], tb[k], atol=1e-5) for k in ta)
-        again = distributed.enroll_folder(tree, ray=ray_head.address)
-        assert again["already_enrolled"] == 12 and again["analysed"] == 0 and again["templates_added"] == 0
-    plain = cli("eval", "identify", "--root", str(tree), "--out", str(tmp_path / "e1"), "--json")
-    on_ray = cli("eval", "identify", "--root", str(tree), "--out", str(tmp_path / "e2"), "--ray", ray_head.address, "--json")
-    assert plain.returncode == 0 and on_ray.returncode == 0, on_ray.stderr
-    x, y = plain.json(), on_ray.json()
-    assert {k: x[k] for k in ("rank1", "rank5", "mated_probes")} == {k: y[k] for k in ("rank1", "rank5", "mated_probes")}
