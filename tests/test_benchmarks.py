@@ -188,10 +188,13 @@ def test_encryption_benchmarks_smoke(data_dir: Path) -> None:
 def test_scale_out_benchmark_smoke(data_dir: Path) -> None:
     """benchmarks/scale_out.py at smoke size, on engines it starts on loopback: the embedded and the
     PostgreSQL + Milvus galleries rank lfw-dev probes alike, Milvus's HNSW finds the exact top-1,
-    and two replicas take a mixed load with no 5xx, nothing lost or phantom."""
+    and two replicas take a mixed load with no 5xx, nothing lost or phantom.  (Its ray part runs
+    by hand: `python benchmarks/scale_out.py --smoke --parts ray`.)"""
     pytest.importorskip("psycopg", reason="the scale-out benchmark needs faceprint[scale]")
     pytest.importorskip("pymilvus", reason="the scale-out benchmark needs faceprint[scale]")
-    res = _run("scale_out.py", "--smoke", data_dir=data_dir)
+    # the ray part is left to tests/test_scale_batch.py: a Ray driver in this test process would
+    # hold its connection state (one token per process) for every later test the worker runs
+    res = _run("scale_out.py", "--smoke", "--parts", "identification,recall,load", data_dir=data_dir)
     print(json.dumps({k: res[k] for k in ("identification", "recall", "checks")}, indent=1))
     assert res["identification"]["rank1_difference_pt"] <= 0.1 and res["identification"]["candidate_lists_equal"] >= 0.99
     assert res["recall"]["recall_at_1_chosen"] >= 0.99

@@ -72,10 +72,11 @@ def test_the_photo_library_on_postgresql_groups_and_corrects_as_the_file(pg: Any
 
 @pytest.fixture(scope="module")
 def ray_head():
+    from faceprint.batch import process_token
     from faceprint.scale.local import LocalRay
 
-    try:
-        head = LocalRay(num_cpus=2).start()
+    try:  # the token this test process's other Ray sessions use (Ray reads one per process)
+        head = LocalRay(num_cpus=2, token_path=Path(process_token())).start()
     except RuntimeError as exc:
         pytest.skip(str(exc))
     yield head

@@ -35,7 +35,7 @@ import numpy as np
 from faceprint.errors import InputError
 from faceprint.settings import Settings
 
-__all__ = ["DEFAULT_BATCH", "RAY_ENV", "RayError", "ray_map", "ray_session", "ray_settings_env"]
+__all__ = ["DEFAULT_BATCH", "RAY_ENV", "RayError", "process_token", "ray_map", "ray_session", "ray_settings_env"]
 
 logger = logging.getLogger("faceprint")
 
@@ -70,8 +70,10 @@ def ray_settings_env(address: str) -> dict[str, str]:
 _TOKEN_DIR: Any = None
 
 
-def _process_token() -> str:
-    """A token file (0600, in a private temp dir removed at exit) for the local clusters of this process."""
+def process_token() -> str:
+    """A token file (0600, in a private temp dir removed at exit) for the local clusters of this
+    process.  Ray reads the token once per process: a head this process starts itself (tests:
+    ``LocalRay(token_path=...)``) must use this same file."""
     global _TOKEN_DIR
     if _TOKEN_DIR is None:
         _TOKEN_DIR = tempfile.TemporaryDirectory(prefix="faceprint-ray-")
@@ -91,7 +93,7 @@ def ray_session(address: str, *, num_cpus: int | None = None) -> Iterator[Any]:
     if address == "local" and not os.environ.get("RAY_AUTH_TOKEN_PATH"):
         # Ray reads the token once per process: one token for every local cluster this process starts
         os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN_PATH"] = _process_token()
+        os.environ["RAY_AUTH_TOKEN_PATH"] = process_token()
     try:
         import ray
         from ray._private import ray_constants

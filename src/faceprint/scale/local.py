@@ -515,9 +515,12 @@ class LocalRay:
     (the token file, the loopback switch); :attr:`address` is ``127.0.0.1:PORT``.  :meth:`stop`
     ends only this cluster's processes (found by its private temp dir), never another Ray."""
 
-    def __init__(self, *, num_cpus: int | None = None, timeout: float = 90) -> None:
+    def __init__(self, *, num_cpus: int | None = None, timeout: float = 90, token_path: Path | None = None) -> None:
+        """``token_path``: the token file to use (Ray reads one token per process: a driver
+        process that already talked to a token-authenticated cluster must pass its file)."""
         self.num_cpus = num_cpus or os.cpu_count() or 1
         self.timeout = timeout
+        self._given_token = token_path
         self.dir: Path | None = None
         self.port: int | None = None
         self.token_path: Path | None = None
@@ -551,9 +554,12 @@ class LocalRay:
             raise RuntimeError(_RAY_INSTALL)
         self.dir = Path(tempfile.mkdtemp(prefix="fpray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
         self.dir.chmod(0o700)
-        self.token_path = self.dir / "token"
-        self.token_path.write_text(secrets.token_hex(32))
-        self.token_path.chmod(0o600)
+        if self._given_token is not None:
+            self.token_path = Path(self._given_token)
+        else:
+            self.token_path = self.dir / "token"
+            self.token_path.write_text(secrets.token_hex(32))
+            self.token_path.chmod(0o600)
         self.port = _free_port()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, **self.env()}
         cmd = [
