@@ -69,23 +69,21 @@ def cli():
 
 @pytest.fixture(scope="module")
 def pg():
+    from scale_engines import start_or_skip
+
     from faceprint.scale.local import LocalPostgres
 
-    try:
-        engine = LocalPostgres().start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
+    engine = start_or_skip(LocalPostgres)
     yield engine
     engine.stop()
 
 
 @pytest.fixture(scope="module")
 def milvus():
+    from scale_engines import start_or_skip
+
     from faceprint.scale.local import LocalMilvus
 
-    try:
-        engine = LocalMilvus().start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
+    engine = start_or_skip(LocalMilvus)
     yield engine
     engine.stop()

@@ -8,6 +8,16 @@ from pathlib import Path
 from typing import Any
 
 
+def start_or_skip(factory: Any) -> Any:
+    """``factory().start()`` of a faceprint.scale.local engine, or a skip naming what to install."""
+    import pytest
+
+    try:
+        return factory().start()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+
+
 def fresh_db(pg: Any) -> str:
     """A new empty database on the test cluster: its URL."""
     name = "t_" + uuid.uuid4().hex[:10]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scale_engines import PEOPLE, fresh_db, grouping, photos_of
+from scale_engines import PEOPLE, fresh_db, grouping, photos_of, start_or_skip
 
 from faceprint.gallery import Gallery
 
@@ -75,10 +75,8 @@ def ray_head():
     from faceprint.batch import process_token
     from faceprint.scale.local import LocalRay
 
-    try:  # the token this test process's other Ray sessions use (Ray reads one per process)
-        head = LocalRay(num_cpus=2, token_path=Path(process_token())).start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
+    # the token this test process's other Ray sessions use (Ray reads one per process)
+    head = start_or_skip(lambda: LocalRay(num_cpus=2, token_path=Path(process_token())))
     yield head
     head.stop()
 

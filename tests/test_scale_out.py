@@ -53,7 +53,7 @@ def _exercise(store: Store) -> dict[str, Any]:
         "images": store.image("f" * 64),
         "counts": store.model_counts(),
         "schema": store.schema_version,
-        "owners": store.subject_ids_of(list(range(1, 70_001))),  # more ids than one statement may carry on either engine
+        "owners": store.owners_of(list(range(1, 70_001))),  # more ids than one statement may carry on either engine
     }
 
 

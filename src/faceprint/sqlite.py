@@ -39,6 +39,10 @@ def encryption_default() -> bool:
     return os.environ.get("FACEPRINT_ENCRYPT", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+#: ids per statement of :meth:`Database.read_in`
+IN_CHUNK = 10_000
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -244,6 +248,18 @@ class Database:
         with self._lock:
             busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return busy == 0
+
+    def read_in(self, sql: str, ids: Sequence[int], *, db: Any = None) -> list[Any]:
+        """The rows of ``sql`` for every id of ``ids``, where ``{ids}`` in ``sql`` is the place of
+        the IN list: in statements of at most :data:`IN_CHUNK` ids (SQLite caps the parameters of
+        one statement at 32,766, PostgreSQL at 65,535); ``db``: inside that open transaction."""
+        want = [int(i) for i in ids]
+        rows: list[Any] = []
+        for start in range(0, len(want), IN_CHUNK):
+            chunk = want[start : start + IN_CHUNK]
+            query = sql.replace("{ids}", ",".join("?" * len(chunk)))
+            rows += db.execute(query, chunk).fetchall() if db is not None else self.read(query, chunk)
+        return rows
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

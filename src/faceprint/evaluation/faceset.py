@@ -100,7 +100,6 @@ def load_faceset(
                 yield k, [res]
 
     for start, results in batches():
-        part = results
         for k, res in enumerate(results):
             i = start + k
             if isinstance(res, FaceprintError):
@@ -112,7 +111,7 @@ def load_faceset(
                 yaw[i] = res.quality.components["yaw"].raw
                 pitch[i] = res.quality.components["pitch"].raw
         if progress:
-            progress(len(part))
+            progress(len(results))
     ok = np.array([e is None for e in errors])
     fs = FaceSet(all_paths, ids, names, vectors, ok, quality, yaw, pitch, errors, engine.model_id)
     if cache:

@@ -191,10 +191,8 @@ class Gallery:
             if index is None:
                 with self._lock:
                     if self._index is None:
-                        remote = MilvusVectors(self.vectors_url, self.model_id, self.engine.embedder.dim)  # type: ignore[arg-type]
-                        if remote.count(fresh=True) != self.store.template_count(self.model_id):
-                            stats = remote.reconcile(self.store)
-                            logger.warning("vectors at %s differed from the store; reconciled: %s", remote.url, stats)
+                        remote = self._open_vectors()
+                        self._reconcile_if_counts_differ(remote)
                         self._index = remote  # type: ignore[assignment]
                     index = self._index
             return index  # type: ignore[return-value]
@@ -234,11 +232,12 @@ class Gallery:
             index = self.rebuild_index()
             return {"backend": index.kind, "store": len(index), "rebuilt": True}
         with self._lock:
-            remote = MilvusVectors(self.vectors_url, self.model_id, self.engine.embedder.dim)  # type: ignore[arg-type]
+            if self._index is None:  # no reconcile on opening: it is the one below
+                self._index = self._open_vectors()  # type: ignore[assignment]
+            remote: MilvusVectors = self._index  # type: ignore[assignment]
             if full:
                 remote.drop()
             stats = remote.reconcile(self.store)
-            self._index = remote  # type: ignore[assignment]
         return {"backend": "milvus", "collection": remote.collection, **stats, "full": full}
 
     def heal(self) -> dict[str, Any] | None:
@@ -247,12 +246,17 @@ class Gallery:
         this periodically; returns what was done, or None when nothing was needed."""
         if not self.remote or self._index is None:
             return None
-        index = self._index
-        if index.count(fresh=True) == self.store.template_count(self.model_id):  # type: ignore[attr-defined]
+        return self._reconcile_if_counts_differ(self._index)  # type: ignore[arg-type]
+
+    def _open_vectors(self) -> MilvusVectors:
+        return MilvusVectors(self.vectors_url, self.model_id, self.engine.embedder.dim)  # type: ignore[arg-type]
+
+    def _reconcile_if_counts_differ(self, remote: MilvusVectors) -> dict[str, Any] | None:
+        if remote.count(fresh=True) == self.store.template_count(self.model_id):
             return None
-        stats = index.reconcile(self.store)  # type: ignore[attr-defined]
+        stats = remote.reconcile(self.store)
         if stats["added"] or stats["removed"]:
-            logger.warning("vectors at %s differed from the store; reconciled: %s", index.url, stats)  # type: ignore[attr-defined]
+            logger.warning("vectors at %s differed from the store; reconciled: %s", remote.url, stats)
         return stats
 
     def rebuild_index(self) -> VectorIndex:
@@ -435,7 +439,7 @@ class Gallery:
             from faceprint.batch import ray_map, ray_session
 
             with ray_session(ray):
-                for k, res in ray_map(partial(_enrol_path, **kw), [p for _, p in todo], settings=self.engine.settings):
+                for k, res in ray_map(partial(enrolment_template, **kw), [p for _, p in todo], settings=self.engine.settings):
                     take(k, res)
         seconds = time.perf_counter() - t0
         return {
@@ -665,7 +669,8 @@ class Gallery:
 def enrolment_template(engine: Engine, src: Any, *, face: str | int = "single", check_quality: bool = True, check_liveness: bool = False) -> Any:
     """The template one photo enrols (a :class:`NewTemplate`), or the :class:`FaceprintError`
     that refused it (no face, several, quality, liveness): returned, not raised, so a batch
-    goes on (:meth:`Gallery.enroll`, and ``enroll-folder`` on Ray actors)."""
+    goes on (:meth:`Gallery.enroll`, and ``enroll-folder`` on Ray actors: its signature is
+    :func:`faceprint.batch.ray_map`'s ``fn(engine, item)``)."""
     image = crop = None
     try:
         image = engine.load(src)
@@ -690,11 +695,6 @@ def enrolment_template(engine: Engine, src: Any, *, face: str | int = "single", 
         return exc.with_traceback(None)  # its traceback's frames would keep the pixels alive
     finally:
         image = crop = None  # free the pixels now, not at the end of the request
-
-
-def _enrol_path(engine: Engine, path: str, **kw: Any) -> Any:
-    """:func:`enrolment_template` in the calling convention of :func:`faceprint.batch.ray_map`."""
-    return enrolment_template(engine, path, **kw)
 
 
 def _label(src: Any) -> str:
@@ -736,17 +736,12 @@ def _file_sha256(path: Path) -> str:
 
 def _sha256(src: Any, image: Image) -> str:
     """SHA-256 of the file bytes when the input is a file or bytes, else of the pixels."""
-    try:
-        if isinstance(src, (str, os.PathLike)):
-            h = hashlib.sha256()
-            with open(src, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            return h.hexdigest()
-        if isinstance(src, (bytes, bytearray, memoryview)):
-            return hashlib.sha256(src).hexdigest()
-    except OSError:
-        pass
+    if isinstance(src, (str, os.PathLike)):
+        digest = _file_sha256(Path(src))
+        if digest:
+            return digest
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(src).hexdigest()
     return hashlib.sha256(np.ascontiguousarray(image.pixels).tobytes()).hexdigest()
 
 

@@ -206,12 +206,10 @@ class MilvusVectors:
         timeout = self.timeout if timeout is None else timeout
         if len(ids) == 0:
             return
+        write = "insert" if fresh_ids else "upsert"
         for start in range(0, len(ids), 5000):
             rows = [{"id": int(i), "vector": v} for i, v in zip(ids[start : start + 5000], vectors[start : start + 5000])]
-            if fresh_ids:
-                self._call("store templates", lambda c, rows=rows: c.insert(self.collection, rows, timeout=timeout))
-            else:
-                self._call("store templates", lambda c, rows=rows: c.upsert(self.collection, rows, timeout=timeout))
+            self._call("store templates", lambda c, rows=rows: getattr(c, write)(self.collection, rows, timeout=timeout))
         self._count = None
 
     def remove(self, ids: np.ndarray) -> int:
@@ -275,7 +273,7 @@ class MilvusVectors:
         write transaction, so no writer is half-way (a vector written but not yet committed
         would look like a phantom).  Returns the counts."""
         with store.transaction() as db:
-            want = np.array([int(r[0]) for r in db.execute("SELECT id FROM templates WHERE model_id=? ORDER BY id", (self.model_id,))], np.int64)
+            want = store.template_ids(self.model_id, db=db)
             have = self.ids()
             missing = np.setdiff1d(want, have, assume_unique=True)
             phantom = np.setdiff1d(have, want, assume_unique=True)

@@ -223,15 +223,6 @@ class Store(Database):
             for r in self.read(sql, params)
         ]
 
-    def subjects_by_ids(self, ids: Sequence[int]) -> list[Subject]:
-        """Subjects (without template counts) for a set of ids, in one query."""
-        want = [int(i) for i in ids]
-        rows: list[Any] = []
-        for start in range(0, len(want), 10000):  # the parameter cap, as above
-            chunk = want[start : start + 10000]
-            rows += self.read(f"SELECT * FROM subjects WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-        return [Subject(r["id"], r["name"], json.loads(r["metadata"]), r["created"], r["updated"]) for r in rows]
-
     def count_subjects(self) -> int:
         return int(self.read("SELECT COUNT(*) FROM subjects")[0][0])
 
@@ -392,19 +383,16 @@ class Store(Database):
         vecs = np.frombuffer(b"".join(self.unseal(r["vector"], "templates.vector") for r in rows), np.float32).reshape(len(rows), dim)
         return np.array([r["id"] for r in rows], np.int64), np.array([r["subject_id"] for r in rows], np.int64), vecs.copy()
 
-    def template_ids(self, model_id: str) -> np.ndarray:
-        """The ids of every template of ``model_id``, sorted."""
-        return np.array([int(r[0]) for r in self.read("SELECT id FROM templates WHERE model_id=? ORDER BY id", (model_id,))], np.int64)
+    def template_ids(self, model_id: str, *, db: Any = None) -> np.ndarray:
+        """The ids of every template of ``model_id``, sorted (``db``: inside that open transaction)."""
+        sql, params = "SELECT id FROM templates WHERE model_id=? ORDER BY id", (model_id,)
+        rows = db.execute(sql, params).fetchall() if db is not None else self.read(sql, params)
+        return np.array([int(r[0]) for r in rows], np.int64)
 
     def vectors_of(self, template_ids: Sequence[int], *, db: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, (n, dim) vectors) of the given templates that exist, in id order (``db``: read
         inside that open transaction)."""
-        ids = [int(t) for t in template_ids]
-        found: list[Any] = []
-        for start in range(0, len(ids), 10000):  # SQLite and PostgreSQL both cap the parameters of one statement
-            chunk = ids[start : start + 10000]
-            sql = f"SELECT id, dim, vector FROM templates WHERE id IN ({','.join('?' * len(chunk))}) ORDER BY id"
-            found += db.execute(sql, chunk).fetchall() if db is not None else self.read(sql, chunk)
+        found = self.read_in("SELECT id, dim, vector FROM templates WHERE id IN ({ids}) ORDER BY id", template_ids, db=db)
         if not found:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         dim = found[0]["dim"]
@@ -414,21 +402,8 @@ class Store(Database):
     def owners_of(self, template_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """template id -> (subject id, subject name) for the templates that exist, each chunk
         read in one statement (a consistent view even while other processes delete)."""
-        out: dict[int, tuple[int, str]] = {}
-        ids = [int(t) for t in template_ids]
-        for start in range(0, len(ids), 10000):  # SQLite and PostgreSQL both cap the parameters of one statement
-            chunk = ids[start : start + 10000]
-            sql = f"SELECT t.id, t.subject_id, s.name FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE t.id IN ({','.join('?' * len(chunk))})"
-            out.update((r[0], (r[1], r[2])) for r in self.read(sql, chunk))
-        return out
-
-    def subject_ids_of(self, template_ids: Sequence[int]) -> dict[int, int]:
-        out: dict[int, int] = {}
-        ids = [int(t) for t in template_ids]
-        for start in range(0, len(ids), 10000):  # SQLite and PostgreSQL both cap the parameters of one statement
-            chunk = ids[start : start + 10000]
-            out.update((r[0], r[1]) for r in self.read(f"SELECT id, subject_id FROM templates WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-        return out
+        sql = "SELECT t.id, t.subject_id, s.name FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE t.id IN ({ids})"
+        return {r[0]: (r[1], r[2]) for r in self.read_in(sql, template_ids)}
 
     def image(self, sha256: str) -> bytes | None:
         rows = self.read("SELECT bytes FROM images WHERE sha256=?", (sha256,))
