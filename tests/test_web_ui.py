@@ -134,7 +134,7 @@ def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
             with LibraryStore(db) as store:
                 before = len(store.faces(person_id=gates)) + len(store.faces(person_id=ari))
             page.goto(f"{server.url}/people/{gates}")
-            page.select_option("#merge-select", str(ari))
+            page.fill("#merge-input", f"#{ari}")
             page.click("#merge-button")
             sync_api.expect(page.locator(".flash")).to_have_text("Merged")
             sync_api.expect(page.locator("#person-name")).to_contain_text(f"{before} faces")

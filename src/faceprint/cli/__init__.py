@@ -43,7 +43,6 @@ for _name, _command in (
     ("identify", gallery.identify),
     ("demo", core.demo),
     ("index", library.index),
-    ("people", library.people),
     ("liveness", checks.liveness),
     ("synthetic", checks.synthetic),
     ("train-pad", checks.train_pad),
@@ -55,6 +54,7 @@ del _name, _command
 
 app.add_typer(eval_app, name="eval")
 app.add_typer(gallery.subjects_app, name="subjects")
+app.add_typer(library.people_app, name="people")
 app.add_typer(encryption_app, name="encryption")
 app.add_typer(service.keys_app, name="keys")
 

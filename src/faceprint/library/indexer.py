@@ -44,6 +44,7 @@ from faceprint.settings import Settings
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "IndexSummary", "analyse_file", "index_folder", "scan_folder"]
 
 THUMB_SIZE = 128
+THUMB_BORDER = (224, 226, 230)  # the UI's neutral image background, where a face's square leaves the photo
 
 
 @dataclass
@@ -57,6 +58,9 @@ class IndexSummary:
     removed: int = 0
     faces: int = 0
     low_quality_faces: int = 0  # kept, but marked (unified quality under the quality_mark_below setting)
+    reembedded: int = 0  # faces given the current embedder's templates (a model change)
+    stale: int = 0  # faces of another embedder whose photo is gone or changed: not re-embedded
+    xmp: dict[str, Any] | None = None  # what importing the analysed photos' XMP face regions did
     errors: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # not regular files (FIFOs, devices, sockets): never opened
     seconds: float = 0.0
@@ -72,6 +76,9 @@ class IndexSummary:
             "removed": self.removed,
             "faces": self.faces,
             "low_quality_faces": self.low_quality_faces,
+            "reembedded": self.reembedded,
+            "stale": self.stale,
+            "xmp": self.xmp,
             "errors": self.errors,
             "skipped": self.skipped,
             "seconds": round(self.seconds, 2),
@@ -151,7 +158,8 @@ def _thumbnail(pixels: np.ndarray, box: tuple[float, float, float, float]) -> by
     x1, y1 = int(round(cx + side / 2)), int(round(cy + side / 2))
     H, W = pixels.shape[:2]
     pad = max(0, -x0, -y0, x1 - W, y1 - H)
-    img = cv2.copyMakeBorder(pixels, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else pixels
+    # a face at the border is letterboxed in a neutral grey: repeating the edge pixels drew streaks
+    img = cv2.copyMakeBorder(pixels, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=THUMB_BORDER) if pad else pixels
     crop = img[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
     crop = cv2.resize(crop, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -159,10 +167,14 @@ def _thumbnail(pixels: np.ndarray, box: tuple[float, float, float, float]) -> by
 
 
 def _faces_of(engine: Any, image: Any, thumbnails: bool, frame: float | None = None) -> list[NewFace]:
+    return _new_faces(engine, image, engine.detector.detect(image), thumbnails, frame)
+
+
+def _new_faces(engine: Any, image: Any, dets: list[Any], thumbnails: bool, frame: float | None = None, origin: str = "detected") -> list[NewFace]:
+    """Templates, quality and thumbnails of these detections, as the library keeps them."""
     from faceprint.library.cluster_gate import face_quality
     from faceprint.quality.gate import is_low
 
-    dets = engine.detector.detect(image)
     if not dets:
         return []
     crops = [engine.embedder.crop(image, d) for d in dets]
@@ -182,9 +194,88 @@ def _faces_of(engine: Any, image: Any, thumbnails: bool, frame: float | None = N
                 vector=np.asarray(v, np.float32),
                 thumb=_thumbnail(image.pixels, d.box) if thumbnails else None,
                 frame=frame,
+                origin=origin,
             )
         )
     return out
+
+
+# ArcFace's five points in its 112x112 crop, whose face box is about the whole square
+_ARCFACE_POINTS = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32) / 112.0
+
+
+def box_iou(a: Any, b: Any) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def detection_in_box(engine: Any, image: Any, box: Any, *, min_iou: float = 0.3) -> tuple[Any, str]:
+    """The face inside a box a person drew (or an imported XMP region): the detector is run
+    again on the box and its surroundings (a small crop is upscaled for it), and the detection
+    overlapping the box best is taken; when it finds none, the five landmarks are placed
+    from the box's geometry (where ArcFace's template puts them in a face-sized square).
+    Returns the detection and how it was found (``detector`` / ``geometry``)."""
+    from faceprint.imaging import from_array
+    from faceprint.types import Detection
+
+    x, y, w, h = (float(v) for v in box)
+    H, W = image.height, image.width
+    x0, y0 = max(0, int(x - w * 0.6)), max(0, int(y - h * 0.6))
+    x1, y1 = min(W, int(x + w * 1.6 + 1)), min(H, int(y + h * 1.6 + 1))
+    if w < 4 or h < 4 or x1 - x0 < 4 or y1 - y0 < 4 or x >= W or y >= H or x + w <= 0 or y + h <= 0:
+        raise InputError(f"the box {[round(v, 1) for v in (x, y, w, h)]} is not a face-sized box inside the {W}x{H} photo")
+    sub = from_array(image.pixels[y0:y1, x0:x1], source=image.source)
+    best, best_iou = None, min_iou
+    for d in engine.detector.detect(sub):
+        bx, by, bw, bh = d.box
+        moved = (bx + x0, by + y0, bw, bh)
+        iou = box_iou(moved, (x, y, w, h))
+        if iou > best_iou:
+            best, best_iou = Detection(moved, d.landmarks + np.array([x0, y0], np.float32), float(d.score), d.detector), iou
+    if best is not None:
+        return best, "detector"
+    side = np.array([w, h], np.float32)
+    marks = _ARCFACE_POINTS * side + np.array([x, y], np.float32)
+    return Detection((x, y, w, h), marks.astype(np.float32), 0.0, "manual"), "geometry"
+
+
+def face_from_box(engine: Any, image: Any, box: Any, *, origin: str, thumbnails: bool = True) -> tuple[NewFace, str]:
+    """A library face (template, quality, thumbnail) for a box drawn on a photo."""
+    det, how = detection_in_box(engine, image, box)
+    face = _new_faces(engine, image, [det], thumbnails, origin=origin)[0]
+    face.quality_detail = {**face.quality_detail, "located_by": how}
+    return face, how
+
+
+def taken_date(path: str | os.PathLike[str]) -> str:
+    """When the photo was taken, from EXIF (DateTimeOriginal, else CreateDate / DateTime) as
+    ``YYYY-MM-DDTHH:MM:SS``; '' when the file says nothing (or nothing sensible)."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as im:
+            exif = im.getexif()
+            sub = exif.get_ifd(0x8769)
+            raw = sub.get(0x9003) or sub.get(0x9004) or exif.get(0x0132)
+    except Exception:  # a photo without readable EXIF has no date: never a reason to fail
+        return ""
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
+    if not isinstance(raw, str):
+        return ""
+    raw = raw.strip().rstrip("\x00")
+    import re
+
+    m = re.match(r"^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", raw)
+    if not m or m.group(1) == "0000":
+        return ""
+    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}T{m.group(4)}:{m.group(5)}:{m.group(6)}"
 
 
 def _video_frames(path: Path, interval: float, max_frames: int, settings: Settings | None = None) -> Iterator[tuple[float, np.ndarray]]:
@@ -215,11 +306,51 @@ def analyse_file(path: str, *, thumbnails: bool = True, video_interval: float = 
                 faces.extend(_faces_of(engine, image, thumbnails, frame=round(t, 3)))
             return {"path": path, "status": "ok", "kind": "video", "width": w, "height": h, "faces": faces}
         image = engine.load(p)
-        return {"path": path, "status": "ok", "kind": "image", "width": image.width, "height": image.height, "faces": _faces_of(engine, image, thumbnails)}
+        faces = _faces_of(engine, image, thumbnails)
+        return {"path": path, "status": "ok", "kind": "image", "width": image.width, "height": image.height, "faces": faces, "taken": taken_date(p)}
     except FaceprintError as exc:
         return {"path": path, "status": "error", "kind": "video" if is_video(p) else "image", "error": f"{exc.code}: {exc}", "faces": []}
     except (OSError, ValueError, MemoryError) as exc:
         return {"path": path, "status": "error", "kind": "image", "error": f"unreadable: {type(exc).__name__}: {exc}", "faces": []}
+
+
+def reembed_photo(engine: Any, faces: list[Any]) -> list[tuple[int, np.ndarray]] | None:
+    """This engine's templates for faces of one photo (rows with ``id, box, landmarks,
+    det_score, frame, path, root, size, mtime, kind``) from their kept boxes and landmarks;
+    None when the photo is gone, changed since it was indexed, or unreadable."""
+    import json
+
+    from faceprint.imaging import from_array
+    from faceprint.types import Detection
+
+    first = faces[0]
+    p = Path(first["path"])
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    if st.st_size != first["size"] or abs(st.st_mtime - first["mtime"]) > 1e-6:
+        return None
+    try:
+        if first["kind"] == "video":
+            wanted = {round(float(f["frame"]), 3) for f in faces if f["frame"] is not None}
+            frames = {}
+            for t, arr in _video_frames(p, 2.0, 20, engine.settings):
+                if round(t, 3) in wanted:
+                    frames[round(t, 3)] = from_array(arr, source=str(p))
+            images = {f["id"]: frames.get(round(float(f["frame"]), 3)) for f in faces if f["frame"] is not None}
+        else:
+            image = engine.load(p)
+            images = {f["id"]: image for f in faces}
+    except (FaceprintError, OSError, ValueError, MemoryError):
+        return None
+    todo = [(f, images.get(f["id"])) for f in faces]
+    if any(img is None for _, img in todo):
+        return None
+    dets = [Detection(tuple(json.loads(f["box"])), np.array(json.loads(f["landmarks"]), np.float32), float(f["det_score"])) for f, _ in todo]
+    crops = [engine.embedder.crop(img, d) for (_, img), d in zip(todo, dets)]
+    vecs = engine.embedder.embed(crops)
+    return [(int(f["id"]), np.asarray(v, np.float32)) for (f, _), v in zip(todo, vecs)]
 
 
 def _analyse_on(engine: Any, path: str, **kw: Any) -> dict[str, Any]:
@@ -332,6 +463,7 @@ def index_folder(
             height=res.get("height"),
             faces=res["faces"],
             model_id=model_id,
+            taken=res.get("taken", ""),
         )
         summary.analysed += 1
         summary.faces += len(res["faces"])

@@ -69,13 +69,19 @@ class Library:
         cluster: bool = True,
         ray: str | None = None,
         ray_batch: int | None = None,
+        xmp: bool = True,
     ) -> tuple[IndexSummary, ClusterResult | None]:
         """Index a folder (see :mod:`faceprint.library.indexer`), then place new faces into people.
         ``thumbnails``: keep face thumbnails (default: the ``library_thumbnails`` setting);
-        ``ray``: analyse on a Ray cluster (an address, or ``local``; see :mod:`faceprint.batch`)."""
+        ``ray``: analyse on a Ray cluster (an address, or ``local``; see :mod:`faceprint.batch`);
+        ``xmp``: read the face regions of the photos analysed in this run from their sidecars
+        and embedded XMP (:mod:`faceprint.library.regions`), before the clustering."""
+        from faceprint.sqlite import now
+
         if thumbnails is None:
             thumbnails = self.engine.settings.library_thumbnails
         with self._lock:
+            started = now()
             summary = index_folder(
                 self.store,
                 root,
@@ -88,8 +94,97 @@ class Library:
                 ray=ray,
                 ray_batch=ray_batch,
             )
-            result = self.cluster() if cluster else None
+            self.backfill_taken()
+            if xmp:
+                fresh = [r["id"] for r in self.store.read("SELECT id FROM photos WHERE indexed >= ? AND status='ok' AND kind='image'", (started,))]
+                if fresh:
+                    summary.xmp = self.import_xmp(photo_ids=fresh).to_dict()
+            switched = self.reembed(progress=progress)
+            summary.reembedded = switched["reembedded"]
+            summary.stale = switched["stale"]
+            # a new embedder: every face the user has not placed is grouped again, with every
+            # name, merge, split, hide and "not this person" as constraints
+            result = self.cluster(recluster=switched["reembedded"] > 0) if cluster else None
             return summary, result
+
+    def export_xmp(
+        self, *, person_ids: list[int] | None = None, embed: bool = False, style: str = "append", dry_run: bool = False
+    ) -> tuple[list[Any], list[Any]]:
+        """Named faces out to XMP (:func:`faceprint.library.regions.export_xmp`)."""
+        from faceprint.library.regions import export_xmp
+
+        return export_xmp(self.store, person_ids=person_ids, embed=embed, style=style, dry_run=dry_run)
+
+    def import_xmp(self, *, root: str | Path | None = None, photo_ids: list[int] | None = None, dry_run: bool = False) -> Any:
+        """Face regions in from XMP (:func:`faceprint.library.regions.import_xmp`)."""
+        from faceprint.library.regions import import_xmp
+
+        with self._lock:
+            return import_xmp(
+                self.store,
+                self.engine,
+                root=str(root) if root is not None else None,
+                photo_ids=photo_ids,
+                thumbnails=self.engine.settings.library_thumbnails,
+                dry_run=dry_run,
+            )
+
+    def backfill_taken(self) -> int:
+        """Read the date taken of photos indexed before faceprint kept it (once each)."""
+        from faceprint.library.indexer import taken_date
+
+        rows = self.store.read("SELECT id, path FROM photos WHERE taken IS NULL AND status='ok' AND kind='image'")
+        if rows:
+            self.store.set_taken([(r["id"], taken_date(r["path"])) for r in rows])
+        return len(rows)
+
+    def reembed(self, *, progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+        """Give faces made by another embedder this engine's templates, from their photos and
+        their kept boxes and landmarks (a drawn box or an imported region as well): every face
+        keeps its id, person, decision and rejections, so names survive a model change.  Faces
+        whose photo is gone or changed keep their old template (``stale``) until it is back."""
+        from faceprint.library.indexer import reembed_photo
+
+        rows = self.store.read(
+            "SELECT f.id, f.photo_id, f.box, f.landmarks, f.det_score, f.frame, p.path, p.root, p.size, p.mtime, p.kind "
+            "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.model_id<>? ORDER BY f.photo_id, f.id",
+            (self.model_id,),
+        )
+        by_photo: dict[int, list[Any]] = {}
+        for r in rows:
+            by_photo.setdefault(r["photo_id"], []).append(r)
+        done = stale = 0
+        for k, faces in enumerate(by_photo.values()):
+            vectors = reembed_photo(self.engine, faces)
+            if vectors is None:
+                stale += len(faces)
+            else:
+                self.store.replace_vectors(vectors, self.model_id)  # one photo per transaction: an interrupted switch resumes
+                done += len(vectors)
+            if progress:
+                progress("re-embed", k + 1, len(by_photo))
+        return {"reembedded": done, "stale": stale}
+
+    def add_face(self, photo_id: int, box: Any, *, person_id: int | None = None, name: str | None = None, origin: str = "manual") -> dict[str, Any]:
+        """A face the detector missed: the user drew ``box`` (x, y, w, h in the displayed
+        photo's pixels) and says who it is (a person, a name -- an existing person's or a new
+        one -- or nobody yet)."""
+        from faceprint.library.indexer import face_from_box
+        from faceprint.library.store import PersonNotFound, PhotoNotFound
+
+        with self._lock:
+            rows = self.store.read("SELECT path, status, kind FROM photos WHERE id=?", (photo_id,))
+            if not rows or rows[0]["status"] != "ok" or rows[0]["kind"] != "image":
+                raise PhotoNotFound(f"no indexed still photo with id {photo_id}")
+            image = self.engine.load(rows[0]["path"])
+            face, how = face_from_box(self.engine, image, box, origin=origin, thumbnails=self.engine.settings.library_thumbnails)
+            if name and person_id is None:
+                try:
+                    person_id = int(self.store.person_by_name(name)["id"])
+                except PersonNotFound:
+                    person_id = self.store.new_person(name)
+            face_id = self.store.add_face(photo_id, face, model_id=self.model_id, person_id=person_id)
+            return {"face_id": face_id, "photo_id": photo_id, "person_id": person_id, "box": face.box, "located_by": how}
 
     # -- clustering ----------------------------------------------------------------
     def cluster_input(self) -> tuple[ClusterInput, list[Any]]:

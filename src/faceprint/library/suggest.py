@@ -136,9 +136,12 @@ class _State:
 def _state(store: LibraryStore, model_id: str, params: ClusterParams, calibration: CalibrationTable) -> _State:
     faces = store.faces(model_id=model_id, with_vectors=True)
     names = {r["id"]: r["name"] for r in store.read("SELECT id, name FROM people")}
+    hidden = {r["id"] for r in store.read("SELECT id FROM people WHERE hidden=1")}
     by_person: dict[int, list[StoredFace]] = {}
     candidates: list[_Group] = []
     for f in faces:
+        if f.person_id in hidden:  # the user hid them: neither asked about nor asked for
+            continue
         if f.person_id is None:  # poor faces too: a question can place what clustering must not
             candidates.append(_Group(f"face:{f.id}", None, None, [f], False, poor=f.quality < params.min_quality))
         else:

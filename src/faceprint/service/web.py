@@ -33,6 +33,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from faceprint.errors import FaceprintError, InputError
 from faceprint.library.library import Library
+from faceprint.library.store import PEOPLE_SORTS
+from faceprint.service.deps import Analysing, get_analysing
 from faceprint.service.security import UiAuth, escape_log
 
 __all__ = ["mount_ui"]
@@ -43,6 +45,9 @@ _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=selec
 UNKNOWN_PAGE = 200
 MAX_ID = 2**63 - 1  # SQLite's integer range: larger ids are a clean 422, not an overflow
 PHOTO_MAX_BYTES = 512 * 1024 * 1024  # larger originals are not served through the UI
+PEOPLE_PAGE = 60  # people per page: the page stays fast at 20,000 people
+PHOTOS_PAGE = 48  # a person's photos per page
+VIEW_SIDE = 1600  # the photo view's image: at most this many pixels a side
 
 
 def _id(where: str = "path") -> Any:
@@ -91,6 +96,29 @@ def read_photo(path: str, root: str, size: int, sha256: str) -> bytes:
     return data
 
 
+def _within(analysing: Any, fn: Any, *args: Any, **kw: Any) -> Any:
+    """``fn`` in one of the app's analysis slots, under the upload limits (in the calling thread)."""
+    with analysing():
+        return fn(*args, **kw)
+
+
+def _view_jpeg(library: Library, path: str, root: str, size: int, sha256: str) -> bytes:
+    """The indexed photo as displayed (EXIF orientation applied), downscaled to at most
+    :data:`VIEW_SIDE` pixels a side, as JPEG; only while it is the file that was indexed."""
+    import cv2
+
+    data = read_photo(path, root, size, sha256)
+    image = library.engine.load(data)
+    px = image.pixels
+    scale = VIEW_SIDE / max(px.shape[:2])
+    if scale < 1:
+        px = cv2.resize(px, (max(1, round(px.shape[1] * scale)), max(1, round(px.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(px, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise PhotoUnavailable("cannot encode")
+    return bytes(buf)
+
+
 def _see(url: str, flash: str | None = None, error: str | None = None) -> RedirectResponse:
     if flash:
         url += ("&" if "?" in url else "?") + "flash=" + quote(flash)
@@ -114,13 +142,13 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
         page = _env.get_template("login.html").render(next="/", error=str(exc), refused=True)
         return HTMLResponse(page, status_code=403)
 
-    def render(request: Request, template: str, page: str, **ctx: Any) -> HTMLResponse:
+    def render(request: Request, template: str, nav: str, **ctx: Any) -> HTMLResponse:
         try:
             open_q = len(library.suggestions(limit=99))
         except FaceprintError:
             open_q = 0
         values = {
-            "page": page,
+            "nav": nav,
             "open_questions": open_q,
             "flash": request.query_params.get("flash"),
             "error": request.query_params.get("error"),
@@ -164,30 +192,100 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
     async def run(fn: Any, *args: Any, **kw: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kw))
 
-    def covers() -> dict[int, int]:
-        rows = library.store.read(
-            "SELECT person_id, id FROM (SELECT person_id, id, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY quality DESC, id) AS r "
-            "FROM faces WHERE person_id IS NOT NULL AND thumb IS NOT NULL) WHERE r = 1"
-        )
-        return {r["person_id"]: r["id"] for r in rows}
+    def _person_id_for(text: str) -> int | None:
+        """A person named in a form: '#12' or '12' is an id, anything else a name (None: empty)."""
+        text = " ".join(text.split())
+        if not text:
+            return None
+        if text.lstrip("#").isdigit() and len(text) < 20:
+            pid = int(text.lstrip("#"))
+            library.store.person(pid)
+            return pid
+        return int(library.store.person_by_name(text)["id"])
 
     @router.get("/", response_class=HTMLResponse)
-    async def people_page(request: Request) -> HTMLResponse:
-        def load() -> tuple[list[dict[str, Any]], dict[str, int]]:
-            cov = covers()
-            return [{**p, "cover": cov.get(p["id"])} for p in library.store.people()], library.store.counts()
+    async def people_page(
+        request: Request,
+        page: int = Query(1, ge=1, le=10**7),
+        sort: str = Query("faces", max_length=10),
+        q: str = Query("", max_length=200),
+        hidden: bool = Query(False),
+    ) -> HTMLResponse:
+        sort = sort if sort in PEOPLE_SORTS else "faces"
 
-        people, counts = await run(load)
-        return render(request, "people.html", "people", title="People", people=people, counts=counts)
+        def load() -> tuple[list[dict[str, Any]], int, dict[str, int], int]:
+            rows, total = library.store.people_page(offset=(page - 1) * PEOPLE_PAGE, limit=PEOPLE_PAGE, sort=sort, query=q or None, hidden=hidden)
+            cov = library.store.covers([p["id"] for p in rows])
+            n_hidden = int(library.store.read("SELECT COUNT(*) FROM people WHERE hidden=1")[0][0])
+            return [{**p, "cover": cov.get(p["id"])} for p in rows], total, library.store.counts(), n_hidden
+
+        people, total, counts, n_hidden = await run(load)
+        pages = max(1, -(-total // PEOPLE_PAGE))
+        # "Who is this?": inline naming on the largest unnamed people, where the list is by size
+        ask = {p["id"] for p in people if p["name"] is None and sort == "faces" and page == 1 and not hidden and not q}
+        here = request.url.path + ("?" + request.url.query if request.url.query else "")
+        return render(
+            request,
+            "people.html",
+            "people",
+            title="Hidden people" if hidden else "People",
+            people=people,
+            counts=counts,
+            total=total,
+            page=page,
+            pages=pages,
+            sort=sort,
+            q=q,
+            hidden=hidden,
+            n_hidden=n_hidden,
+            ask=ask,
+            here=here,
+            sorts=PEOPLE_SORTS,
+        )
+
+    @router.post("/people/bulk", dependencies=[Depends(csrf)])
+    async def people_bulk(
+        action: str = Form(..., max_length=20), person: list[int] = Form(default=[]), next: str = Form("/", max_length=2000)
+    ) -> RedirectResponse:
+        back = _safe_next(next)
+        if any(not 0 <= p <= MAX_ID for p in person) or len(person) > 100_000:
+            return _see(back, error="invalid person ids")
+        try:
+            if action == "merge":
+                if len(set(person)) < 2:
+                    return _see(back, error="Choose at least two people to merge.")
+
+                def merge() -> int:
+                    chosen = {p["id"]: p for p in library.store.people() if p["id"] in set(person)}
+                    keep = min(chosen.values(), key=lambda p: (p["name"] is None, -p["faces"], p["id"]))["id"] if chosen else person[0]
+                    library.store.merge_many(keep, person)
+                    return int(keep)
+
+                keep = await run(merge)
+                return _see(f"/people/{keep}", flash=f"Merged {len(set(person))} people")
+            if action in ("hide", "unhide"):
+                if not person:
+                    return _see(back, error="Choose at least one person.")
+                n = await run(library.store.set_hidden, person, action == "hide")
+                return _see(back, flash=f"{'Hid' if action == 'hide' else 'Showed'} {n} {'person' if n == 1 else 'people'}")
+        except FaceprintError as exc:
+            return _see(back, error=str(exc))
+        return _see(back, error=f"unknown action {action[:20]!r}")
+
+    @router.post("/people/hide-small", dependencies=[Depends(csrf)])
+    async def hide_small(fewer_than: int = Form(..., ge=1, le=1_000_000)) -> RedirectResponse:
+        n = await run(library.store.hide_small_unnamed, fewer_than)
+        return _see("/", flash=f"Hid {n} unnamed {'person' if n == 1 else 'people'} with fewer than {fewer_than} faces")
 
     @router.get("/people/{person_id}", response_class=HTMLResponse)
-    async def person_page(request: Request, person_id: int = _id()) -> Response:
+    async def person_page(request: Request, person_id: int = _id(), page: int = Query(1, ge=1, le=10**7)) -> Response:
         try:
             person = await run(library.store.person, person_id)
         except FaceprintError as exc:
             return _see("/", error=str(exc))
         faces = await run(library.store.faces, person_id=person_id)
-        others = [p for p in await run(library.store.people) if p["id"] != person_id]
+        photos, n_photos = await run(library.store.person_photos, person_id, offset=(page - 1) * PHOTOS_PAGE, limit=PHOTOS_PAGE)
+        named = await run(library.store.read, "SELECT id, name FROM people WHERE name IS NOT NULL AND id<>? ORDER BY name LIMIT 5000", (person_id,))
         return render(
             request,
             "person.html",
@@ -195,25 +293,81 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             title=person["name"] or "Unnamed person",
             person=person,
             faces=faces,
-            others=others,
+            named=named,
+            photos=photos,
+            n_photos=n_photos,
+            page=page,
+            pages=max(1, -(-n_photos // PHOTOS_PAGE)),
             mark_below=library.engine.settings.quality_mark_below,
         )
 
     @router.post("/people/{person_id}/rename", dependencies=[Depends(csrf)])
-    async def rename(person_id: int = _id(), name: str = Form(..., max_length=200)) -> RedirectResponse:
+    async def rename(person_id: int = _id(), name: str = Form(..., max_length=200), next: str = Form("", max_length=2000)) -> RedirectResponse:
+        back = _safe_next(next) if next else f"/people/{person_id}"
         try:
             await run(library.rename, person_id, name)
         except FaceprintError as exc:
-            return _see(f"/people/{person_id}", error=str(exc))
-        return _see(f"/people/{person_id}", flash=f"Named {' '.join(name.split())}")
+            return _see(back, error=str(exc))
+        return _see(back, flash=f"Named {' '.join(name.split())}")
+
+    @router.post("/people/{person_id}/hide", dependencies=[Depends(csrf)])
+    async def hide(person_id: int = _id(), hidden: bool = Form(True)) -> RedirectResponse:
+        try:
+            await run(library.store.set_hidden, [person_id], hidden)
+        except FaceprintError as exc:
+            return _see("/", error=str(exc))
+        return _see(f"/people/{person_id}", flash="Hidden: not on the people page or in suggestions" if hidden else "Shown again")
 
     @router.post("/people/{person_id}/merge", dependencies=[Depends(csrf)])
-    async def merge(person_id: int = _id(), other: int = Form(..., ge=0, le=MAX_ID)) -> RedirectResponse:
+    async def merge(person_id: int = _id(), other: str = Form(..., max_length=200)) -> RedirectResponse:
         try:
-            await run(library.store.merge_people, person_id, other)
+
+            def go() -> None:
+                oid = _person_id_for(other)
+                if oid is None:
+                    raise InputError("say who this person is the same as: a name or #id")
+                library.store.merge_people(person_id, oid)
+
+            await run(go)
         except FaceprintError as exc:
             return _see(f"/people/{person_id}", error=str(exc))
         return _see(f"/people/{person_id}", flash="Merged")
+
+    @router.post("/people/{person_id}/faces", dependencies=[Depends(csrf)])
+    async def faces_action(
+        person_id: int = _id(), action: str = Form(..., max_length=20), face: list[int] = Form(default=[]), to: str = Form("", max_length=200)
+    ) -> RedirectResponse:
+        """The selected faces of a person: split off, moved to someone (existing or new), or not this person."""
+        here = f"/people/{person_id}"
+        if any(not 0 <= f <= MAX_ID for f in face) or len(face) > 100_000:
+            return _see(here, error="invalid face ids")
+        if not face:
+            return _see(here, error="Select at least one face first.")
+        try:
+            if action == "split":
+                new = await run(library.store.split_faces, person_id, face)
+                return _see(f"/people/{new}", flash=f"Split {len(face)} face(s) into a new person")
+            if action == "reject":
+                n = await run(library.store.reject_faces, face, person_id)
+                return _see(here, flash=f"Removed {n} face(s) from this person")
+            if action == "move":
+
+                def move() -> int:
+                    from faceprint.library.store import PersonNotFound
+
+                    try:
+                        target = _person_id_for(to)
+                    except PersonNotFound:
+                        target = None
+                        if to.strip().lstrip("#").isdigit():
+                            raise
+                    return library.store.move_faces(face, target, name=None if target is not None else (to.strip() or None))
+
+                target = await run(move)
+                return _see(here, flash=f"Moved {len(face)} face(s) to person #{target}")
+        except FaceprintError as exc:
+            return _see(here, error=str(exc))
+        return _see(here, error=f"unknown action {action[:20]!r}")
 
     @router.post("/people/{person_id}/split", dependencies=[Depends(csrf)])
     async def split(person_id: int = _id(), face: list[int] = Form(default=[])) -> RedirectResponse:
@@ -234,9 +388,24 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
         return _see(f"/people/{person}", flash="Removed the face from this person")
 
     @router.post("/faces/{face_id}/assign", dependencies=[Depends(csrf)])
-    async def assign(face_id: int = _id(), person: int = Form(..., ge=0, le=MAX_ID)) -> RedirectResponse:
+    async def assign(face_id: int = _id(), person: str = Form(..., max_length=200)) -> RedirectResponse:
+        """Place a face of nobody: in a person (a name or #id), or a new person with a new name."""
         try:
-            await run(library.store.assign_face, face_id, person)
+
+            def go() -> None:
+                from faceprint.library.store import PersonNotFound
+
+                try:
+                    pid = _person_id_for(person)
+                except PersonNotFound:
+                    if person.strip().lstrip("#").isdigit():
+                        raise
+                    pid = None
+                if pid is None and not person.strip():
+                    raise InputError("say who this is: a name or #id")
+                library.store.move_faces([face_id], pid, name=None if pid is not None else person.strip())
+
+            await run(go)
         except FaceprintError as exc:
             return _see("/unknown", error=str(exc))
         return _see("/unknown", flash="Placed the face")
@@ -268,8 +437,8 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
     @router.get("/unknown", response_class=HTMLResponse)
     async def unknown_page(request: Request) -> HTMLResponse:
         faces = await run(library.unknown_faces)
-        people = await run(library.store.people)
-        return render(request, "unknown.html", "unknown", title="Unknown faces", faces=faces[:UNKNOWN_PAGE], total=len(faces), people=people)
+        named = await run(library.store.read, "SELECT id, name FROM people WHERE name IS NOT NULL ORDER BY name LIMIT 5000")
+        return render(request, "unknown.html", "unknown", title="Unknown faces", faces=faces[:UNKNOWN_PAGE], total=len(faces), named=named)
 
     @router.get("/search", response_class=HTMLResponse)
     async def search_page(request: Request) -> HTMLResponse:
@@ -283,6 +452,56 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
         except FaceprintError as exc:
             return render(request, "search.html", "search", title="Search by photo", results=None, error=f"{photo.filename}: {exc}")
         return render(request, "search.html", "search", title="Search by photo", results=results)
+
+    @router.get("/photos/{photo_id}", response_class=HTMLResponse)
+    async def photo_page(request: Request, photo_id: int = _id()) -> Response:
+        try:
+            photo = await run(library.store.photo, photo_id)
+        except FaceprintError as exc:
+            return _see("/", error=str(exc))
+        people = {}
+        for f in photo["faces"]:
+            if f["person_id"] is not None:
+                people.setdefault(f["person_id"], f["name"])
+        return render(
+            request,
+            "photo.html",
+            "people",
+            title=photo["path"].rsplit("/", 1)[-1],
+            photo=photo,
+            people=people,
+            still=photo["kind"] == "image" and photo["status"] == "ok" and bool(photo["width"]),
+        )
+
+    @router.post("/photos/{photo_id}/faces", dependencies=[Depends(csrf)])
+    async def add_face(
+        photo_id: int = _id(),
+        x: float = Form(..., ge=0, le=1e6),
+        y: float = Form(..., ge=0, le=1e6),
+        w: float = Form(..., gt=0, le=1e6),
+        h: float = Form(..., gt=0, le=1e6),
+        name: str = Form("", max_length=200),
+        analysing: Analysing = Depends(get_analysing),
+    ) -> RedirectResponse:
+        here = f"/photos/{photo_id}"
+        try:  # the detector and embedder run: in one of the bounded analysis slots
+            res = await run(_within, analysing, library.add_face, photo_id, (x, y, w, h), name=name.strip() or None)
+        except FaceprintError as exc:
+            return _see(here, error=str(exc))
+        return _see(here, flash="Added the face" + (f" of {' '.join(name.split())}" if name.strip() else "") + f" (found by the {res['located_by']})")
+
+    @router.get("/ui/photos/{photo_id}/view.jpg")
+    async def photo_view(photo_id: int = _id(), analysing: Analysing = Depends(get_analysing)) -> Response:
+        """The photo as displayed (EXIF orientation applied), at most VIEW_SIDE pixels a side."""
+        rows = await run(library.store.read, "SELECT path, root, size, sha256 FROM photos WHERE id=? AND status='ok' AND kind='image'", (photo_id,))
+        if not rows:
+            return Response(status_code=404)
+        r = rows[0]
+        try:
+            data = await run(_within, analysing, _view_jpeg, library, r["path"], r["root"], r["size"], r["sha256"])
+        except (PhotoUnavailable, FaceprintError):
+            return Response(status_code=404)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
     @router.get("/ui/faces/{face_id}.jpg")
     async def thumb(face_id: int = _id()) -> Response:
