@@ -176,6 +176,12 @@ class Library:
             rows = self.store.read("SELECT path, status, kind FROM photos WHERE id=?", (photo_id,))
             if not rows or rows[0]["status"] != "ok" or rows[0]["kind"] != "image":
                 raise PhotoNotFound(f"no indexed still photo with id {photo_id}")
+            from faceprint.errors import InputError
+            from faceprint.library.indexer import box_iou
+
+            for f in self.store.photo(photo_id)["faces"]:
+                if f["frame"] is None and box_iou(f["box"], box) >= 0.5:
+                    raise InputError(f"that face is already there (face {f['id']}): name it on its person's page instead of drawing it again")
             image = self.engine.load(rows[0]["path"])
             face, how = face_from_box(self.engine, image, box, origin=origin, thumbnails=self.engine.settings.library_thumbnails)
             if name and person_id is None:

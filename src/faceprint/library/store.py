@@ -649,6 +649,8 @@ class LibraryStore(Database):
             if missing:
                 raise PersonNotFound(f"no person with id {missing[0]}")
             db.executemany("UPDATE people SET hidden=?, updated=? WHERE id=?", [(int(hidden), now(), i) for i in ids])
+            if hidden:  # a decision about the group as it is: later runs keep it together (and hidden)
+                db.executemany("UPDATE faces SET assigned='user' WHERE person_id=? AND assigned='auto'", [(i,) for i in ids])
             self._audit(db, actor, "hide" if hidden else "unhide", {"people": ids})
         return len(ids)
 
@@ -666,6 +668,7 @@ class LibraryStore(Database):
                 ).fetchall()
             ]
             db.executemany("UPDATE people SET hidden=1, updated=? WHERE id=?", [(now(), i) for i in ids])
+            db.executemany("UPDATE faces SET assigned='user' WHERE person_id=? AND assigned='auto'", [(i,) for i in ids])
             self._audit(db, actor, "hide_small", {"fewer_than": int(fewer_than), "people": len(ids)})
         return len(ids)
 
