@@ -201,3 +201,12 @@ def test_scale_out_benchmark_smoke(data_dir: Path) -> None:
     shared = res["load"]["postgresql_milvus_two_replicas"]
     assert shared["errors_5xx"] == 0 and shared["lost_subjects"] == 0 and shared["phantom_subjects"] == 0 and shared["index_consistent"], shared
     assert res["ok"], res["checks"]
+
+
+@pytest.mark.slow
+def test_library_ui_benchmark_smoke(data_dir: Path) -> None:
+    res = _run("library_ui.py", "--people", "300", "--runs", "2", data_dir=data_dir)
+    [size] = res["sizes"]
+    assert size["people"] == 300 and size["faces"] >= 300
+    assert set(size["pages_ms"]) >= {"people_page_1", "people_page_middle", "people_by_name", "people_search", "person_page"}
+    assert all(0 < v < 5000 for v in size["pages_ms"].values()) and size["people_page_after_a_change_ms"] > 0

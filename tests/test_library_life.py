@@ -318,3 +318,71 @@ def test_thumbnails_at_the_border_are_letterboxed_not_streaked() -> None:
     assert thumb.shape == (THUMB_SIZE, THUMB_SIZE, 3)
     band = thumb[10:-10, 2:14].astype(int)  # inside the letterbox
     assert np.abs(band - np.array(THUMB_BORDER)).max() < 12 and band.std() < 4
+
+
+def _decisions(db: Path) -> dict:
+    """Everything the user said, as the store keeps it."""
+    with LibraryStore(db) as store:
+        return {
+            "user_faces": {r["id"]: r["person_id"] for r in store.read("SELECT id, person_id FROM faces WHERE assigned='user'")},
+            "names": {r["id"]: r["name"] for r in store.read("SELECT id, name FROM people WHERE name IS NOT NULL")},
+            "hidden": {r["id"] for r in store.read("SELECT id FROM people WHERE hidden=1")},
+            "rejections": store.rejections(),
+            "apart": store.apart(),
+            "models": {r["model_id"] for r in store.read("SELECT DISTINCT model_id FROM faces")},
+            "faces": int(store.read("SELECT COUNT(*) FROM faces")[0][0]),
+        }
+
+
+@pytest.mark.slow
+def test_names_and_corrections_survive_a_model_change(tmp_path: Path, lfw: Path, cli) -> None:
+    """SFace -> dlib -> SFace on a library with names, a merge, a split, a move, a 'not this
+    person' and a hidden person: every face is re-embedded from its kept box, and every
+    decision is still there after each switch (100%), with no rejected face back."""
+    pytest.importorskip("dlib", reason="the model switch goes to the dlib embedder: pip install 'faceprint[dlib]'")
+    folder = tmp_path / "photos"
+    _copy(lfw, folder, PEOPLE, 4)
+    db = tmp_path / "lib.db"
+    r = cli("index", folder, "--db", db, "--workers", "1", "--json")
+    assert r.returncode == 0, r.describe()
+    with Library(db) as lib:
+        groups: dict[str, list[int]] = {}
+        for f in lib.store.faces():
+            if f.person_id is not None and f.box[2] > 60:  # the photos' main faces
+                groups.setdefault(Path(f.path).parent.name, []).append(f.person_id)
+    main = {k: max(set(v), key=v.count) for k, v in groups.items()}
+
+    def ok(*args: str | Path) -> None:
+        res = cli("people", *args, "--db", db)
+        assert res.returncode == 0, res.describe()
+
+    ok("name", str(main["Andre_Agassi"]), "Andre Agassi")
+    ok("name", str(main["Bill_Gates"]), "Bill Gates")
+    others = sorted({p for p in groups["Anna_Kournikova"] if p != main["Anna_Kournikova"]})
+    if others:
+        ok("merge", str(main["Anna_Kournikova"]), *map(str, others))
+    ok("name", str(main["Anna_Kournikova"]), "Anna Kournikova")
+    with LibraryStore(db) as store:
+        bill = [f.id for f in store.faces(person_id=main["Bill_Gates"])]
+        andre = [f.id for f in store.faces(person_id=main["Andre_Agassi"])]
+        ari = [f.id for f in store.faces(person_id=main["Ari_Fleischer"])]
+    ok("reject", str(main["Bill_Gates"]), str(bill[-1]))
+    ok("move", str(andre[-1]), "--new", "Not Andre")
+    ok("split", str(main["Ari_Fleischer"]), str(ari[-1]))
+    ok("hide", str(main["Ari_Fleischer"]))
+    said = _decisions(db)
+    assert said["hidden"] == {main["Ari_Fleischer"]} and (bill[-1], main["Bill_Gates"]) in said["rejections"] and said["apart"]
+
+    for model, model_id in (("dlib-resnet-v1", "dlib-resnet-v1+flip"), ("sface-2021dec-int8bq", "sface-2021dec-int8bq+flip")):
+        r = cli("index", folder, "--db", db, "--workers", "1", "--model", model, "--json")
+        assert r.returncode == 0, r.describe()
+        assert r.json()["reembedded"] == said["faces"] and r.json()["stale"] == 0
+        now = _decisions(db)
+        assert now["models"] == {model_id}
+        assert now["faces"] == said["faces"], "no face lost or added"
+        assert now["names"] == said["names"], f"names after switching to {model}"
+        kept = sum(now["user_faces"].get(f) == p for f, p in said["user_faces"].items())
+        assert kept == len(said["user_faces"]), f"{kept} of {len(said['user_faces'])} placed faces kept after switching to {model}"
+        assert now["hidden"] == said["hidden"] and said["rejections"] <= now["rejections"] and said["apart"] <= now["apart"]
+        with LibraryStore(db) as store:
+            assert all(store.face(f).person_id != p for f, p in said["rejections"]), "a rejected face came back"

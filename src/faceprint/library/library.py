@@ -27,6 +27,7 @@ class Library:
         self._params = params
         self._lock = threading.RLock()
         self._queue: tuple[Any, int, list[Any]] | None = None  # (change key, limit, suggestions)
+        self._refreshing = threading.Lock()  # held while a background recount of the queue runs (open_questions)
 
     def __enter__(self) -> Library:
         return self
@@ -259,6 +260,25 @@ class Library:
                 full = suggestions(self.store, **self._suggest_inputs(), limit=max(limit, 100), include_skipped=include_skipped)
                 self._queue = (key, max(limit, 100), full)
             return list(self._queue[2][:limit])
+
+    def open_questions(self) -> int | None:
+        """How many questions are open (at most 99), for a badge, never waiting: after a change
+        the last count is given while the queue is recomputed in the background (None before
+        the first count).  Every page shows it, so no page waits for the suggestions."""
+        queue = self._queue
+        if queue is not None and queue[0] == (self.store.change_key(), False):
+            return min(99, len(queue[2]))
+        if self._refreshing.acquire(blocking=False):  # one recount at a time; never waits for the library lock
+            threading.Thread(target=self._refresh_queue, name="faceprint-suggestions", daemon=True).start()
+        return min(99, len(queue[2])) if queue is not None else None
+
+    def _refresh_queue(self) -> None:
+        try:
+            self.suggestions(limit=99)
+        except Exception:  # a badge is not worth a crash: the suggestions page shows any error itself
+            pass
+        finally:
+            self._refreshing.release()
 
     def answer(self, person_id: int, candidate: str, reply: str) -> None:
         from faceprint.library.suggest import answer

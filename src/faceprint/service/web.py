@@ -143,10 +143,7 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
         return HTMLResponse(page, status_code=403)
 
     def render(request: Request, template: str, nav: str, **ctx: Any) -> HTMLResponse:
-        try:
-            open_q = len(library.suggestions(limit=99))
-        except FaceprintError:
-            open_q = 0
+        open_q = library.open_questions() or 0
         values = {
             "nav": nav,
             "open_questions": open_q,
