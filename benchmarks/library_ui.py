@@ -19,9 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, machine
-
 import numpy as np
+from _common import emit, machine
 
 PAGE_TOKEN = "benchmark-ui-token-0123456789"
 
