@@ -278,3 +278,48 @@ def test_index_refuses_an_over_cap_video_from_its_header(tmp_path: Path, engine)
     with Library(tmp_path / "library.db", engine) as lib:
         summary, _ = lib.index(photos, in_process=True)
     assert len(summary.errors) == 1 and "5000x5000" in summary.errors[0]["error"] and "image_too_large" in summary.errors[0]["error"]
+
+
+def test_library_life_endpoints_need_login_csrf_and_same_origin(keyed) -> None:
+    """The new library pages and forms (bulk merge / hide, hide-small, hide, moving faces, a
+    drawn face, the photo view) are behind the UI login; every state change needs this
+    server's CSRF token and is refused from another origin, and changes nothing when refused."""
+    from faceprint.library import LibraryStore
+
+    server, _, tmp, _ = keyed
+    db = Path(tmp) / "library.db"
+    with LibraryStore(db) as store:
+        before = (store.read("SELECT COUNT(*) FROM faces")[0][0], [dict(r) for r in store.read("SELECT id, name, hidden FROM people ORDER BY id")])
+        person = store.people()[0]["id"]
+        photo = store.read("SELECT id FROM photos LIMIT 1")[0]["id"]
+        face = store.faces()[0].id
+    posts = [
+        ("/people/bulk", {"action": "hide", "person": str(person)}),
+        ("/people/hide-small", {"fewer_than": "1000"}),
+        (f"/people/{person}/hide", {"hidden": "true"}),
+        (f"/people/{person}/faces", {"action": "move", "face": str(face), "to": "Mallory"}),
+        (f"/photos/{photo}/faces", {"x": "1", "y": "1", "w": "40", "h": "40", "name": "Mallory"}),
+    ]
+    csrf = UiAuth(UI_TOKEN).csrf
+    with _client(server, "127.0.0.4") as c:
+        for url in (f"/photos/{photo}", f"/people/{person}?page=2", "/?sort=name&q=x&hidden=1"):
+            assert c.get(url).status_code == 303  # to the login
+        assert c.get(f"/ui/photos/{photo}/view.jpg").status_code == 401
+        for url, data in posts:
+            assert c.post(url, data={**data, "csrf_token": csrf}).status_code == 401, url
+        assert c.get(f"/login?token={UI_TOKEN}").status_code == 303
+        for url, data in posts:
+            assert c.post(url, data=data).status_code == 403, f"{url} without the CSRF token"
+            r = c.post(url, data={**data, "csrf_token": csrf}, headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
+            assert r.status_code == 403, f"{url} from another origin"
+        page = c.get(f"/photos/{photo}")
+        assert page.status_code == 200 and "<script>" not in page.text and 'id="photo-img"' in page.text
+        view = c.get(f"/ui/photos/{photo}/view.jpg")
+        assert view.status_code == 200 and view.headers["content-type"] == "image/jpeg" and view.headers["cache-control"] == "private, no-store"
+        # bounded inputs are a clean refusal, not a 500
+        assert c.get("/?page=0").status_code == 422 and c.get("/?q=" + "x" * 300).status_code == 422
+        r = c.post("/people/bulk", data={"action": "merge", "person": ["1", str(2**70)], "csrf_token": csrf})
+        assert r.status_code in (303, 422)
+    with LibraryStore(db) as store:
+        after = (store.read("SELECT COUNT(*) FROM faces")[0][0], [dict(r) for r in store.read("SELECT id, name, hidden FROM people ORDER BY id")])
+    assert after == before, "a refused request changed the library"

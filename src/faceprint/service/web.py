@@ -34,7 +34,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from faceprint.errors import FaceprintError, InputError
 from faceprint.library.library import Library
 from faceprint.library.store import PEOPLE_SORTS
-from faceprint.service.deps import Analysing, get_analysing
+from faceprint.service.deps import Analysing, Uploads, get_analysing, get_uploads
 from faceprint.service.security import UiAuth, escape_log
 
 __all__ = ["mount_ui"]
@@ -442,10 +442,11 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
         return render(request, "search.html", "search", title="Search by photo", results=None)
 
     @router.post("/search", response_class=HTMLResponse, dependencies=[Depends(csrf)])
-    async def search(request: Request, photo: UploadFile = File(...)) -> HTMLResponse:
-        data = await photo.read()
-        try:
-            results = await run(library.search, data)
+    async def search(
+        request: Request, photo: UploadFile = File(...), uploads: Uploads = Depends(get_uploads), analysing: Analysing = Depends(get_analysing)
+    ) -> HTMLResponse:
+        try:  # the service's per-file limit, decoded under its image limits in one of its analysis slots
+            results = await run(lambda: _within(analysing, library.search, uploads.read(photo, "photo")))
         except FaceprintError as exc:
             return render(request, "search.html", "search", title="Search by photo", results=None, error=f"{photo.filename}: {exc}")
         return render(request, "search.html", "search", title="Search by photo", results=results)
