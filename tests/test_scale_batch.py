@@ -52,6 +52,26 @@ def test_the_photo_library_on_postgresql_groups_and_corrects_as_the_file(pg: Any
             lib.store.split_faces(big, split_off)
         assert libs[1].store.change_key() != key
         assert grouping(libs[0]) == grouping(libs[1])
+        # the library people live in, the same on both: hide, bulk merge, move, paging and search
+        pages = []
+        for lib in libs:
+            ada = lib.store.person_by_name("Ada")["id"]
+            unnamed = [p["id"] for p in lib.people() if p["name"] is None]
+            lib.store.set_hidden(unnamed[:1], True)
+            merged = lib.store.merge_many(ada, [lib.store.new_person("Cy"), lib.store.new_person(None)])
+            assert merged == 2 and lib.store.person(ada)["name"] == "Ada"
+            face = lib.store.faces(person_id=ada)[0].id
+            moved_to = lib.store.move_faces([face], None, name="Grace 100%")
+            lib.cluster(recluster=True)
+            assert lib.store.face(face).person_id == moved_to and lib.store.person(unnamed[0])["hidden"] == 1
+            rows, total = lib.store.people_page(limit=3, sort="name")
+            found = lib.store.people_page(query="ce 100%")[0]
+            pages.append(([r["name"] for r in rows], total, [r["name"] for r in found], lib.store.people_page(hidden=True)[1]))
+            photo = lib.store.photo(lib.store.faces(person_id=moved_to)[0].photo_id)
+            assert any(f["name"] == "Grace 100%" for f in photo["faces"])
+            assert lib.store.person_photos(moved_to)[1] == 1
+        assert pages[0] == pages[1] and pages[0][2] == ["Grace 100%"] and pages[0][3] == 1
+        assert grouping(libs[0]) == grouping(libs[1])
         again = [lib.index(photos, in_process=True)[0] for lib in libs]
         assert [s.analysed for s in again] == [0, 0] and again[0].unchanged == again[1].unchanged >= 5
         gone = sorted(photos.iterdir())[:3]
