@@ -66,10 +66,12 @@ bench: install
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/encrypted_gallery.py
 	$(BIN)/python benchmarks/decode_memory.py --sweep
+	$(BIN)/python benchmarks/library_ui.py
 
 ## Recompute the shipped calibration table from all impostor pairs of lfw-dev.
 calibration: install
 	$(BIN)/python scripts/build_calibration.py --data "$(FACEPRINT_DATA)"
+	FACEPRINT_EMBEDDER=dlib-resnet-v1 $(BIN)/python scripts/build_calibration.py --data "$(FACEPRINT_DATA)"
 
 ## Retrain the shipped face-quality model (src/faceprint/quality/model-v1.json) on lfw-dev.
 quality-model: install

@@ -386,3 +386,7 @@ def test_names_and_corrections_survive_a_model_change(tmp_path: Path, lfw: Path,
         assert now["hidden"] == said["hidden"] and said["rejections"] <= now["rejections"] and said["apart"] <= now["apart"]
         with LibraryStore(db) as store:
             assert all(store.face(f).person_id != p for f, p in said["rejections"]), "a rejected face came back"
+        print(
+            f"switched to {model}: {now['faces']} faces re-embedded; kept {len(now['names'])}/{len(said['names'])} names, {kept}/{len(said['user_faces'])} "
+            f"placed faces, {len(said['rejections'])} rejections, {len(said['apart'])} apart pairs, {len(said['hidden'])} hidden"
+        )

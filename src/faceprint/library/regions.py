@@ -175,7 +175,7 @@ def _name_face(store: LibraryStore, face: dict[str, Any], name: str, path: str, 
     wanted = " ".join(lookup_name(name).split())
     current = store.person(face["person_id"]) if face["person_id"] is not None else None
     if current is not None and current["name"] is not None:
-        if current["name"] == wanted:
+        if current["name"].casefold() == wanted.casefold():  # names are one person's in any case
             report.unchanged += 1
             if not dry_run and face["assigned"] != "user":
                 store.move_faces([face["id"]], int(current["id"]), actor=actor)  # confirmed by the user's tag

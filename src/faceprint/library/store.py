@@ -420,7 +420,10 @@ class LibraryStore(Database):
         return rows[0]
 
     def person_by_name(self, name: str) -> sqlite3.Row:
-        rows = self.read("SELECT * FROM people WHERE name=?", (" ".join(lookup_name(name).split()),))
+        """The person of this name; any case (names differ by more than case: see
+        :meth:`rename_person`)."""
+        wanted = " ".join(lookup_name(name).split())
+        rows = self.read("SELECT * FROM people WHERE name=?", (wanted,)) or self.read("SELECT * FROM people WHERE LOWER(name)=LOWER(?)", (wanted,))
         if not rows:
             raise PersonNotFound(f"no person named {name!r}")
         return rows[0]
@@ -593,7 +596,7 @@ class LibraryStore(Database):
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM people WHERE id=?", (person_id,)).fetchone() is None:
                 raise PersonNotFound(f"no person with id {person_id}")
-            clash = db.execute("SELECT id FROM people WHERE name=? AND id<>?", (name, person_id)).fetchone() if name else None
+            clash = db.execute("SELECT id FROM people WHERE LOWER(name)=LOWER(?) AND id<>?", (name, person_id)).fetchone() if name else None
             if clash is not None:
                 raise PersonExists(f"another person is already named {name!r}; merge them instead")
             db.execute("UPDATE people SET name=?, updated=? WHERE id=?", (name, now(), person_id))
@@ -678,7 +681,7 @@ class LibraryStore(Database):
 
     def _new_person(self, db: Any, name: str | None, actor: str) -> int:
         name = _clean_name(name) if name else None
-        if name and db.execute("SELECT 1 FROM people WHERE name=?", (name,)).fetchone():
+        if name and db.execute("SELECT 1 FROM people WHERE LOWER(name)=LOWER(?)", (name,)).fetchone():
             raise PersonExists(f"another person is already named {name!r}")
         t = now()
         pid = int(db.execute("INSERT INTO people(name, created, updated) VALUES (?, ?, ?) RETURNING id", (name, t, t)).fetchone()[0])

@@ -451,6 +451,30 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             return render(request, "search.html", "search", title="Search by photo", results=None, error=f"{photo.filename}: {exc}")
         return render(request, "search.html", "search", title="Search by photo", results=results)
 
+    def _exported(changes: list[Any], errors: list[Any]) -> str:
+        made = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "unchanged")}
+        text = f"Face tags written for {len(changes)} photo(s): {made['create']} sidecars created, {made['update']} updated, {made['unchanged']} unchanged"
+        return text + (f"; {len(errors)} could not be written (first: {errors[0]['path']}: {errors[0]['error']})" if errors else "")
+
+    @router.post("/people/{person_id}/export-xmp", dependencies=[Depends(csrf)])
+    async def export_person(person_id: int = _id()) -> RedirectResponse:
+        """XMP sidecars (MWG + Microsoft regions, People tags) for this person's photos."""
+        try:
+            await run(library.store.person, person_id)
+            changes, errors = await run(library.export_xmp, person_ids=[person_id])
+        except FaceprintError as exc:
+            return _see(f"/people/{person_id}", error=str(exc))
+        return _see(f"/people/{person_id}", flash=_exported(changes, errors))
+
+    @router.post("/export-xmp", dependencies=[Depends(csrf)])
+    async def export_all() -> RedirectResponse:
+        """XMP sidecars for every photo with a named face."""
+        try:
+            changes, errors = await run(library.export_xmp)
+        except FaceprintError as exc:
+            return _see("/", error=str(exc))
+        return _see("/", flash=_exported(changes, errors))
+
     @router.get("/photos/{photo_id}", response_class=HTMLResponse)
     async def photo_page(request: Request, photo_id: int = _id()) -> Response:
         try:
