@@ -1,5 +1,6 @@
-"""What several test modules share that is not a fixture: the repository root and the CLI run
-in-process (the ``cli`` fixture in conftest.py hands out ``run_cli``)."""
+"""What several test modules share that is not a fixture: the repository root, the CLI run
+in-process (the ``cli`` fixture in conftest.py hands out ``run_cli``) and the browser tests'
+Chromium (Debian's package driven by Playwright)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,38 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["REPO", "CliResult", "run_cli"]
+__all__ = ["BROWSER_ARGS", "CHROMIUM", "REPO", "CliResult", "browser_api", "largest_group", "run_cli"]
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def browser_api() -> Any:
+    """Playwright's sync API, or a skip naming what is missing (Playwright, or Debian's Chromium)."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    return sync_api
+
+
+def largest_group(faces: Any, folder: str) -> int:
+    """The person holding most of the faces whose photo lies in ``folder`` (an identity folder)."""
+    counts: dict[int, int] = {}
+    for f in faces:
+        if f.person_id is not None and Path(f.path).parent.name == folder:
+            counts[f.person_id] = counts.get(f.person_id, 0) + 1
+    return max(counts, key=counts.__getitem__)
+
 
 # --- the CLI, in-process -------------------------------------------------------------------------
 

@@ -273,7 +273,7 @@ def test_hide_bulk_fixes_and_paging_in_the_store(tmp_path: Path, lfw: Path, engi
     assert r.returncode == 2 and "at least two" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_drawn_box_and_dates_taken(tmp_path: Path, lfw: Path, engine) -> None:
+def test_drawn_box_and_dates_taken(tmp_path: Path, lfw: Path, engine, cli) -> None:
     """A box drawn round a face the detector missed becomes a named face (the detector re-run in
     the box, or the geometry); a box on a face already found is refused; EXIF dates order a
     person's photos, undated last."""
@@ -302,6 +302,14 @@ def test_drawn_box_and_dates_taken(tmp_path: Path, lfw: Path, engine) -> None:
         assert face.origin == "manual" and face.assigned == "user" and box_iou(face.box, (2, 2, 60, 70)) > 0.3
         assert lib.store.person(face.person_id)["name"] == "Someone In The Corner"
         assert lib.store.thumb(face.id)  # it has a thumbnail like any other face
+        # a box drawn by mistake (or a face that is not one) is deleted, template and thumbnail too, for good
+        n = len(lib.store.faces())
+    r = cli("people", "delete-face", str(face.id), "--db", db, "--json")
+    assert r.returncode == 0 and r.json() == {"deleted": 1}, r.describe()
+    with Library(db, engine) as lib:
+        lib.index(folder, in_process=True)
+        assert len(lib.store.faces()) == n - 1 and not lib.store.read("SELECT 1 FROM faces WHERE id=?", (face.id,))
+        assert lib.store.person_by_name("Someone In The Corner"), "a name is the user's: kept with no face left"
 
 
 def test_thumbnails_at_the_border_are_letterboxed_not_streaked() -> None:

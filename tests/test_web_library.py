@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import pytest
 from servers import RealServer, free_port, server_env
+from support import BROWSER_ARGS, CHROMIUM, browser_api, largest_group
 
 from faceprint import Engine, Settings
 from faceprint.library import Library, LibraryStore
 from faceprint.library.indexer import box_iou
 from faceprint.library.store import NewFace
 
-CHROMIUM = Path("/usr/bin/chromium")
 PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova", "Abdullah_Gul"]
 LINK_FMR = "1e-6"  # a strict grouping leaves Anna Kournikova's photos in two groups: questions to answer
 UI_TOKEN = "test-ui-token-0123456789"  # FACEPRINT_UI_TOKEN: the web UI's login secret for these servers
@@ -37,30 +37,6 @@ PER_PAGE = 60  # people per page of the people page
 # EXIF dates written into some of Andre Agassi's photos (by index in his sorted photos): the rest stay undated
 AGASSI_DATES = {4: "2003:01:02 10:00:00", 0: "2019:05:04 10:00:00", 2: "2011:07:08 09:30:00"}
 SCALE = 4  # the portrait composite is upscaled: its view image (at most 1600 px a side) is smaller than the photo
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    return sync_api
-
-
-def _largest_group(store: LibraryStore, folder: str) -> int:
-    counts: dict[int, int] = {}
-    for f in store.faces():
-        if f.person_id is not None and Path(f.path).parent.name == folder:
-            counts[f.person_id] = counts.get(f.person_id, 0) + 1
-    return max(counts, key=counts.__getitem__)
 
 
 def _copy_db(src: Path, dst: Path) -> None:
@@ -164,7 +140,7 @@ def lfw_library(tmp_path_factory: pytest.TempPathFactory, lfw: Path) -> LfwLibra
     db = root / "library.db"
     with Library(db, engine) as lib:
         lib.index(photos, in_process=True)
-        ids = {name: _largest_group(lib.store, name) for name in PEOPLE}
+        ids = {name: largest_group(lib.store.faces(), name) for name in PEOPLE}
     return LfwLibrary(photos, db, ids, dates, composite, missed)
 
 
@@ -183,7 +159,7 @@ def served(lfw_library: LfwLibrary, tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def chromium():
-    sync_api = _browser()
+    sync_api = browser_api()
     pw = sync_api.sync_playwright().start()
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
     try:
@@ -224,7 +200,7 @@ def _people_rows(db: Path) -> dict[int, dict[str, Any]]:
 
 @pytest.mark.slow
 def test_hide_unhide_hide_small_and_suggestions(served: Served, page) -> None:
-    sync_api = _browser()
+    sync_api = browser_api()
     expect = sync_api.expect
     url, db = served.server.url, served.db
     gates, ari = served.ids["Bill_Gates"], served.ids["Ari_Fleischer"]
@@ -332,7 +308,7 @@ def test_hide_unhide_hide_small_and_suggestions(served: Served, page) -> None:
 
 @pytest.mark.slow
 def test_who_is_this_and_bulk_merge_of_three(served: Served, page) -> None:
-    expect = _browser().expect
+    expect = browser_api().expect
     url, db = served.server.url, served.db
     with LibraryStore(db) as store:  # one more (unnamed) person: seven in all
         store.split_faces(served.ids["Bill_Gates"], [store.faces(person_id=served.ids["Bill_Gates"])[0].id])
@@ -423,7 +399,7 @@ def _tick(page, face_ids: list[int]) -> None:
 
 @pytest.mark.slow
 def test_move_reject_and_split_faces(served: Served, page) -> None:
-    expect = _browser().expect
+    expect = browser_api().expect
     url, db = served.server.url, served.db
     agassi, gates, ari, gul = (served.ids[n] for n in ("Andre_Agassi", "Bill_Gates", "Ari_Fleischer", "Abdullah_Gul"))
     with LibraryStore(db) as store:
@@ -554,7 +530,7 @@ def _photo_id(db: Path, path: Path) -> int:
 
 @pytest.mark.slow
 def test_person_photos_by_date_and_photo_view(served: Served, page) -> None:
-    expect = _browser().expect
+    expect = browser_api().expect
     url, db = served.server.url, served.db
     agassi, ari = served.ids["Andre_Agassi"], served.ids["Ari_Fleischer"]
     with LibraryStore(db) as store:
@@ -643,7 +619,7 @@ def _drag(page, box: tuple[float, float, float, float], photo_size: tuple[int, i
 
 @pytest.mark.slow
 def test_draw_a_box_around_a_missed_face(served: Served, page) -> None:
-    expect = _browser().expect
+    expect = browser_api().expect
     url, db = served.server.url, served.db
     composite = _photo_id(db, served.lib.composite)
     with LibraryStore(db) as store:
@@ -702,7 +678,7 @@ def _split_group(store: LibraryStore, person: int) -> None:
 
 @pytest.mark.slow
 def test_suggestion_queue_keys(served: Served, page) -> None:
-    expect = _browser().expect
+    expect = browser_api().expect
     url, db = served.server.url, served.db
     with LibraryStore(db) as store:
         for name in ("Bill_Gates", "Ari_Fleischer"):
@@ -842,7 +818,7 @@ def big_library(tmp_path_factory: pytest.TempPathFactory) -> BigLibrary:
 
 @pytest.mark.slow
 def test_paging_thousands_of_people(big_library: BigLibrary, chromium: Any, tmp_path: Path) -> None:
-    expect = _browser().expect
+    expect = browser_api().expect
     db = tmp_path / "library.db"
     _copy_db(big_library.db, db)
     server = _serve(db, tmp_path)

@@ -11,30 +11,15 @@ from pathlib import Path
 
 import pytest
 from servers import RealServer, free_port, server_env
+from support import BROWSER_ARGS, CHROMIUM, browser_api, largest_group
 
 from faceprint import Engine, Settings
 from faceprint.library import Library, LibraryStore
 from faceprint.service.security import UiAuth
 
-CHROMIUM = Path("/usr/bin/chromium")
 PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova", "Abdullah_Gul"]
 LINK_FMR = "1e-6"  # a strict grouping leaves Anna Kournikova's photos in two groups: a question to answer
 UI_TOKEN = "test-ui-token-0123456789"  # FACEPRINT_UI_TOKEN: the web UI's login secret for these servers
-
-
-def _browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    return sync_api
-
-
-def _largest_group(lib: Library, folder: str) -> int:
-    counts: dict[int, int] = {}
-    for f in lib.store.faces():
-        if f.person_id is not None and Path(f.path).parent.name == folder:
-            counts[f.person_id] = counts.get(f.person_id, 0) + 1
-    return max(counts, key=counts.__getitem__)
 
 
 @pytest.fixture()
@@ -50,7 +35,7 @@ def served(tmp_path: Path, lfw: Path):
     db = tmp_path / "library.db"
     with Library(db, Engine(Settings(cluster_link_fmr=float(LINK_FMR)))) as lib:
         lib.index(photos, in_process=True)
-        ids = {name: _largest_group(lib, name) for name in PEOPLE}
+        ids = {name: largest_group(lib.store.faces(), name) for name in PEOPLE}
     port = free_port()
     server = RealServer(
         [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp_path / "gallery.db"), "--library", str(db), "--no-auth", "--port", str(port)],
@@ -68,21 +53,13 @@ def served(tmp_path: Path, lfw: Path):
 
 @pytest.mark.slow
 def test_people_rename_suggestion_merge_search(served, tmp_path: Path) -> None:
-    sync_api = _browser()
+    sync_api = browser_api()
     server, db, ids, lfw = served
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=BROWSER_ARGS,
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})

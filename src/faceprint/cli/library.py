@@ -246,6 +246,18 @@ def people_reject(
         _done(as_json, {"person_id": person, "rejected": n}, f"{n} face(s) are not person {person}")
 
 
+@people_app.command("delete-face")
+def people_delete_face(
+    faces: list[int] = typer.Argument(..., help="Face ids that are not faces at all (or boxes drawn by mistake)."),
+    db: str | None = LibraryDbOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Remove faces from the library, template and thumbnail too (a later run does not find them again)."""
+    with cli_errors(as_json), _open_library(db) as lib:
+        n = lib.store.delete_faces(faces)
+        _done(as_json, {"deleted": n}, f"deleted {n} face(s)")
+
+
 @people_app.command("hide")
 def people_hide(
     people: list[int] = typer.Argument(None, help="Person ids to hide."),

@@ -315,18 +315,24 @@ class LibraryStore(Database):
             )
 
     def delete_faces(self, face_ids: Sequence[int], *, actor: str = "local") -> int:
-        """Remove faces (e.g. a box drawn by mistake) with their templates and thumbnails."""
+        """Remove faces (not a face at all, a box drawn by mistake) with their templates and
+        thumbnails.  A later run does not find them again: the photo is unchanged."""
         ids = [int(i) for i in face_ids]
         if not ids:
             return 0
         with self.transaction() as db:
-            n = 0
-            for lo in range(0, len(ids), 500):
-                chunk = ids[lo : lo + 500]
-                n += db.execute(f"DELETE FROM faces WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+            n = self._delete_in(db, "faces", ids)
             self._drop_empty_unnamed(db)
             self._audit(db, actor, "delete_faces", {"faces": ids})
-        self.checkpoint()
+        self.checkpoint()  # their templates and thumbnails are zeroed; truncate the log too
+        return n
+
+    @staticmethod
+    def _delete_in(db: Any, table: str, ids: Sequence[int]) -> int:
+        n = 0
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            n += db.execute(f"DELETE FROM {table} WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
         return n
 
     def delete_photos(self, photo_ids: Iterable[int]) -> int:
@@ -334,10 +340,7 @@ class LibraryStore(Database):
         if not ids:
             return 0
         with self.transaction() as db:
-            n = 0
-            for lo in range(0, len(ids), 500):
-                chunk = ids[lo : lo + 500]
-                n += db.execute(f"DELETE FROM photos WHERE id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+            n = self._delete_in(db, "photos", ids)
             self._drop_empty_unnamed(db)
         self.checkpoint()  # the photos' faces, templates and thumbnails are zeroed; truncate the log too
         return n

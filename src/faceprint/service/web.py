@@ -347,6 +347,9 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             if action == "reject":
                 n = await run(library.store.reject_faces, face, person_id)
                 return _see(here, flash=f"Removed {n} face(s) from this person")
+            if action == "delete":
+                n = await run(library.store.delete_faces, face)
+                return _see(here, flash=f"Deleted {n} face(s): not faces, or drawn by mistake")
             if action == "move":
 
                 def move() -> int:
