@@ -92,7 +92,7 @@ def index(
         )
         if summary.reembedded or summary.stale:
             out.print(
-                f"model change: {summary.reembedded} faces re-embedded"
+                f"model change: {summary.reembedded} faces re-embedded in {summary.reembed_seconds:.1f} s"
                 + (f", {summary.stale} whose photo is gone or changed kept as they were" if summary.stale else "")
             )
         if summary.xmp and summary.xmp["regions"]:

@@ -60,6 +60,7 @@ class IndexSummary:
     low_quality_faces: int = 0  # kept, but marked (unified quality under the quality_mark_below setting)
     reembedded: int = 0  # faces given the current embedder's templates (a model change)
     stale: int = 0  # faces of another embedder whose photo is gone or changed: not re-embedded
+    reembed_seconds: float = 0.0
     xmp: dict[str, Any] | None = None  # what importing the analysed photos' XMP face regions did
     errors: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # not regular files (FIFOs, devices, sockets): never opened
@@ -78,6 +79,7 @@ class IndexSummary:
             "low_quality_faces": self.low_quality_faces,
             "reembedded": self.reembedded,
             "stale": self.stale,
+            "reembed_seconds": round(self.reembed_seconds, 2),
             "xmp": self.xmp,
             "errors": self.errors,
             "skipped": self.skipped,
@@ -351,6 +353,50 @@ def reembed_photo(engine: Any, faces: list[Any]) -> list[tuple[int, np.ndarray]]
     crops = [engine.embedder.crop(img, d) for (_, img), d in zip(todo, dets)]
     vecs = engine.embedder.embed(crops)
     return [(int(f["id"]), np.asarray(v, np.float32)) for (f, _), v in zip(todo, vecs)]
+
+
+def _reembed_in_worker(faces: list[dict[str, Any]]) -> list[tuple[int, np.ndarray]] | None:
+    return reembed_photo(_ENGINE, faces)
+
+
+def reembed_photos(
+    photos: list[list[dict[str, Any]]], *, engine: Any = None, settings: Settings | None = None, workers: int | None = None
+) -> Iterator[tuple[list[dict[str, Any]], list[tuple[int, np.ndarray]] | None]]:
+    """(faces, their new templates or None) for each photo's faces (see :func:`reembed_photo`),
+    in worker processes (``workers``, default one per core) like indexing, or with ``engine``
+    in this process; in the order they finish."""
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if engine is not None or n_workers <= 1 or len(photos) < 4:
+        if engine is None:
+            from faceprint.engine import Engine
+
+            engine = Engine(settings or Settings.load())
+        for faces in photos:
+            yield faces, reembed_photo(engine, faces)
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    settings_dict = (settings or Settings.load()).to_dict()
+    with ProcessPoolExecutor(max_workers=min(n_workers, len(photos)), mp_context=ctx, initializer=_init_worker, initargs=(settings_dict,)) as pool:
+        pending: dict[Future[Any], list[dict[str, Any]]] = {}
+        it = iter(photos)
+        for faces in it:  # a bounded queue, as in index_folder
+            pending[pool.submit(_reembed_in_worker, faces)] = faces
+            if len(pending) >= 4 * n_workers:
+                break
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                faces = pending.pop(fut)
+                try:
+                    out = fut.result()
+                except Exception:  # a worker died: these faces keep their old templates this time
+                    out = None
+                yield faces, out
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending[pool.submit(_reembed_in_worker, nxt)] = nxt
 
 
 def _analyse_on(engine: Any, path: str, **kw: Any) -> dict[str, Any]:

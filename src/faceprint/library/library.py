@@ -100,9 +100,10 @@ class Library:
                 fresh = [r["id"] for r in self.store.read("SELECT id FROM photos WHERE indexed >= ? AND status='ok' AND kind='image'", (started,))]
                 if fresh:
                     summary.xmp = self.import_xmp(photo_ids=fresh).to_dict()
-            switched = self.reembed(progress=progress)
+            switched = self.reembed(progress=progress, workers=workers, in_process=in_process)
             summary.reembedded = switched["reembedded"]
             summary.stale = switched["stale"]
+            summary.reembed_seconds = switched["seconds"] if switched["reembedded"] or switched["stale"] else 0.0
             # a new embedder: every face the user has not placed is grouped again, with every
             # name, merge, split, hide and "not this person" as constraints
             result = self.cluster(recluster=switched["reembedded"] > 0) if cluster else None
@@ -139,32 +140,37 @@ class Library:
             self.store.set_taken([(r["id"], taken_date(r["path"])) for r in rows])
         return len(rows)
 
-    def reembed(self, *, progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+    def reembed(self, *, progress: Callable[[str, int, int], None] | None = None, workers: int | None = None, in_process: bool = False) -> dict[str, Any]:
         """Give faces made by another embedder this engine's templates, from their photos and
         their kept boxes and landmarks (a drawn box or an imported region as well): every face
         keeps its id, person, decision and rejections, so names survive a model change.  Faces
-        whose photo is gone or changed keep their old template (``stale``) until it is back."""
-        from faceprint.library.indexer import reembed_photo
+        whose photo is gone or changed keep their old template (``stale``) until it is back.
+        Worker processes as in indexing (``workers``; ``in_process``: this engine)."""
+        import time
 
+        from faceprint.library.indexer import reembed_photos
+
+        t0 = time.perf_counter()
         rows = self.store.read(
             "SELECT f.id, f.photo_id, f.box, f.landmarks, f.det_score, f.frame, p.path, p.root, p.size, p.mtime, p.kind "
             "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.model_id<>? ORDER BY f.photo_id, f.id",
             (self.model_id,),
         )
-        by_photo: dict[int, list[Any]] = {}
+        by_photo: dict[int, list[dict[str, Any]]] = {}
         for r in rows:
-            by_photo.setdefault(r["photo_id"], []).append(r)
+            by_photo.setdefault(r["photo_id"], []).append({k: r[k] for k in r.keys()})
         done = stale = 0
-        for k, faces in enumerate(by_photo.values()):
-            vectors = reembed_photo(self.engine, faces)
+        photos = list(by_photo.values())
+        work = reembed_photos(photos, engine=self.engine if in_process else None, settings=self.engine.settings, workers=workers)
+        for k, (faces, vectors) in enumerate(work):
             if vectors is None:
                 stale += len(faces)
             else:
                 self.store.replace_vectors(vectors, self.model_id)  # one photo per transaction: an interrupted switch resumes
                 done += len(vectors)
             if progress:
-                progress("re-embed", k + 1, len(by_photo))
-        return {"reembedded": done, "stale": stale}
+                progress("re-embed", k + 1, len(photos))
+        return {"reembedded": done, "stale": stale, "seconds": round(time.perf_counter() - t0, 2)}
 
     def add_face(self, photo_id: int, box: Any, *, person_id: int | None = None, name: str | None = None, origin: str = "manual") -> dict[str, Any]:
         """A face the detector missed: the user drew ``box`` (x, y, w, h in the displayed
