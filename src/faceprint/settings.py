@@ -35,6 +35,7 @@ class Settings:
     cluster_min_quality: float = 0.5  # FACEPRINT_CLUSTER_MIN_QUALITY: faces below never seed or bridge a person
     cluster_min_faces: int = 2  # FACEPRINT_CLUSTER_MIN_FACES: smallest group shown as a person
     library_thumbnails: bool = True  # FACEPRINT_LIBRARY_THUMBNAILS: keep face thumbnails for the web UI when indexing
+    xmp_sidecar: str = "append"  # FACEPRINT_XMP_SIDECAR: face tags go to photo.jpg.xmp (append: digiKam, darktable) or photo.xmp (replace: Lightroom)
     quality_model: str | None = None  # FACEPRINT_QUALITY_MODEL: path of a quality model JSON (default: the shipped one)
     quality_enrol_min: float = 30.0  # FACEPRINT_QUALITY_ENROL_MIN: enrolment refuses faces with a unified quality below (0-100)
     quality_min_interocular: float = 24.0  # FACEPRINT_QUALITY_MIN_INTEROCULAR: enrolment refuses eyes closer than this (px)

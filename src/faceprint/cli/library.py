@@ -322,17 +322,17 @@ def people_add_face(
 def people_export_xmp(
     people: list[int] = typer.Argument(None, help="Only the photos of these person ids (default: every photo with a named face)."),
     embed: bool = typer.Option(False, "--embed", help="Write into the JPEG files themselves (the XMP packet only; pixels untouched) instead of sidecars."),
-    sidecar: str = typer.Option("append", "--sidecar", help="Sidecar name: append (photo.jpg.xmp, digiKam / darktable) or replace (photo.xmp, Lightroom)."),
+    sidecar: str | None = typer.Option(
+        None,
+        "--sidecar",
+        help="Sidecar name: append (photo.jpg.xmp, digiKam / darktable) or replace (photo.xmp, Lightroom); default the xmp_sidecar setting (append).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would change; write nothing."),
     db: str | None = LibraryDbOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Write named faces as XMP face regions (MWG and Microsoft) and People tags that digiKam, Lightroom, darktable, ExifTool, Immich and PhotoPrism read."""
-    from faceprint.library.xmp import SIDECAR_STYLES
-
     with cli_errors(as_json):
-        if sidecar not in SIDECAR_STYLES:
-            raise InputError(f"--sidecar must be one of {', '.join(SIDECAR_STYLES)}, got {sidecar!r}")
         with _open_library(db) as lib:
             changes, errors = lib.export_xmp(person_ids=people or None, embed=embed, style=sidecar, dry_run=dry_run)
         counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "unchanged")}

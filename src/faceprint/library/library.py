@@ -110,11 +110,17 @@ class Library:
             return summary, result
 
     def export_xmp(
-        self, *, person_ids: list[int] | None = None, embed: bool = False, style: str = "append", dry_run: bool = False
+        self, *, person_ids: list[int] | None = None, embed: bool = False, style: str | None = None, dry_run: bool = False
     ) -> tuple[list[Any], list[Any]]:
-        """Named faces out to XMP (:func:`faceprint.library.regions.export_xmp`)."""
+        """Named faces out to XMP (:func:`faceprint.library.regions.export_xmp`); ``style``: the
+        sidecar name (default: the ``xmp_sidecar`` setting)."""
+        from faceprint.errors import InputError
         from faceprint.library.regions import export_xmp
+        from faceprint.library.xmp import SIDECAR_STYLES
 
+        style = style or self.engine.settings.xmp_sidecar
+        if style not in SIDECAR_STYLES:
+            raise InputError(f"the sidecar style must be one of {', '.join(SIDECAR_STYLES)} (setting xmp_sidecar / --sidecar), got {style!r}")
         return export_xmp(self.store, person_ids=person_ids, embed=embed, style=style, dry_run=dry_run)
 
     def import_xmp(self, *, root: str | Path | None = None, photo_ids: list[int] | None = None, dry_run: bool = False) -> Any:
