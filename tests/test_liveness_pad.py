@@ -459,3 +459,28 @@ def test_rest_video_liveness_with_challenge(engine: Any, data_dir: Path, tmp_pat
         )
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
     g.close()
+
+
+@pytest.mark.slow
+def test_train_pad_on_several_sources_scores_each_source_out_of_source(nuaa: Path, data_dir: Path, tmp_path: Path) -> None:
+    """Two --labels are two sources (capture set-ups): each is scored by a model trained
+    without it (leave-one-source-out), per source, and the model's stated operating points
+    are those cross-source ones, said so in every answer's operating point."""
+    webcam = data_dir / "pad" / "webcam-collect" / "labels.csv"
+    if not webcam.is_file():
+        pytest.skip(f"webcam-collect labels not found at {webcam}")
+    (tmp_path / "nuaa").mkdir()
+    (tmp_path / "webcam").mkdir()
+    first = _subset(nuaa, tmp_path / "nuaa", every=12)
+    second = _subset(webcam, tmp_path / "webcam", every=4)
+    r = _cli("train-pad", "--labels", str(first), "--labels", str(second), "--c", "0.03", "--out", str(tmp_path / "pad.json"), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    cross = res["leave_one_source_out"]
+    assert cross["sources"] == ["nuaa", "webcam"] and set(cross["per_source"]) == {"nuaa", "webcam"}
+    assert cross["per_source"]["webcam"]["faces"] > 60 and 0 <= cross["mean_acer"] <= cross["max_acer"] <= 1
+    assert cross["per_source"]["nuaa"]["auc"] > 0.7, cross  # prints of a lab it never saw, still ranked below live faces
+    model = load_pad_model(tmp_path / "pad.json")
+    assert model.meta["leave_one_source_out"]["mean_acer"] == pytest.approx(cross["mean_acer"])
+    assert "each source scored by a model trained without it" in model.operating_point(model.threshold)["measured_on"]
+    assert res["groups"] > 19  # the subjects of both sources, each source's own (NUAA's 0001 is not webcam-collect's)

@@ -89,7 +89,12 @@ def synthetic(
 
 
 def train_pad(
-    labels: Path = typer.Option(..., "--labels", help="CSV with columns path, label (live, or the attack type e.g. spoof_print) and optionally subject."),
+    labels: list[Path] = typer.Option(
+        ...,
+        "--labels",
+        help="CSV with columns path, label (live, or the attack type e.g. spoof_print) and optionally subject; give it once per source (capture set-up): "
+        "with two or more, each is also scored by a model trained without it.",
+    ),
     out_path: Path = typer.Option(..., "--out", help="Where to write the model JSON (use it with FACEPRINT_PAD_MODEL)."),
     one_class: bool = typer.Option(False, "--one-class", help="Train on the bona fide faces only (no attack samples needed)."),
     group_column: str | None = typer.Option(
@@ -104,7 +109,7 @@ def train_pad(
     leave-one-subject-out (a subject's faces are never in both training and test)."""
     import json
 
-    from faceprint.evaluation.pad import read_labels
+    from faceprint.evaluation.pad import LabelledImage, read_labels
     from faceprint.liveness.pad import features_of
     from faceprint.liveness.training import train_pad as train
 
@@ -112,15 +117,30 @@ def train_pad(
         if c <= 0 or components < 1:
             raise InputError("--c must be positive and --components at least 1")
         engine = make_engine(min_face_score=0.5)
-        items = read_labels(labels, group_column=group_column)
+        items, source_of = [], {}
+        for csv in labels:
+            name = csv.parent.name if len(labels) > 1 else "all"
+            for it in read_labels(csv, group_column=group_column):
+                it = LabelledImage(it.path, it.label, f"{name}/{it.group}") if len(labels) > 1 else it  # a subject is one source's
+                items.append(it)
+                source_of[it.group] = name
         with progress(len(items), "features", not as_json) as step:
             feats, kept, failed = features_of(engine, items, progress=step)
         with progress(len({it.group for it in kept}), "leave-one-subject-out", not as_json) as step:
             model, ev = train(
-                feats, [it.label for it in kept], [it.group for it in kept], one_class=one_class, c=c, components=components, version=version, progress=step
+                feats,
+                [it.label for it in kept],
+                [it.group for it in kept],
+                one_class=one_class,
+                c=c,
+                components=components,
+                version=version,
+                progress=step,
+                sources=[source_of[it.group] for it in kept] if len(labels) > 1 else None,
             )
-        model["training"]["labels"] = str(labels)
-        model["training"]["measured_on"] = f"{labels}: " + model["training"]["measured_on"]
+        names = ", ".join(str(x) for x in labels)
+        model["training"]["labels"] = names
+        model["training"]["measured_on"] = f"{names}: " + model["training"]["measured_on"]
         model["training"]["no_face"] = len(failed)
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +153,7 @@ def train_pad(
             "faces": len(kept),
             "no_face": len(failed),
             **{k: ev.get(k) for k in ("groups", "apcer", "bpcer", "acer", "bpcer_at_apcer", "auc")},
+            "leave_one_source_out": ev.get("leave_one_source_out"),
         }
         if as_json:
             print_json(res)
@@ -143,6 +164,13 @@ def train_pad(
                 f"leave-one-subject-out over {ev['groups']} subjects: APCER {ev['apcer']:.4f}  BPCER {ev['bpcer']:.4f}  ACER {ev['acer']:.4f}  "
                 f"BPCER@APCER10% {ev['bpcer_at_apcer']['10%']:.4f}  AUC {ev['auc']:.4f}"
             )
+        cross = ev.get("leave_one_source_out")
+        if cross and cross["per_source"]:
+            out.print(
+                f"leave-one-source-out (each source scored by a model that never saw it): mean ACER {cross['mean_acer']:.4f}, worst {cross['max_acer']:.4f}"
+            )
+            for name, m in cross["per_source"].items():
+                out.print(f"  {name}: APCER {m['apcer']:.4f}  BPCER {m['bpcer']:.4f}  ACER {m['acer']:.4f}  AUC {m['auc']:.4f}  ({m['faces']} faces)")
 
 
 def train_synthetic(

@@ -149,8 +149,9 @@ class PadModel:
         return _sigmoid(-max(self.attack_logits(feats).values()))
 
     def operating_point(self, threshold: float) -> dict[str, Any] | None:
-        """APCER / BPCER the training measured out of subject at ``threshold`` (the nearest
-        stored threshold at or below it), with what they were measured on."""
+        """APCER / BPCER the training measured at ``threshold`` (the nearest stored threshold
+        at or below it) -- out of source when it had several sources, else out of subject --
+        with what they were measured on."""
         if self.curve is None:
             return None
         t, a, b = self.curve
@@ -158,7 +159,7 @@ class PadModel:
         return {
             "apcer": round(float(a[i]), 4),
             "bpcer": round(float(b[i]), 4),
-            "measured_on": self.meta.get("measured_on", "the training data, out of subject"),
+            "measured_on": self.meta.get("operating_points_from") or self.meta.get("measured_on", "the training data, out of subject"),
         }
 
     def assess_features(self, feats: dict[str, np.ndarray], *, threshold: float | None = None) -> Liveness:

@@ -120,11 +120,15 @@ def train_pad(
     version: str = "pad-custom",
     families: Sequence[str] = ("texture", "context"),
     progress: Callable[[int], None] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit a PAD model on per-face features.  ``labels``: ``live`` (or another bona fide
     name, see ``faceprint.metrics.pad.BONA_FIDE``) or the attack type; ``groups``: the subject of each face -- the
     out-of-group (leave-one-subject-out) scores measure the model on subjects it never saw
-    and are returned with the model; the model itself is fitted on everything.
+    and are returned with the model; the model itself is fitted on everything.  ``sources``:
+    the capture set-up (data set) of each face; with two or more, each source is also scored
+    by a model trained without it (leave-one-source-out, how the model does on a set-up it
+    never saw), and the model's stated operating points come from those scores.
 
     Returns (model as a JSON-able dict, out-of-group evaluation)."""
 
@@ -139,23 +143,25 @@ def train_pad(
     if unknown or not families:
         raise InputError(f"unknown detector family {', '.join(unknown) or '(none)'}; known: {', '.join(FAMILIES)}")
     feats = {f: np.vstack([d[f] for d in features]) for f in FAMILIES}
-    g = np.asarray(groups)
-    uniq = sorted(set(groups))
-    oof = np.full(len(y), np.nan)
-    if len(uniq) >= 2:
-        for grp in uniq:
+
+    def out_of_group(keys: Sequence[str], step: Callable[[int], None] | None = None) -> np.ndarray:
+        """Each face scored by a model fitted without its key (subject, or source)."""
+        g = np.asarray(keys)
+        oof = np.full(len(y), np.nan)
+        for grp in sorted(set(keys)):
             held = g == grp
             if (y[~held] == 0).sum() < 5 or (not one_class and (y[~held] == 1).sum() < 5):
                 continue
-            m = PadModel(
-                _model_dict(
-                    {f: v[~held] for f, v in feats.items()}, y[~held], one_class=one_class, c=c, components=components, version="fold", families=families
-                )
-            )
+            fold = {f: v[~held] for f, v in feats.items()}
+            m = PadModel(_model_dict(fold, y[~held], one_class=one_class, c=c, components=components, version="fold", families=families))
             for i in np.flatnonzero(held):
                 oof[i] = m.score_features({f: v[i] for f, v in feats.items()})
-            if progress:
-                progress(1)
+            if step:
+                step(1)
+        return oof
+
+    uniq = sorted(set(groups))
+    oof = out_of_group(groups, progress) if len(uniq) >= 2 else np.full(len(y), np.nan)
     model = _model_dict(feats, y, one_class=one_class, c=c, components=components, version=version, families=families)
     ok = ~np.isnan(oof)
     evaluation: dict[str, Any] = {"groups": len(uniq), "scored": int(ok.sum())}
@@ -163,6 +169,33 @@ def train_pad(
         evaluation.update(iso_metrics(oof[ok], [lb for lb, o in zip(labels, ok) if o], threshold=model["threshold"]))
         model["operating_points"] = evaluation["operating_points"]
         model["error_curve"] = _error_curve(oof[ok], [lb for lb, o in zip(labels, ok) if o])
+    names = sorted(set(sources)) if sources is not None else []
+    if len(names) >= 2:
+        # the figure that travels: each source scored by a model that never saw it; the answers'
+        # stated operating points and error curve come from these scores
+        src = np.asarray(sources)
+        cross = out_of_group(list(sources))
+        per_source = {}
+        for name in names:
+            sel = (src == name) & ~np.isnan(cross)
+            lab = [labels[i] for i in np.flatnonzero(sel)]
+            if sel.any() and any(is_bona_fide(x) for x in lab) and not all(is_bona_fide(x) for x in lab):
+                m = iso_metrics(cross[sel], lab, threshold=model["threshold"])
+                per_source[name] = {k: m[k] for k in ("apcer", "bpcer", "acer", "auc", "attack_types")} | {"faces": int(sel.sum())}
+        scored = ~np.isnan(cross)
+        pooled = [labels[i] for i in np.flatnonzero(scored)]
+        allm = iso_metrics(cross[scored], pooled, threshold=model["threshold"])
+        acers = [v["acer"] for v in per_source.values()]
+        evaluation["leave_one_source_out"] = {
+            "sources": names,
+            "per_source": per_source,
+            "mean_acer": float(np.mean(acers)) if acers else None,
+            "max_acer": float(np.max(acers)) if acers else None,
+            "pooled": {k: allm[k] for k in ("apcer", "bpcer", "acer", "bpcer_at_apcer", "auc", "attack_types")},
+        }
+        model["operating_points"] = allm["operating_points"]
+        model["error_curve"] = _error_curve(cross[scored], pooled)
+        model["operating_points_measured"] = "leave-one-source-out: each source scored by a model trained without it"
     model["training"] = {
         "faces": len(y),
         "bona_fide": int((y == 0).sum()),
@@ -174,4 +207,13 @@ def train_pad(
         "leave_one_group_out": {k: evaluation[k] for k in ("apcer", "bpcer", "acer", "bpcer_at_apcer", "auc") if k in evaluation},
         "measured_on": f"{len(y)} faces of {len(uniq)} subjects, each scored by a model trained without its subject",
     }
+    if "leave_one_source_out" in evaluation:
+        cross = evaluation["leave_one_source_out"]
+        model["training"]["operating_points_from"] = f"{len(y)} faces of {len(names)} sources, each source scored by a model trained without it"
+        model["training"]["leave_one_source_out"] = {
+            "sources": cross["sources"],
+            "mean_acer": cross["mean_acer"],
+            "max_acer": cross["max_acer"],
+            "per_source": {k: {m: v[m] for m in ("apcer", "bpcer", "acer", "auc", "faces")} for k, v in cross["per_source"].items()},
+        }
     return model, evaluation
