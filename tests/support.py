@@ -10,7 +10,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["BROWSER_ARGS", "CHROMIUM", "REPO", "CliResult", "browser_api", "largest_group", "run_cli"]
+__all__ = ["BROWSER_ARGS", "CHROMIUM", "EXIF_TO_STORED", "REPO", "CliResult", "browser_api", "copy_people", "largest_group", "run_cli"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = [
@@ -32,6 +32,38 @@ def browser_api() -> Any:
     if not CHROMIUM.is_file():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     return sync_api
+
+
+def copy_people(lfw: Path, dest: Path, people: list[str], per: int, *, start: int = 0, need: int | None = None) -> list[Path]:
+    """Copy photos ``start`` .. ``start + per`` of each LFW identity folder into ``dest/NAME/``
+    (skipping the test, with the reason, when a person has fewer than ``need`` -- by default
+    ``start + per`` -- photos); returns the copies."""
+    import shutil
+
+    import pytest
+
+    out = []
+    for name in people:
+        photos = sorted((lfw / name).glob("*.jpg"))
+        if len(photos) < (need or start + per):
+            pytest.skip(f"{name} needs {need or start + per} photos in lfw-dev")
+        (dest / name).mkdir(parents=True, exist_ok=True)
+        for p in photos[start : start + per]:
+            shutil.copy2(p, dest / name / p.name)
+            out.append(dest / name / p.name)
+    return out
+
+
+def _exif_to_stored() -> dict[int, Any]:
+    from PIL import Image
+
+    t = Image.Transpose
+    return {1: None, 2: t.FLIP_LEFT_RIGHT, 3: t.ROTATE_180, 4: t.FLIP_TOP_BOTTOM, 5: t.TRANSPOSE, 6: t.ROTATE_90, 7: t.TRANSVERSE, 8: t.ROTATE_270}
+
+
+#: Pillow's transpose that turns an upright picture into the pixels stored under EXIF orientation
+#: N: the inverse of what ``ImageOps.exif_transpose`` applies (None: stored as it is)
+EXIF_TO_STORED = _exif_to_stored()
 
 
 def largest_group(faces: Any, folder: str) -> int:

@@ -11,26 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO
+from support import REPO, copy_people
 
 from faceprint.library import Library, LibraryStore
 from faceprint.library.cluster import ClusterInput, ClusterParams, cluster_faces, pairwise_scores
 from faceprint.sqlite import StoreError
 
 PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova"]
-
-
-def _copy_people(lfw: Path, dest: Path, people: list[str], per: int, start: int = 0) -> list[Path]:
-    out = []
-    for name in people:
-        photos = sorted((lfw / name).glob("*.jpg"))
-        if len(photos) < start + per:
-            pytest.skip(f"{name} needs {start + per} photos in lfw-dev")
-        (dest / name).mkdir(parents=True, exist_ok=True)
-        for p in photos[start : start + per]:
-            shutil.copy2(p, dest / name / p.name)
-            out.append(dest / name / p.name)
-    return out
 
 
 def _person_of_labelled(lib: Library) -> dict[str, set]:
@@ -52,7 +39,7 @@ def _person_of_labelled(lib: Library) -> dict[str, set]:
 @pytest.fixture()
 def photos(tmp_path: Path, lfw: Path) -> Path:
     folder = tmp_path / "photos"
-    _copy_people(lfw, folder, PEOPLE, 4)
+    copy_people(lfw, folder, PEOPLE, 4)
     return folder
 
 
@@ -159,7 +146,7 @@ def test_corrections_survive_later_runs(tmp_path: Path, photos: Path, lfw: Path,
         agassi, gates, anna, ari = (next(iter(groups[n] - {None})) for n in ("Andre_Agassi", "Bill_Gates", "Anna_Kournikova", "Ari_Fleischer"))
         lib.store.rename_person(agassi, "Andre")
         # new photos of Andre join the named person incrementally; existing ids are kept
-        _copy_people(lfw, photos, ["Andre_Agassi"], 3, start=4)
+        copy_people(lfw, photos, ["Andre_Agassi"], 3, start=4)
         summary, _ = lib.index(photos, in_process=True)
         assert summary.analysed == 3
         names = {Path(f.path).name: f.person_id for f in lib.store.faces()}
@@ -258,7 +245,7 @@ def test_suggestions_ask_about_uncertain_groups_and_answers_stick(tmp_path: Path
     from faceprint import Engine, Settings
 
     folder = tmp_path / "photos"
-    _copy_people(lfw, folder, ["Anna_Kournikova", "Bill_Gates"], 6)
+    copy_people(lfw, folder, ["Anna_Kournikova", "Bill_Gates"], 6)
     with Library(tmp_path / "lib.db", Engine(Settings(cluster_link_fmr=1e-6))) as lib:
         lib.index(folder, in_process=True)
         anna = max(_person_of_labelled(lib)["Anna_Kournikova"] - {None}, key=lambda p: len(lib.store.faces(person_id=p)))
@@ -299,7 +286,7 @@ def test_doubtful_members_are_asked_about_and_answers_survive_a_full_recluster(t
     from faceprint import Engine, Settings
 
     folder = tmp_path / "photos"
-    _copy_people(lfw, folder, ["Anna_Kournikova", "Bill_Gates", "Ari_Fleischer", "Tony_Blair"], 5)
+    copy_people(lfw, folder, ["Anna_Kournikova", "Bill_Gates", "Ari_Fleischer", "Tony_Blair"], 5)
     with Library(tmp_path / "lib.db", Engine(Settings(cluster_link_fmr=1e-2))) as lib:
         lib.index(folder, in_process=True)
         members = [s for s in lib.suggestions(limit=500) if s.kind == "member"]
@@ -328,7 +315,7 @@ def test_one_person_in_two_unnamed_groups_is_asked_once_and_yes_joins_them(tmp_p
     from faceprint import Engine, Settings
 
     folder = tmp_path / "photos"
-    _copy_people(lfw, folder, ["Anna_Kournikova", "Bill_Gates"], 6)
+    copy_people(lfw, folder, ["Anna_Kournikova", "Bill_Gates"], 6)
     with Library(tmp_path / "lib.db", Engine(Settings(cluster_link_fmr=1e-6))) as lib:
         lib.index(folder, in_process=True)
         joins = [s for s in lib.suggestions(limit=500) if s.kind == "join" and s.candidate.startswith("person:")]
@@ -355,7 +342,7 @@ def test_interrupted_index_resumes_without_losing_or_repeating(tmp_path: Path, l
     import time
 
     folder = tmp_path / "photos"
-    _copy_people(lfw, folder, ["Colin_Powell", "Tony_Blair"], 15)
+    copy_people(lfw, folder, ["Colin_Powell", "Tony_Blair"], 15)
     db = tmp_path / "lib.db"
     cmd = [sys.executable, "-m", "faceprint.cli", "index", str(folder), "--db", str(db), "--workers", "1", "--json"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+from support import EXIF_TO_STORED, copy_people
 
 from faceprint.library import Library, LibraryStore
 from faceprint.library.indexer import box_iou
@@ -20,29 +21,6 @@ from faceprint.library.indexer import box_iou
 EXIFTOOL = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None, reason="ExifTool is not installed (apt-get install libimage-exiftool-perl): it is the independent reader")
 PEOPLE = ["Andre_Agassi", "Ari_Fleischer", "Bill_Gates", "Anna_Kournikova"]
-# what Pillow's exif_transpose does for each orientation, and so its inverse: how to store an upright picture
-_INVERSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
-
-
-def _copy(lfw: Path, dest: Path, people: list[str], per: int) -> list[Path]:
-    out = []
-    for name in people:
-        photos = sorted((lfw / name).glob("*.jpg"))
-        if len(photos) < per:
-            pytest.skip(f"{name} needs {per} photos in lfw-dev")
-        (dest / name).mkdir(parents=True, exist_ok=True)
-        for p in photos[:per]:
-            shutil.copy2(p, dest / name / p.name)
-            out.append(dest / name / p.name)
-    return out
 
 
 def _centre_face(faces: list, width: int, height: int):
@@ -71,7 +49,7 @@ def test_export_is_read_by_exiftool_for_every_orientation(tmp_path: Path, lfw: P
     folder = tmp_path / "photos"
     folder.mkdir()
     for o in range(1, 9):
-        stored = upright if o == 1 else upright.transpose(_INVERSE[o])
+        stored = upright if o == 1 else upright.transpose(EXIF_TO_STORED[o])
         exif = Image.Exif()
         exif[0x0112] = o
         stored.save(folder / f"andre_o{o}.jpg", quality=95, exif=exif)
@@ -152,7 +130,7 @@ def test_import_of_exiftool_tags_names_people_without_duplicates(tmp_path: Path,
     is counted twice, a second import changes nothing, and a tag that contradicts a name the
     library has is reported, not applied."""
     folder = tmp_path / "photos"
-    paths = _copy(lfw, folder, ["Andre_Agassi", "Bill_Gates", "Ari_Fleischer"], 3)
+    paths = copy_people(lfw, folder, ["Andre_Agassi", "Bill_Gates", "Ari_Fleischer"], 3)
     truth: dict[Path, list[float]] = {}
     for p in paths:
         w, h = Image.open(p).size
@@ -228,7 +206,7 @@ def test_hide_bulk_fixes_and_paging_in_the_store(tmp_path: Path, lfw: Path, engi
     merge is all or nothing; moved faces never return to where they were; the people page is
     paged, sorted and searched in the store."""
     folder = tmp_path / "photos"
-    _copy(lfw, folder, PEOPLE, 3)
+    copy_people(lfw, folder, PEOPLE, 3)
     db = tmp_path / "lib.db"
     with Library(db, engine) as lib:
         lib.index(folder, in_process=True)
@@ -278,7 +256,7 @@ def test_drawn_box_and_dates_taken(tmp_path: Path, lfw: Path, engine, cli) -> No
     the box, or the geometry); a box on a face already found is refused; EXIF dates order a
     person's photos, undated last."""
     folder = tmp_path / "photos"
-    paths = _copy(lfw, folder, ["Bill_Gates"], 4)
+    paths = copy_people(lfw, folder, ["Bill_Gates"], 4)
     for k, p in enumerate(paths[:3]):
         img = Image.open(p)
         exif = img.getexif()
@@ -349,7 +327,7 @@ def test_names_and_corrections_survive_a_model_change(tmp_path: Path, lfw: Path,
     decision is still there after each switch (100%), with no rejected face back."""
     pytest.importorskip("dlib", reason="the model switch goes to the dlib embedder: pip install 'faceprint[dlib]'")
     folder = tmp_path / "photos"
-    _copy(lfw, folder, PEOPLE, 4)
+    copy_people(lfw, folder, PEOPLE, 4)
     db = tmp_path / "lib.db"
     r = cli("index", folder, "--db", db, "--workers", "1", "--json")
     assert r.returncode == 0, r.describe()

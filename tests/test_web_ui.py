@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from servers import RealServer, free_port, server_env
-from support import BROWSER_ARGS, CHROMIUM, browser_api, largest_group
+from support import BROWSER_ARGS, CHROMIUM, browser_api, copy_people, largest_group
 
 from faceprint import Engine, Settings
 from faceprint.library import Library, LibraryStore
@@ -25,13 +25,7 @@ UI_TOKEN = "test-ui-token-0123456789"  # FACEPRINT_UI_TOKEN: the web UI's login 
 @pytest.fixture()
 def served(tmp_path: Path, lfw: Path):
     photos = tmp_path / "photos"
-    for name in PEOPLE:
-        src = sorted((lfw / name).glob("*.jpg"))
-        if len(src) < 8:
-            pytest.skip(f"{name} needs 8 photos in lfw-dev")
-        (photos / name).mkdir(parents=True)
-        for p in src[:6]:
-            shutil.copy2(p, photos / name / p.name)
+    copy_people(lfw, photos, PEOPLE, 6, need=8)  # two more each stay unseen: probes for the search
     db = tmp_path / "library.db"
     with Library(db, Engine(Settings(cluster_link_fmr=float(LINK_FMR)))) as lib:
         lib.index(photos, in_process=True)

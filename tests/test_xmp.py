@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
+from support import EXIF_TO_STORED
 
 from faceprint.errors import InputError
 from faceprint.library.xmp import (
@@ -42,19 +43,6 @@ FACES = {"Alice": (40.0, 50.0, 80.0, 100.0), "Bob": (250.0, 120.0, 90.0, 110.0)}
 COLOURS = {"Alice": (230, 20, 20), "Bob": (20, 20, 230)}
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 
-# Pillow's transpose that turns the upright picture into the stored one for EXIF orientation N:
-# the inverse of what ImageOps.exif_transpose applies.
-TO_STORED = {
-    1: None,
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -70,8 +58,8 @@ def _upright() -> Image.Image:
 def _jpeg(path: Path, orientation: int = 1, *, exif: bool = True) -> Path:
     """A JPEG whose stored pixels are the upright picture under the inverse of ``orientation``."""
     im = _upright()
-    if TO_STORED[orientation] is not None:
-        im = im.transpose(TO_STORED[orientation])
+    if EXIF_TO_STORED[orientation] is not None:
+        im = im.transpose(EXIF_TO_STORED[orientation])
     if exif:
         tags = Image.Exif()
         tags[0x0112] = orientation

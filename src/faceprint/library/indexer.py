@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,8 +273,6 @@ def taken_date(path: str | os.PathLike[str]) -> str:
     if not isinstance(raw, str):
         return ""
     raw = raw.strip().rstrip("\x00")
-    import re
-
     m = re.match(r"^(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", raw)
     if not m or m.group(1) == "0000":
         return ""
@@ -374,29 +373,40 @@ def reembed_photos(
         for faces in photos:
             yield faces, reembed_photo(engine, faces)
         return
+    for faces, out, exc in in_workers(_reembed_in_worker, photos, settings=settings, workers=n_workers):
+        yield faces, None if exc is not None else out  # a worker died: these faces keep their old templates this time
+
+
+def in_workers(
+    fn: Callable[[Any], Any], items: Sequence[Any], arg: Callable[[Any], Any] = lambda item: item, *, settings: Settings | None, workers: int
+) -> Iterator[tuple[Any, Any, BaseException | None]]:
+    """``fn(arg(item))`` for every item in spawned worker processes (safe beside threads:
+    server, BLAS), each holding its own Engine (``_ENGINE``), through a bounded queue;
+    ``(item, result, None)`` or ``(item, None, the exception)`` as each finishes, so the
+    caller writes results as they come and one failure never stops the rest."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     settings_dict = (settings or Settings.load()).to_dict()
-    with ProcessPoolExecutor(max_workers=min(n_workers, len(photos)), mp_context=ctx, initializer=_init_worker, initargs=(settings_dict,)) as pool:
-        pending: dict[Future[Any], list[dict[str, Any]]] = {}
-        it = iter(photos)
-        for faces in it:  # a bounded queue, as in index_folder
-            pending[pool.submit(_reembed_in_worker, faces)] = faces
-            if len(pending) >= 4 * n_workers:
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx, initializer=_init_worker, initargs=(settings_dict,)) as pool:
+        pending: dict[Future[Any], Any] = {}
+        it = iter(items)
+        for item in it:
+            pending[pool.submit(fn, arg(item))] = item
+            if len(pending) >= 4 * workers:
                 break
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                faces = pending.pop(fut)
+                item = pending.pop(fut)
                 try:
-                    out = fut.result()
-                except Exception:  # a worker died: these faces keep their old templates this time
-                    out = None
-                yield faces, out
+                    res, err = fut.result(), None
+                except Exception as exc:
+                    res, err = None, exc
+                yield item, res, err
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending[pool.submit(_reembed_in_worker, nxt)] = nxt
+                    pending[pool.submit(fn, arg(nxt))] = nxt
 
 
 def _analyse_on(engine: Any, path: str, **kw: Any) -> dict[str, Any]:
@@ -544,33 +554,15 @@ def index_folder(
             if progress:
                 progress("analyse", k + 1, len(todo))
     elif todo:
-        import multiprocessing
+        from functools import partial
 
-        ctx = multiprocessing.get_context("spawn")  # safe beside threads (server, BLAS)
-        settings_dict = (settings or Settings.load()).to_dict()
-        with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(settings_dict,)) as pool:
-            pending: dict[Future[dict[str, Any]], tuple[str, str, int, float]] = {}
-            it = iter(todo)
-            done_n = 0
-            for item in it:  # keep a bounded queue: results are written as they come
-                pending[pool.submit(analyse_file, item[0], **kw)] = item
-                if len(pending) >= 4 * n_workers:
-                    break
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    path, sha, size, mtime = pending.pop(fut)
-                    try:
-                        res = fut.result()
-                    except Exception as exc:  # a worker died (out of memory, a native crash): record, go on
-                        res = {"path": path, "status": "error", "kind": "image", "error": f"worker_failed: {type(exc).__name__}: {exc}", "faces": []}
-                    write(res, sha, size, mtime)
-                    done_n += 1
-                    if progress:
-                        progress("analyse", done_n, len(todo))
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        pending[pool.submit(analyse_file, nxt[0], **kw)] = nxt
+        analyse = partial(analyse_file, **kw)
+        for done_n, ((path, sha, size, mtime), res, exc) in enumerate(in_workers(analyse, todo, lambda t: t[0], settings=settings, workers=n_workers), 1):
+            if exc is not None:  # a worker died (out of memory, a native crash): record, go on
+                res = {"path": path, "status": "error", "kind": "image", "error": f"worker_failed: {type(exc).__name__}: {exc}", "faces": []}
+            write(res, sha, size, mtime)
+            if progress:
+                progress("analyse", done_n, len(todo))
 
     gone_ids = [r["id"] for p, r in known.items() if p not in seen and p not in moved_from]
     summary.removed = store.delete_photos(gone_ids)

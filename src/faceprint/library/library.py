@@ -182,26 +182,21 @@ class Library:
         """A face the detector missed: the user drew ``box`` (x, y, w, h in the displayed
         photo's pixels) and says who it is (a person, a name -- an existing person's or a new
         one -- or nobody yet)."""
-        from faceprint.library.indexer import face_from_box
-        from faceprint.library.store import PersonNotFound, PhotoNotFound
+        from faceprint.errors import InputError
+        from faceprint.library.indexer import box_iou, face_from_box
+        from faceprint.library.store import PhotoNotFound
 
         with self._lock:
             rows = self.store.read("SELECT path, status, kind FROM photos WHERE id=?", (photo_id,))
             if not rows or rows[0]["status"] != "ok" or rows[0]["kind"] != "image":
                 raise PhotoNotFound(f"no indexed still photo with id {photo_id}")
-            from faceprint.errors import InputError
-            from faceprint.library.indexer import box_iou
-
             for f in self.store.photo(photo_id)["faces"]:
                 if f["frame"] is None and box_iou(f["box"], box) >= 0.5:
                     raise InputError(f"that face is already there (face {f['id']}): name it on its person's page instead of drawing it again")
             image = self.engine.load(rows[0]["path"])
             face, how = face_from_box(self.engine, image, box, origin=origin, thumbnails=self.engine.settings.library_thumbnails)
             if name and person_id is None:
-                try:
-                    person_id = int(self.store.person_by_name(name)["id"])
-                except PersonNotFound:
-                    person_id = self.store.new_person(name)
+                person_id = self.store.person_for_name(name)
             face_id = self.store.add_face(photo_id, face, model_id=self.model_id, person_id=person_id)
             return {"face_id": face_id, "photo_id": photo_id, "person_id": person_id, "box": face.box, "located_by": how}
 

@@ -25,7 +25,7 @@ Every placement is the user's word (``assigned='user'``): later clustering keeps
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,17 +74,7 @@ class ImportReport:
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "photos": self.photos,
-            "regions": self.regions,
-            "matched": self.matched,
-            "added": self.added,
-            "named": self.named,
-            "unchanged": self.unchanged,
-            "conflicts": self.conflicts,
-            "errors": self.errors,
-            "dry_run": self.dry_run,
-        }
+        return asdict(self)
 
 
 def _photos(store: LibraryStore, root: str | None, photo_ids: list[int] | None) -> list[Any]:
@@ -151,7 +141,7 @@ def import_xmp(
                 if image is None:
                     image = engine.load(photo["path"])
                 face, _how = face_from_box(engine, image, region.box, origin="xmp", thumbnails=thumbnails)
-                pid = _person_for(store, region.name, actor) if region.name else None
+                pid = store.person_for_name(region.name, actor=actor) if region.name else None
                 store.add_face(photo["id"], face, model_id=engine.model_id, person_id=pid, actor=actor)
                 if region.name:
                     report.named += 1
@@ -159,13 +149,6 @@ def import_xmp(
                 report.added -= 1
                 report.errors.append({"path": photo["path"], "error": f"region {[round(v) for v in region.box]}: {exc}"})
     return report
-
-
-def _person_for(store: LibraryStore, name: str, actor: str) -> int:
-    try:
-        return int(store.person_by_name(name)["id"])
-    except PersonNotFound:
-        return store.new_person(name, actor=actor)
 
 
 def _name_face(store: LibraryStore, face: dict[str, Any], name: str, path: str, report: ImportReport, dry_run: bool, actor: str) -> None:
@@ -192,4 +175,4 @@ def _name_face(store: LibraryStore, face: dict[str, Any], name: str, path: str, 
     if current is not None and holder is None:
         store.rename_person(int(current["id"]), wanted, actor=actor)  # the group faceprint made gets the name
     else:
-        store.move_faces([face["id"]], holder if holder is not None else _person_for(store, wanted, actor), actor=actor)
+        store.move_faces([face["id"]], holder, name=wanted, actor=actor)  # to the holder, else a new person of that name

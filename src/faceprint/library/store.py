@@ -149,6 +149,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# a person by name: exactly, else in another case (names differ by more than case: rename_person)
+_BY_NAME = ("SELECT * FROM people WHERE name=?", "SELECT * FROM people WHERE LOWER(name)=LOWER(?)")
 ORIGINS = ("detected", "manual", "xmp")  # found by the detector; a box drawn by the user; a region imported from XMP
 PEOPLE_SORTS = ("faces", "name", "recent")
 
@@ -426,10 +428,22 @@ class LibraryStore(Database):
         """The person of this name; any case (names differ by more than case: see
         :meth:`rename_person`)."""
         wanted = " ".join(lookup_name(name).split())
-        rows = self.read("SELECT * FROM people WHERE name=?", (wanted,)) or self.read("SELECT * FROM people WHERE LOWER(name)=LOWER(?)", (wanted,))
-        if not rows:
-            raise PersonNotFound(f"no person named {name!r}")
-        return rows[0]
+        for sql in _BY_NAME:
+            rows = self.read(sql, (wanted,))
+            if rows:
+                return rows[0]
+        raise PersonNotFound(f"no person named {name!r}")
+
+    def person_for_name(self, name: str, *, actor: str = "local") -> int:
+        """The id of the person of this name (any case), created in the same transaction when
+        there is none."""
+        wanted = _clean_name(name)
+        with self.transaction() as db:
+            for sql in _BY_NAME:
+                row = db.execute(sql, (wanted,)).fetchone()
+                if row is not None:
+                    return int(row["id"])
+            return self._new_person(db, wanted, actor)
 
     def people(self, *, hidden: bool | None = None) -> list[dict[str, Any]]:
         """Every person with their face count, named people first, then by size

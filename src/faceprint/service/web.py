@@ -200,6 +200,18 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             return pid
         return int(library.store.person_by_name(text)["id"])
 
+    def _target(text: str) -> tuple[int | None, str | None]:
+        """Where faces go, from a form's text: a person ('#12', '12', or an existing person's
+        name, any case) -> (id, None); a new name -> (None, name); empty -> (None, None)."""
+        from faceprint.library.store import PersonNotFound
+
+        try:
+            return _person_id_for(text), None
+        except PersonNotFound:
+            if text.strip().lstrip("#").isdigit():
+                raise  # an id that is nobody's is an error, never a new person's name
+            return None, text.strip()
+
     @router.get("/", response_class=HTMLResponse)
     async def people_page(
         request: Request,
@@ -353,15 +365,8 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
             if action == "move":
 
                 def move() -> int:
-                    from faceprint.library.store import PersonNotFound
-
-                    try:
-                        target = _person_id_for(to)
-                    except PersonNotFound:
-                        target = None
-                        if to.strip().lstrip("#").isdigit():
-                            raise
-                    return library.store.move_faces(face, target, name=None if target is not None else (to.strip() or None))
+                    pid, name = _target(to)
+                    return library.store.move_faces(face, pid, name=name)
 
                 target = await run(move)
                 return _see(here, flash=f"Moved {len(face)} face(s) to person #{target}")
@@ -393,17 +398,10 @@ def mount_ui(app: FastAPI, library: Library, auth: UiAuth) -> None:
         try:
 
             def go() -> None:
-                from faceprint.library.store import PersonNotFound
-
-                try:
-                    pid = _person_id_for(person)
-                except PersonNotFound:
-                    if person.strip().lstrip("#").isdigit():
-                        raise
-                    pid = None
-                if pid is None and not person.strip():
+                pid, name = _target(person)
+                if pid is None and not name:
                     raise InputError("say who this is: a name or #id")
-                library.store.move_faces([face_id], pid, name=None if pid is not None else person.strip())
+                library.store.move_faces([face_id], pid, name=name)
 
             await run(go)
         except FaceprintError as exc:
