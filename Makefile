@@ -77,9 +77,10 @@ calibration: install
 quality-model: install
 	$(BIN)/python scripts/train_quality.py --data "$(FACEPRINT_DATA)"
 
-## Retrain the shipped presentation-attack model (src/faceprint/liveness/pad-v1.json) on NUAA prints.
+## Retrain the shipped presentation-attack model (src/faceprint/liveness/pad-v2.json) on the three PAD sources (each also scored by a model trained without it).
 pad-model: install
-	$(BIN)/faceprint train-pad --labels "$(FACEPRINT_DATA)/pad/nuaa-train/labels.csv" --out src/faceprint/liveness/pad-v1.json --version pad-v1
+	$(BIN)/faceprint train-pad --labels "$(FACEPRINT_DATA)/pad/nuaa-train/labels.csv" --labels "$(FACEPRINT_DATA)/pad/webcam-collect/labels.csv" \
+	  --labels "$(FACEPRINT_DATA)/pad/video-selfreplay/labels.csv" --out src/faceprint/liveness/pad-v2.json --version pad-v2
 
 ## Retrain the shipped synthetic-face model (src/faceprint/liveness/synthetic-v1.json).
 synthetic-model: install

@@ -142,7 +142,7 @@ def test_quality_benchmark_smoke(data_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_pad_benchmark_smoke(data_dir: Path) -> None:
-    res = _run("pad.py", "--every", "10", "--timing-runs", "1", "--timing-faces", "5", data_dir=data_dir)
+    res = _run("pad.py", "--every", "10", "--photos", "4", "--timing-runs", "1", "--timing-faces", "5", data_dir=data_dir)
     assert res["subjects"] == 9 and res["faces"] > 80 and res["timing"]["faces"] == 5
     loso = res["leave_one_subject_out"]
     assert set(loso) == {"fused (texture + context)", "texture only", "context only", "one-class (live faces only)"}
@@ -156,6 +156,12 @@ def test_pad_benchmark_smoke(data_dir: Path) -> None:
     for v in cross["leave_one_source_out"]["per_source"].values():
         assert 0.0 <= v["acer"] <= 1.0 and v["faces"] > 0
     assert "nuaa-train" in cross["shipped_model_per_source"]
+    for v in cross["leave_one_source_out"]["per_source"].values():
+        assert 0.0 <= v["low_confidence"] <= 1.0
+    # a smoke run samples the sources, so its figures cannot be the shipped model's
+    assert cross["shipped_model_is_this_configuration"] is False and res["passes"]["shipped_model_is_the_cross_source_one"] is False
+    photos = res["bona_fide_photos_other_cameras"]
+    assert set(photos) >= {"lfw-dev", "deepface"} and all(v["faces"] <= 4 and 0.0 <= v["low_confidence"] <= 1.0 for v in photos.values())
 
 
 @pytest.mark.slow

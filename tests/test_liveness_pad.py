@@ -17,7 +17,7 @@ from faceprint.errors import LivenessRejected, ModelError
 from faceprint.evaluation.pad import iso_metrics, threshold_at_apcer
 from faceprint.forensics.synthetic import load_synthetic_model
 from faceprint.gallery.consistency import identity_consistency
-from faceprint.liveness.pad import PadModel, features_of, load_pad_model
+from faceprint.liveness.pad import MODEL_PATH, PadModel, features_of, load_pad_model
 from faceprint.liveness.training import fit_logistic
 from faceprint.liveness.training import train_pad as train
 
@@ -57,16 +57,39 @@ def _subset(nuaa: Path, tmp: Path, every: int) -> Path:
 # --- the shipped model on the sample attacks -------------------------------------------------
 def test_sample_attacks_and_live_face(engine: Any, pad_dir: Path) -> None:
     f1, f2, t1 = (engine.liveness(pad_dir / n) for n in ("image_F1.jpg", "image_F2.jpg", "image_T1.jpg"))
+    # the samples come from a capture set-up none of the training sources used
     assert not f1.live and not f2.live and t1.live
-    assert f1.score < 0.1 and f2.score < 0.1 and t1.score > 0.6
-    assert f1.evidence and "edges frame the face" in f1.evidence[0]
+    assert f1.score < f2.score < 0.45 < 0.5 < t1.score
+    assert any("edges frame the face" in e for e in f1.evidence) and any("recaptured" in e for e in f1.evidence)
     assert t1.evidence == []
-    assert set(t1.detectors) == {"texture", "context"} and t1.model == "pad-v1" and t1.mode == "two-class"
-    # the decision states its operating point: the out-of-subject error rates at this threshold
+    assert set(t1.detectors) == {"texture", "context"} and t1.model == "pad-v2" and t1.mode == "two-class"
+    # 640x480 webcam-like captures: inside what the model was trained on
+    assert (f1.confidence, f2.confidence, t1.confidence) == ("high", "high", "high") and t1.confidence_reasons == []
+    # the decision states its operating point: the error rates at this threshold on capture
+    # set-ups the scoring model never saw (leave-one-source-out), not the in-domain ones
     op = t1.operating_point
-    assert op is not None and op["apcer"] < 0.02 and 0 < op["bpcer"] < 0.15 and "9 subjects" in op["measured_on"]
+    assert op is not None and 0.05 < op["apcer"] < 0.3 and 0.05 < op["bpcer"] < 0.3 and "3 sources" in op["measured_on"]
     lower = load_pad_model().operating_point(0.2)
     assert lower is not None and lower["apcer"] >= op["apcer"] and lower["bpcer"] <= op["bpcer"]
+
+
+def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path) -> None:
+    """A news photo (250x250 px, not a live capture) lies outside every training capture: the
+    answer keeps its score but says it cannot vouch for it, and why."""
+    photo = data_dir / "lfw-dev" / "images"
+    if not photo.is_dir():
+        pytest.skip(f"lfw-dev not found at {photo}")
+    a = engine.liveness(sorted(photo.rglob("*.jpg"))[0])
+    assert a.confidence == "low" and any("megapixels" in r for r in a.confidence_reasons)
+    body = a.to_dict()
+    assert body["confidence"] == "low" and body["confidence_reasons"] == a.confidence_reasons
+    # a model without a recorded support (trained before it existed) never claims low confidence
+    m = load_pad_model()
+    data = json.loads(MODEL_PATH.read_text())
+    data.pop("support")
+    bare = PadModel(data)
+    assert bare.support is None and bare.assess(*engine.pick(sorted(photo.rglob("*.jpg"))[0])).confidence == "high"
+    assert m.support is not None
 
 
 def test_liveness_cli_image_json_and_bad_input(pad_dir: Path, tmp_path: Path) -> None:
@@ -103,7 +126,8 @@ def test_liveness_cli_video_and_challenge(engine: Any, data_dir: Path) -> None:
         assert r.returncode == 0, r.stderr
         body = json.loads(r.stdout)
         assert body["kind"] == "video" and body["motion"]["live"] is True and body["pad"]["frames_scored"] >= 4
-        assert body["live"] is True and body["pad"]["median_score"] >= 0.5 and body["score"] >= 0.5
+        assert body["live"] is True and body["pad"]["median_score"] >= body["pad"]["threshold"] and body["score"] >= 0.5
+        assert body["confidence"] == "high" and body["confidence_reasons"] == []
         bodies.append(body)
     assert bodies[0]["challenge"]["passed"] and 0.5 < bodies[0]["challenge"]["met_at"][0] < 3
     assert "challenge" not in bodies[1]  # none asked of the film footage
@@ -192,6 +216,8 @@ def test_train_pad_cli_loso_eval_report_and_one_class(nuaa: Path, pad_dir: Path,
         [str(pad_dir / "image_F2.jpg"), "spoof_screen", "x"],
         [str(pad_dir / "image_T1.jpg"), "live", "x"],
     ]
+    news = sorted((pad_dir.parent.parent / "lfw-dev" / "images").rglob("*.jpg"))[:2]  # 250x250 news photos: no live capture
+    rows += [[str(p), "live", "news"] for p in news]
     with ev.open("w", newline="") as fh:
         csv.writer(fh).writerows([["path", "label", "subject"], *rows])
     out = tmp_path / "report"
@@ -199,7 +225,12 @@ def test_train_pad_cli_loso_eval_report_and_one_class(nuaa: Path, pad_dir: Path,
     assert r.returncode == 0, r.stderr
     body = json.loads(r.stdout)
     assert set(body["attack_types"]) == {"spoof_print", "spoof_screen"} and body["attack_types"]["spoof_screen"]["presentations"] == 1
-    assert body["attack_types"]["spoof_screen"]["apcer"] == 0.0 and body["model"] == "pad-v1"
+    assert body["attack_types"]["spoof_screen"]["apcer"] == 0.0 and body["model"] == "pad-v2"
+    # how far the captures are from the model's training: the news photos lie outside it
+    sup = body["support"]
+    assert sup["outside"] >= len(news) and any("megapixels" in k for k in sup["reasons"]) and sup["error_inside"] is not None
+    assert body["model_cross_source"]["sources"] == ["nuaa-train", "video-selfreplay", "webcam-collect"]
+    assert "far these captures are from the model" in (out / "report.html").read_text()
     assert (out / "report.html").stat().st_size > 10_000 and (out / "det.png").is_file()
     saved = json.loads((out / "results.json").read_text())
     assert saved["apcer"] == body["apcer"] and "BPCER at APCER = 10%" in (out / "report.html").read_text()
@@ -258,7 +289,7 @@ def test_require_liveness_at_verify_and_enrol(engine: Any, pad_dir: Path, tmp_pa
     with Gallery(tmp_path / "g.db", engine) as g:
         res = g.enroll("Person", [t1, f1], face="largest", check_liveness=True)
         assert len(res.template_ids) == 1 and [e.code for _, e in res.rejected] == ["liveness_rejected"]
-        assert "edges frame the face" in res.to_dict()["rejected"][0]["reasons"][0]
+        assert any("edges frame the face" in r for r in res.to_dict()["rejected"][0]["reasons"])
         with pytest.raises(LivenessRejected):
             g.verify(f2, "Person", require_liveness=True)
         assert g.verify(t1, "Person", require_liveness=True).match
@@ -445,7 +476,7 @@ def test_rest_video_liveness_with_challenge(engine: Any, data_dir: Path, tmp_pat
         r = c.post("/v1/liveness/video", files=[("file", ("clip.mp4", katie.read_bytes(), "video/mp4"))], params={"challenge": "left,right"}, headers=h)
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["motion"]["live"] is True and body["pad"]["median_score"] >= 0.5 and body["live"] is False
+        assert body["motion"]["live"] is True and body["pad"]["median_score"] >= body["pad"]["threshold"] and body["live"] is False
         assert body["challenge"]["passed"] is False and 0.5 < body["challenge"]["met_at"][0] < 3 and body["challenge"]["met_at"][1] is None
         assert "request 2 ('right')" in body["reason"]
         # a photo, a truncated clip and a file that is no video at all: clear 422s

@@ -43,7 +43,7 @@ class Settings:
     quality_max_pitch: float = 30.0  # FACEPRINT_QUALITY_MAX_PITCH: enrolment refuses heads tilted further (degrees)
     quality_mark_below: float = 30.0  # FACEPRINT_QUALITY_MARK_BELOW: identification and indexing flag faces below as low quality
     pad_model: str | None = None  # FACEPRINT_PAD_MODEL: path of a presentation-attack model JSON (default: the shipped one)
-    pad_threshold: float = 0.5  # FACEPRINT_PAD_THRESHOLD: liveness score (0-1) at or above which a face counts as live
+    pad_threshold: float | None = None  # FACEPRINT_PAD_THRESHOLD: liveness score (0-1) at or above which a face counts as live (default: the model's own)
     require_liveness_enrol: bool = False  # FACEPRINT_REQUIRE_LIVENESS_ENROL: enrolment refuses faces that look like an attack
     require_liveness_verify: bool = False  # FACEPRINT_REQUIRE_LIVENESS_VERIFY: verification refuses probe photos that look like an attack
     synthetic_model: str | None = None  # FACEPRINT_SYNTHETIC_MODEL: path of a synthetic-face model JSON (default: the shipped one)
@@ -90,6 +90,8 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
         raise InputError(f"unknown setting {name!r}")
     default = known[name].default
     try:
+        if known[name].type == "float | None" and value is not None:
+            return float(value)
         if isinstance(default, bool):
             if isinstance(value, str):
                 low = value.strip().lower()

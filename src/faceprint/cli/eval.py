@@ -424,7 +424,9 @@ def eval_pad(
     as_json: bool = JsonOpt,
 ) -> None:
     """Presentation-attack detection in ISO/IEC 30107-3 terms: APCER per attack type, BPCER,
-    ACER, BPCER at APCER 10% / 1%, DET curve, score distributions, the misclassified images."""
+    ACER, BPCER at APCER 10% / 1%, DET curve, score distributions, the misclassified images;
+    and how far these captures are from the model's training captures (how many it answers
+    with confidence: low, and why) beside its figures on set-ups it never saw."""
     import numpy as np
 
     from faceprint.evaluation.pad import pad_report, read_labels
@@ -444,10 +446,12 @@ def eval_pad(
             [it.label for it in kept],
             [str(it.path) for it in kept],
             out_dir,
-            threshold=engine.settings.pad_threshold,
+            threshold=engine.settings.pad_threshold if engine.settings.pad_threshold is not None else pm.threshold,
             title=f"Presentation-attack detection: {labels.name}",
             failures=failed,
             extra={"labels": str(labels), "model": pm.version, "mode": pm.mode},
+            support=[pm.support_of(f) for f in feats] if pm.support is not None else None,
+            model_figures=pm.meta.get("leave_one_source_out"),
         )
         _summary(
             res,
@@ -458,6 +462,7 @@ def eval_pad(
                 ("ACER", res["acer"]),
                 ("BPCER at APCER 10%", res["bpcer_at_apcer"]["10%"]),
                 ("BPCER at APCER 1%", res["bpcer_at_apcer"]["1%"]),
+                *([("outside the training captures", res["support"]["outside_share"])] if "support" in res else []),
             ],
             as_json,
         )

@@ -77,8 +77,14 @@ def pad_report(
     title: str = "Presentation-attack detection",
     extra: dict[str, Any] | None = None,
     failures: Sequence[tuple[str, str]] = (),
+    support: Sequence[list[str]] | None = None,
+    model_figures: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """results.json + DET and score plots + report.html for one scored labelled set."""
+    """results.json + DET and score plots + report.html for one scored labelled set.
+    ``support``: per face, why it lies outside the model's training captures ([] when it does
+    not; :meth:`faceprint.liveness.pad.PadModel.support_of`) -- the report then says how far
+    these captures are from the training sources, and how the model did inside and outside.
+    ``model_figures``: the cross-source figures the model's training recorded, shown beside."""
     from faceprint.evaluation import plots
     from faceprint.evaluation.reports import write
 
@@ -107,10 +113,13 @@ def pad_report(
         ),
     }
     wrong = [{"path": p, "label": lb, "score": round(float(sc), 4)} for p, lb, sc in zip(paths, labels, scores) if (sc >= threshold) != is_bona_fide(lb)]
+    sup = None if support is None else support_summary(scores, labels, support, threshold)
     res = {
         "kind": "pad",
         **(extra or {}),
         **{k: v for k, v in m.items() if k != "det"},
+        **({"support": sup} if sup else {}),
+        **({"model_cross_source": model_figures} if model_figures else {}),
         "det_points": len(m["det"]["apcer"]),
         "errors": wrong[:200],
         "failures": [{"path": p, "error": e} for p, e in failures],
@@ -146,8 +155,45 @@ def pad_report(
             [[w["path"], w["label"], w["score"]] for w in wrong[:50]],
             caption=f"{len(wrong)} misclassified" + (" (first 50)" if len(wrong) > 50 else ""),
         )
+    if sup:
+        r.heading("How far these captures are from the model's training").table(
+            ["measure", "value"],
+            [
+                ["faces outside the training captures (answered with confidence: low)", f"{sup['outside']} of {len(scores)} ({fmt(sup['outside_share'])})"],
+                ["errors among the faces inside", fmt(sup["error_inside"])],
+                ["errors among the faces outside", fmt(sup["error_outside"])],
+            ]
+            + [[f"reason: {k}", v] for k, v in sup["reasons"].items()],
+            caption="A model can only vouch for captures like those it was trained on; train-pad on your own captures when many fall outside.",
+        )
+    if model_figures:
+        r.heading("The model on capture set-ups it never saw (its training's leave-one-source-out)").table(
+            ["source", "APCER", "BPCER", "ACER", "faces"],
+            [[k, fmt(v["apcer"]), fmt(v["bpcer"]), fmt(v["acer"]), v["faces"]] for k, v in (model_figures.get("per_source") or {}).items()],
+            caption=f"mean ACER {fmt(model_figures.get('mean_acer'))}, worst {fmt(model_figures.get('max_acer'))}",
+        )
     r.note("These figures hold for the attack types and capture conditions of this set only; an attack type absent here is not measured.")
     return write(out, res, r)
+
+
+def support_summary(scores: np.ndarray, labels: Sequence[str], support: Sequence[list[str]], threshold: float) -> dict[str, Any]:
+    """How many faces lie outside the model's training captures, why (the reasons' kinds,
+    counted), and the error rate at ``threshold`` inside and outside."""
+    outside = np.array([bool(r) for r in support])
+    wrong = np.array([(sc >= threshold) != is_bona_fide(lb) for sc, lb in zip(scores, labels)])
+    reasons: dict[str, int] = {}
+    for rs in support:
+        for r in rs:
+            kind = r.split(";")[0]
+            kind = " ".join(w for w in kind.split() if not any(ch.isdigit() for ch in w))  # the reason's kind, without this face's numbers
+            reasons[kind] = reasons.get(kind, 0) + 1
+    return {
+        "outside": int(outside.sum()),
+        "outside_share": round(float(outside.mean()), 4) if outside.size else 0.0,
+        "error_inside": round(float(wrong[~outside].mean()), 4) if (~outside).any() else None,
+        "error_outside": round(float(wrong[outside].mean()), 4) if outside.any() else None,
+        "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+    }
 
 
 def synthetic_report(

@@ -1,7 +1,7 @@
 """Liveness: is the face in front of the camera a live person?
 
 * :mod:`~faceprint.liveness.pad` -- single-image presentation-attack detection: loading the
-  model (``pad-v1.json`` ships beside it) and scoring; :mod:`~faceprint.liveness.features`
+  model (``pad-v2.json`` ships beside it) and scoring; :mod:`~faceprint.liveness.features`
   its face-texture and context features;
 * :mod:`~faceprint.liveness.training` -- fitting the PAD model (``faceprint train-pad``) and
   the NumPy fitting primitives the synthetic-face trainer shares;

@@ -31,7 +31,17 @@ import numpy as np
 
 from faceprint.types import Detection, Image
 
-__all__ = ["CONTEXT_NAMES", "FACE_SIZE", "TEXTURE_NAMES", "context_features", "face_region", "lbp_histogram", "texture_features"]
+__all__ = [
+    "CAPTURE_NAMES",
+    "CONTEXT_NAMES",
+    "FACE_SIZE",
+    "TEXTURE_NAMES",
+    "context_features",
+    "face_region",
+    "capture_features",
+    "lbp_histogram",
+    "texture_features",
+]
 
 FACE_SIZE = 128  # the face region is scaled to this square before texture is measured
 FACE_SCALE = 1.1  # face region side = FACE_SCALE x the larger side of the detection box
@@ -180,3 +190,33 @@ def context_features(image: Image, det: Detection, size: int = 192) -> np.ndarra
             sides[side] = max(sides[side], min(length, 3.0))
     framed = sum(1 for v in sides.values() if v > 0)
     return np.asarray([sides["top"], sides["bottom"], sides["left"], sides["right"], float(framed), min(total, 20.0)], np.float64)
+
+
+CAPTURE_NAMES: tuple[str, ...] = ("log_picture_pixels", "log_face_pixels", "face_share", "jpeg_blockiness", "log_face_sharpness")
+
+
+def capture_features(image: Image, det: Detection) -> np.ndarray:
+    """How the face was captured, not what it shows (order: ``CAPTURE_NAMES``): the picture's
+    size, the face's size in pixels and as a share of the picture, the strength of an 8x8 JPEG
+    block grid on the face (1 = none; compressed pictures are higher) and the face's sharpness.
+    A PAD model can only judge captures like those it was trained on; these say how far an
+    input lies from them (:meth:`faceprint.liveness.pad.PadModel.assess`)."""
+    x, y, w, h = det.box
+    side = max(w, h)
+    x0, y0 = max(int(x), 0), max(int(y), 0)
+    x1, y1 = min(int(x + w), image.width), min(int(y + h), image.height)
+    gray = cv2.cvtColor(image.pixels[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float64) if x1 - x0 > 17 and y1 - y0 > 17 else None
+    block = 1.0
+    if gray is not None:
+        dx = np.abs(np.diff(gray, axis=1)).mean(axis=0)  # mean step between column j and j+1
+        dy = np.abs(np.diff(gray, axis=0)).mean(axis=1)
+        cols = (np.arange(dx.size) + x0) % 8 == 7  # steps across the picture's 8-pixel grid
+        rows = (np.arange(dy.size) + y0) % 8 == 7
+        on = np.concatenate([dx[cols], dy[rows]]).mean()
+        off = np.concatenate([dx[~cols], dy[~rows]]).mean()
+        block = float(on / max(off, 1e-6))
+    region = cv2.cvtColor(face_region(image, det), cv2.COLOR_RGB2GRAY)
+    sharp = math.log10(float(cv2.Laplacian(region, cv2.CV_64F).var()) + 1.0)
+    return np.asarray(
+        [math.log10(image.width * image.height), math.log10(max(side, 1.0)), side / max(min(image.width, image.height), 1), block, sharp], np.float64
+    )

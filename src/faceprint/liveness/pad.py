@@ -18,9 +18,18 @@ Mahalanobis distance of the face's features in a PCA subspace of live faces, map
 same 0-1 score (0.5 at the distance that 99% of the training faces stay within).  It is for
 deployments with their own live captures and no attack samples.
 
-Models are JSON files (``pad-v1.json`` ships, trained by ``faceprint train-pad`` on NUAA
-prints), read by :func:`faceprint.models.jsonmodel.read_model_json`; scoring needs NumPy
-only.  This module loads and scores; training (deterministic: Newton's method on the
+Every answer states the APCER / BPCER its threshold stands for (``operating_point``), measured
+on capture set-ups the scoring model never saw when it was trained on several (leave-one-source-out),
+and how far the capture lies from the training captures: ``confidence`` is ``"low"``, with
+the reasons, when the picture's or face's size, JPEG blocking or sharpness falls outside the
+training captures' range, or its texture outside theirs (the model's ``support``).  Such a
+verdict is a guess its measured error rates do not cover: a news photo, a scan, a 4K camera.
+
+Models are JSON files (``pad-v2.json`` ships, trained by ``faceprint train-pad`` on the three
+PAD sources: NUAA prints, webcam collections, a filmed self-replay), read by
+:func:`faceprint.models.jsonmodel.read_model_json`; scoring needs NumPy only.  A detector
+may read a subset of its family (``features``: the texture detector of ``pad-v2`` leaves out
+the chroma and HSV LBP histograms, which generalised worse across set-ups).  This module loads and scores; training (deterministic: Newton's method on the
 L2-regularised logistic loss, PCA by SVD) is :func:`faceprint.liveness.training.train_pad`.
 """
 
@@ -34,14 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.liveness.features import CONTEXT_NAMES, TEXTURE_NAMES, context_features, texture_features
+from faceprint.liveness.features import CAPTURE_NAMES, CONTEXT_NAMES, TEXTURE_NAMES, capture_features, context_features, texture_features
 from faceprint.metrics.pad import BONA_FIDE, is_bona_fide  # re-exported: this was their first home
 from faceprint.models.jsonmodel import floats, model_fields, read_model_json
 from faceprint.types import Detection, Image
 
 __all__ = ["BONA_FIDE", "MODEL_PATH", "Liveness", "PadModel", "features_of", "is_bona_fide", "load_pad_model", "pad_features"]
 
-MODEL_PATH = Path(__file__).with_name("pad-v1.json")
+MODEL_PATH = Path(__file__).with_name("pad-v2.json")
 FAMILIES = {"texture": TEXTURE_NAMES, "context": CONTEXT_NAMES}
 ONE_CLASS_SLOPE = 4.0  # one-class logit = SLOPE * log(distance / radius); the radius is set by training
 
@@ -51,8 +60,9 @@ def _sigmoid(x: float) -> float:
 
 
 def pad_features(image: Image, det: Detection) -> dict[str, np.ndarray]:
-    """Both feature families of one face."""
-    return {"texture": texture_features(image, det), "context": context_features(image, det)}
+    """Both detector feature families of one face, and how it was captured (``capture``: what
+    the model's support check compares with its training captures)."""
+    return {"texture": texture_features(image, det), "context": context_features(image, det), "capture": capture_features(image, det)}
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,8 @@ class Liveness:
     detectors: dict[str, float] = field(default_factory=dict)  # detector -> its own liveness score (0-1)
     evidence: list[str] = field(default_factory=list)  # what pointed at an attack, in words
     operating_point: dict[str, Any] | None = None  # APCER / BPCER measured at this threshold, and on what
+    confidence: str = "high"  # "low": the capture lies outside what the model was trained on (see confidence_reasons)
+    confidence_reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -77,6 +89,8 @@ class Liveness:
             "model": self.model,
             "detectors": {k: round(v, 4) for k, v in self.detectors.items()},
             "evidence": list(self.evidence),
+            "confidence": self.confidence,
+            "confidence_reasons": list(self.confidence_reasons),
         }
         if self.operating_point is not None:
             out["operating_point"] = self.operating_point
@@ -91,12 +105,66 @@ class _Logistic:
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+    index: np.ndarray | None = None  # the family's features this detector reads (None: all)
+    names: tuple[str, ...] = ()  # their names
+
+    def pick(self, x: np.ndarray) -> np.ndarray:
+        return x if self.index is None else x[..., self.index]
 
     def logit(self, x: np.ndarray) -> float:
-        return float(((x - self.mean) / self.scale) @ self.coef + self.intercept)
+        return float(((self.pick(x) - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale) * self.coef
+        return ((self.pick(x) - self.mean) / self.scale) * self.coef
+
+
+def _detector(d: dict[str, Any]) -> _Logistic:
+    family = d["family"]
+    if family not in FAMILIES:
+        raise ValueError(f"detector {d['name']!r}: unknown family {family!r}")
+    known = FAMILIES[family]
+    chosen = d.get("features")
+    index = None
+    if chosen is not None:
+        missing = [n for n in chosen if n not in known]
+        if missing:
+            raise ValueError(f"detector {d['name']!r} reads features this faceprint does not compute: {', '.join(missing[:5])}")
+        index = np.array([known.index(n) for n in chosen], np.int64)
+    det = _Logistic(d["name"], family, floats(d["mean"]), floats(d["scale"]), floats(d["coef"]), float(d["intercept"]), index, tuple(chosen or known))
+    if det.coef.size != len(det.names) or det.mean.size != det.coef.size or det.scale.size != det.coef.size:
+        raise ValueError(f"detector {det.name!r}: {det.coef.size} weights for {len(det.names)} features of family {family!r} does not match")
+    return det
+
+
+@dataclass(frozen=True)
+class _Support:
+    """Where the model's training captures lie: the range of each capture statistic
+    (``CAPTURE_NAMES``) and a radius in the texture detector's principal subspace.  An input
+    outside either gets ``confidence: low`` and the reason (see :meth:`PadModel.support_of`)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    detector: str  # the detector whose standardised features the subspace is of
+    components: np.ndarray
+    var: np.ndarray
+    radius: float
+    measured_on: str
+
+    @classmethod
+    def read(cls, d: dict[str, Any]) -> _Support:
+        cap = d["capture"]
+        if list(cap["names"]) != list(CAPTURE_NAMES):
+            raise ValueError("the model's capture statistics do not match this faceprint's")
+        tex = d["texture"]
+        return cls(
+            floats(cap["low"]),
+            floats(cap["high"]),
+            str(tex["detector"]),
+            floats(tex["components"]),
+            floats(tex["var"]),
+            float(tex["radius"]),
+            str(d.get("measured_on", "")),
+        )
 
 
 class PadModel:
@@ -112,13 +180,7 @@ class PadModel:
             curve = data.get("error_curve")
             self.curve = None if not curve else (floats(curve["threshold"]), floats(curve["apcer"]), floats(curve["bpcer"]))
             if self.mode == "two-class":
-                self.detectors = [
-                    _Logistic(d["name"], d["family"], floats(d["mean"]), floats(d["scale"]), floats(d["coef"]), float(d["intercept"]))
-                    for d in data["detectors"]
-                ]
-                for d in self.detectors:
-                    if d.family not in FAMILIES or d.coef.size != len(FAMILIES[d.family]):
-                        raise ValueError(f"detector {d.name!r}: family {d.family!r} with {d.coef.size} weights does not match this faceprint's features")
+                self.detectors = [_detector(d) for d in data["detectors"]]
             elif self.mode == "one-class":
                 oc = data["one_class"]
                 self.families = list(oc["families"])
@@ -131,6 +193,11 @@ class PadModel:
                     raise ValueError("one-class model's feature count does not match this faceprint's features")
             else:
                 raise ValueError(f"unknown mode {self.mode!r}")
+            self.support = _Support.read(data["support"]) if data.get("support") else None
+            if self.support is not None and self.mode == "two-class":
+                by_name = {d.name: d for d in self.detectors}
+                if self.support.detector not in by_name or self.support.components.shape[1] != by_name[self.support.detector].coef.size:
+                    raise ValueError("the model's support subspace does not match its detectors")
 
     # -- scoring --------------------------------------------------------------
     def assess(self, image: Image, det: Detection, *, threshold: float | None = None) -> Liveness:
@@ -162,10 +229,32 @@ class PadModel:
             "measured_on": self.meta.get("operating_points_from") or self.meta.get("measured_on", "the training data, out of subject"),
         }
 
+    def support_of(self, feats: dict[str, np.ndarray]) -> list[str]:
+        """Why this face lies outside what the model was trained on ([] when it does not, or
+        when the model records no support): each capture statistic outside the training
+        captures' range, and a texture unlike all of theirs.  A verdict on such a face is a
+        guess the model's measured error rates do not cover."""
+        sup = self.support
+        if sup is None or "capture" not in feats:
+            return []
+        x = feats["capture"]
+        out = []
+        for name, v, lo, hi in zip(CAPTURE_NAMES, x, sup.low, sup.high):
+            if lo <= v <= hi:
+                continue
+            out.append(_capture_reason(name, float(v), float(lo), float(hi)))
+        if self.mode == "two-class":
+            det = next(d for d in self.detectors if d.name == sup.detector)
+            z = ((det.pick(feats[det.family]) - det.mean) / det.scale) @ sup.components.T
+            if math.sqrt(float(np.sum(z * z / sup.var))) > sup.radius:
+                out.append("the face's texture statistics lie outside those of every training capture")
+        return out
+
     def assess_features(self, feats: dict[str, np.ndarray], *, threshold: float | None = None) -> Liveness:
         thr = self.threshold if threshold is None else float(threshold)
         logits = self.attack_logits(feats)
         score = _sigmoid(-max(logits.values()))
+        outside = self.support_of(feats)
         return Liveness(
             live=bool(score >= thr),
             score=score,
@@ -175,6 +264,8 @@ class PadModel:
             detectors={k: _sigmoid(-v) for k, v in logits.items()},
             evidence=self._evidence(feats, logits),
             operating_point=self.operating_point(thr),
+            confidence="low" if outside else "high",
+            confidence_reasons=outside,
         )
 
     def _evidence(self, feats: dict[str, np.ndarray], logits: dict[str, float]) -> list[str]:
@@ -193,10 +284,26 @@ class PadModel:
                 out.append(f"long straight edges frame the face{where}: the border of a photo or a screen?")
             else:
                 contrib = d.contributions(x)
-                top = [FAMILIES[d.family][i] for i in np.argsort(-contrib)[:3] if contrib[i] > 0]
+                top = [d.names[i] for i in np.argsort(-contrib)[:3] if contrib[i] > 0]
                 kinds = sorted({_cue_kind(n) for n in top})
                 out.append(f"the face's surface looks recaptured ({', '.join(kinds)})")
         return out
+
+
+def _capture_reason(name: str, v: float, lo: float, hi: float) -> str:
+    """One capture statistic outside the training range, in words."""
+    above = v > hi
+    if name == "log_picture_pixels":
+        return f"the picture has {10**v / 1e6:.2f} megapixels; the training captures had {10**lo / 1e6:.2f}-{10**hi / 1e6:.2f}"
+    if name == "log_face_pixels":
+        return f"the face is {10**v:.0f} px across; the training faces were {10**lo:.0f}-{10**hi:.0f} px"
+    if name == "face_share":
+        return f"the face spans {v:.0%} of the picture's shorter side; the training faces spanned {lo:.0%}-{hi:.0%}"
+    if name == "jpeg_blockiness":
+        return "the face shows " + (
+            "stronger JPEG compression blocks than any training capture" if above else "a smoother 8x8 pixel grid than the training captures"
+        )
+    return "the face is " + ("sharper" if above else "blurrier") + " than every training capture"
 
 
 def _cue_kind(name: str) -> str:

@@ -17,12 +17,31 @@ from typing import Any
 import numpy as np
 
 from faceprint.errors import InputError
+from faceprint.liveness.features import CAPTURE_NAMES
 from faceprint.liveness.pad import FAMILIES, PadModel
 from faceprint.metrics.pad import is_bona_fide, iso_metrics
 
-__all__ = ["ONE_CLASS_QUANTILE", "fit_logistic", "standardise", "train_pad"]
+__all__ = ["DEFAULT_C", "ONE_CLASS_QUANTILE", "PORTABLE_TEXTURE", "TEXTURE_CUES", "fit_logistic", "standardise", "train_pad"]
 
+DEFAULT_C = 0.01  # inverse L2 regularisation of the detectors: chosen by the cross-source ACER (benchmarks/pad.py)
 ONE_CLASS_QUANTILE = 0.99  # the one-class radius: this share of the bona fide training faces stay within it (score 0.5)
+
+# The texture cues the texture detector reads, by name prefix.  "portable" leaves out the
+# LBP histograms of the chroma and HSV channels: trained on three capture set-ups and tested
+# on the one left out, they changed the mean ACER little (13.3% with, 14.5% without, at 0.5)
+# but the model with them refused 90% of bona fide photos from cameras no source used (78%
+# without) and the live sample photo -- they learn the set-ups' colour rendering.
+PORTABLE_TEXTURE = ("lbp_y_", "spec_", "mom_", "specular", "log_sharpness")
+TEXTURE_CUES = {"portable": PORTABLE_TEXTURE, "all": ("",)}
+
+# The model's support (see faceprint.liveness.pad._Support): capture statistics between the
+# training faces' SUPPORT_QUANTILE and 1 - SUPPORT_QUANTILE quantiles, widened by SUPPORT_MARGIN
+# of that span; texture within the SUPPORT_RADIUS quantile of the training faces' distance in
+# SUPPORT_COMPONENTS principal directions of the texture detector's features.
+SUPPORT_QUANTILE = 0.005
+SUPPORT_MARGIN = 0.25
+SUPPORT_COMPONENTS = 5
+SUPPORT_RADIUS = 0.999
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 0.3, iters: int = 50) -> tuple[np.ndarray, float]:
@@ -57,14 +76,48 @@ def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def _fit_two_class(feats: dict[str, np.ndarray], y: np.ndarray, c: float, families: Sequence[str]) -> list[dict[str, Any]]:
+def _cue_names(family: str, cues: Sequence[str]) -> list[str]:
+    return [n for n in FAMILIES[family] if family != "texture" or n.startswith(tuple(cues))]
+
+
+def _fit_two_class(feats: dict[str, np.ndarray], y: np.ndarray, c: float, families: Sequence[str], cues: Sequence[str]) -> list[dict[str, Any]]:
     out = []
     for fam in families:
-        x = feats[fam]
+        names = _cue_names(fam, cues)
+        index = [FAMILIES[fam].index(n) for n in names]
+        x = feats[fam][:, index]
         mean, scale = standardise(x)
         coef, b = fit_logistic((x - mean) / scale, y, c)
-        out.append({"name": fam, "family": fam, "mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": b})
+        det = {"name": fam, "family": fam, "mean": mean.tolist(), "scale": scale.tolist(), "coef": coef.tolist(), "intercept": b}
+        if len(names) != len(FAMILIES[fam]):
+            det["features"] = names
+        out.append(det)
     return out
+
+
+def _support(feats: dict[str, np.ndarray], detectors: list[dict[str, Any]], faces: int) -> dict[str, Any] | None:
+    """Where the training captures lie (see ``SUPPORT_*`` and :class:`faceprint.liveness.pad._Support`)."""
+    tex = next((d for d in detectors if d["family"] == "texture"), None)
+    if tex is None or "capture" not in feats:
+        return None
+    cap = feats["capture"]
+    lo, hi = np.quantile(cap, SUPPORT_QUANTILE, axis=0), np.quantile(cap, 1 - SUPPORT_QUANTILE, axis=0)
+    span = hi - lo
+    names = tex.get("features") or list(FAMILIES["texture"])
+    x = feats["texture"][:, [FAMILIES["texture"].index(n) for n in names]]
+    z = (x - np.asarray(tex["mean"])) / np.asarray(tex["scale"])
+    k = max(1, min(SUPPORT_COMPONENTS, z.shape[0] - 1, z.shape[1]))
+    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    comp = vt[:k]
+    comp *= np.where(comp[np.arange(k), np.abs(comp).argmax(1)] < 0, -1.0, 1.0)[:, None]  # deterministic signs
+    proj = z @ comp.T
+    var = proj.var(0) + 1e-9
+    radius = float(np.quantile(np.sqrt(np.sum(proj**2 / var, 1)), SUPPORT_RADIUS))
+    return {
+        "capture": {"names": list(CAPTURE_NAMES), "low": (lo - SUPPORT_MARGIN * span).tolist(), "high": (hi + SUPPORT_MARGIN * span).tolist()},
+        "texture": {"detector": tex["name"], "components": comp.tolist(), "var": var.tolist(), "radius": radius},
+        "measured_on": f"{faces} training faces",
+    }
 
 
 def _fit_one_class(feats: dict[str, np.ndarray], components: int) -> dict[str, Any]:
@@ -90,12 +143,25 @@ def _fit_one_class(feats: dict[str, np.ndarray], components: int) -> dict[str, A
 
 
 def _model_dict(
-    feats: dict[str, np.ndarray], y: np.ndarray, *, one_class: bool, c: float, components: int, version: str, families: Sequence[str]
+    feats: dict[str, np.ndarray],
+    y: np.ndarray,
+    *,
+    one_class: bool,
+    c: float,
+    components: int,
+    version: str,
+    families: Sequence[str],
+    cues: Sequence[str] = PORTABLE_TEXTURE,
 ) -> dict[str, Any]:
     if one_class:
         live = y == 0
         return {"version": version, "mode": "one-class", "threshold": 0.5, "one_class": _fit_one_class({k: v[live] for k, v in feats.items()}, components)}
-    return {"version": version, "mode": "two-class", "threshold": 0.5, "detectors": _fit_two_class(feats, y, c, families)}
+    detectors = _fit_two_class(feats, y, c, families, cues)
+    model = {"version": version, "mode": "two-class", "threshold": 0.5, "detectors": detectors}
+    support = _support(feats, detectors, len(y))
+    if support:
+        model["support"] = support
+    return model
 
 
 def _error_curve(scores: np.ndarray, labels: Sequence[str], points: int = 201) -> dict[str, list[float]]:
@@ -109,18 +175,46 @@ def _error_curve(scores: np.ndarray, labels: Sequence[str], points: int = 201) -
     return {"threshold": [round(float(t), 4) for t in ts], "apcer": [round(a, 5) for a in apcer], "bpcer": [round(b, 5) for b in bpcer]}
 
 
+def _source_acers(scores: np.ndarray, labels: Sequence[str], sources: Sequence[str], threshold: float) -> list[float]:
+    """ACER (worst attack type) of each source that has both classes, at ``threshold``."""
+    lab, src = np.asarray(labels), np.asarray(sources)
+    bona = np.array([is_bona_fide(x) for x in labels])
+    out = []
+    for name in sorted(set(sources)):
+        sel = (src == name) & ~np.isnan(scores)
+        types = sorted({x for x in lab[sel] if not is_bona_fide(x)})
+        if not types or not (sel & bona).any():
+            continue
+        apcer = max(float(np.mean(scores[sel & (lab == t)] >= threshold)) for t in types)
+        out.append((apcer + float(np.mean(scores[sel & bona] < threshold))) / 2)
+    return out
+
+
+def _cross_source_threshold(scores: np.ndarray, labels: Sequence[str], sources: Sequence[str]) -> float:
+    """The threshold for set-ups the model has not seen: the one (on a 0.025 grid) where the worst
+    left-out source's ACER is lowest; ties go to the lower mean ACER, then to the one nearest 0.5."""
+    best, key = 0.5, (9.0, 9.0, 9.0)
+    for t in np.round(np.arange(0.05, 0.951, 0.025), 3):
+        acers = _source_acers(scores, labels, sources, float(t))
+        if acers and (k := (round(max(acers), 6), round(float(np.mean(acers)), 6), abs(t - 0.5))) < key:
+            best, key = float(t), k
+    return best
+
+
 def train_pad(
     features: Sequence[dict[str, np.ndarray]],
     labels: Sequence[str],
     groups: Sequence[str],
     *,
     one_class: bool = False,
-    c: float = 0.3,
+    c: float = DEFAULT_C,
     components: int = 20,
     version: str = "pad-custom",
     families: Sequence[str] = ("texture", "context"),
     progress: Callable[[int], None] | None = None,
     sources: Sequence[str] | None = None,
+    texture_cues: str = "portable",
+    threshold: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit a PAD model on per-face features.  ``labels``: ``live`` (or another bona fide
     name, see ``faceprint.metrics.pad.BONA_FIDE``) or the attack type; ``groups``: the subject of each face -- the
@@ -128,7 +222,11 @@ def train_pad(
     and are returned with the model; the model itself is fitted on everything.  ``sources``:
     the capture set-up (data set) of each face; with two or more, each source is also scored
     by a model trained without it (leave-one-source-out, how the model does on a set-up it
-    never saw), and the model's stated operating points come from those scores.
+    never saw), and the model's threshold (:func:`_cross_source_threshold`) and stated operating
+    points come from those scores.
+    ``texture_cues``: which texture features the texture detector reads (``TEXTURE_CUES``).
+    ``threshold``: the model's threshold, and the one its figures are measured at (default:
+    chosen across sources when there are several, else 0.5).
 
     Returns (model as a JSON-able dict, out-of-group evaluation)."""
 
@@ -142,46 +240,69 @@ def train_pad(
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise InputError(f"unknown detector family {', '.join(unknown) or '(none)'}; known: {', '.join(FAMILIES)}")
+    if texture_cues not in TEXTURE_CUES:
+        raise InputError(f"unknown texture cues {texture_cues!r}; known: {', '.join(TEXTURE_CUES)}")
+    cues = TEXTURE_CUES[texture_cues]
     feats = {f: np.vstack([d[f] for d in features]) for f in FAMILIES}
+    if all("capture" in d for d in features):
+        feats["capture"] = np.vstack([d["capture"] for d in features])
+
+    outside = np.zeros(len(y), bool)  # left-out faces outside the fold model's support (last out_of_group call)
 
     def out_of_group(keys: Sequence[str], step: Callable[[int], None] | None = None) -> np.ndarray:
         """Each face scored by a model fitted without its key (subject, or source)."""
         g = np.asarray(keys)
         oof = np.full(len(y), np.nan)
+        outside[:] = False
         for grp in sorted(set(keys)):
             held = g == grp
             if (y[~held] == 0).sum() < 5 or (not one_class and (y[~held] == 1).sum() < 5):
                 continue
             fold = {f: v[~held] for f, v in feats.items()}
-            m = PadModel(_model_dict(fold, y[~held], one_class=one_class, c=c, components=components, version="fold", families=families))
+            m = PadModel(_model_dict(fold, y[~held], one_class=one_class, c=c, components=components, version="fold", families=families, cues=cues))
             for i in np.flatnonzero(held):
-                oof[i] = m.score_features({f: v[i] for f, v in feats.items()})
+                one = {f: v[i] for f, v in feats.items()}
+                oof[i] = m.score_features(one)
+                outside[i] = bool(m.support_of(one))
             if step:
                 step(1)
         return oof
 
     uniq = sorted(set(groups))
     oof = out_of_group(groups, progress) if len(uniq) >= 2 else np.full(len(y), np.nan)
-    model = _model_dict(feats, y, one_class=one_class, c=c, components=components, version=version, families=families)
+    model = _model_dict(feats, y, one_class=one_class, c=c, components=components, version=version, families=families, cues=cues)
     ok = ~np.isnan(oof)
-    evaluation: dict[str, Any] = {"groups": len(uniq), "scored": int(ok.sum())}
+    names = sorted(set(sources)) if sources is not None else []
+    if len(names) >= 2:
+        cross = out_of_group(list(sources))
+        model["threshold"] = _cross_source_threshold(cross, labels, sources) if threshold is None else float(threshold)
+    elif threshold is not None:
+        model["threshold"] = float(threshold)
+    evaluation: dict[str, Any] = {"groups": len(uniq), "scored": int(ok.sum()), "threshold": model["threshold"]}
     if ok.any() and (y[ok] == 0).any() and (y[ok] == 1).any():
         evaluation.update(iso_metrics(oof[ok], [lb for lb, o in zip(labels, ok) if o], threshold=model["threshold"]))
         model["operating_points"] = evaluation["operating_points"]
         model["error_curve"] = _error_curve(oof[ok], [lb for lb, o in zip(labels, ok) if o])
-    names = sorted(set(sources)) if sources is not None else []
     if len(names) >= 2:
         # the figure that travels: each source scored by a model that never saw it; the answers'
-        # stated operating points and error curve come from these scores
+        # stated operating points and error curve come from these scores, and so did the threshold
         src = np.asarray(sources)
-        cross = out_of_group(list(sources))
         per_source = {}
         for name in names:
             sel = (src == name) & ~np.isnan(cross)
             lab = [labels[i] for i in np.flatnonzero(sel)]
             if sel.any() and any(is_bona_fide(x) for x in lab) and not all(is_bona_fide(x) for x in lab):
                 m = iso_metrics(cross[sel], lab, threshold=model["threshold"])
-                per_source[name] = {k: m[k] for k in ("apcer", "bpcer", "acer", "auc", "attack_types")} | {"faces": int(sel.sum())}
+                wrong = (cross[sel] >= model["threshold"]) != np.array([is_bona_fide(x) for x in lab])
+                low = outside[sel]
+                per_source[name] = {k: m[k] for k in ("apcer", "bpcer", "acer", "auc", "attack_types")} | {
+                    "faces": int(sel.sum()),
+                    # how often the support check said "confidence: low" on a set-up the model never
+                    # saw, and whether the decisions it flagged were in fact the wrong ones
+                    "low_confidence": round(float(low.mean()), 4),
+                    "error_when_confident": round(float(wrong[~low].mean()), 4) if (~low).any() else None,
+                    "error_when_low_confidence": round(float(wrong[low].mean()), 4) if low.any() else None,
+                }
         scored = ~np.isnan(cross)
         pooled = [labels[i] for i in np.flatnonzero(scored)]
         allm = iso_metrics(cross[scored], pooled, threshold=model["threshold"])
@@ -204,6 +325,7 @@ def train_pad(
         "c": c,
         "components": components if one_class else None,
         "detectors": None if one_class else list(families),
+        "texture_cues": None if one_class else texture_cues,
         "leave_one_group_out": {k: evaluation[k] for k in ("apcer", "bpcer", "acer", "bpcer_at_apcer", "auc") if k in evaluation},
         "measured_on": f"{len(y)} faces of {len(uniq)} subjects, each scored by a model trained without its subject",
     }
@@ -214,6 +336,6 @@ def train_pad(
             "sources": cross["sources"],
             "mean_acer": cross["mean_acer"],
             "max_acer": cross["max_acer"],
-            "per_source": {k: {m: v[m] for m in ("apcer", "bpcer", "acer", "auc", "faces")} for k, v in cross["per_source"].items()},
+            "per_source": {k: {m: v[m] for m in ("apcer", "bpcer", "acer", "auc", "faces", "low_confidence")} for k, v in cross["per_source"].items()},
         }
     return model, evaluation

@@ -3,6 +3,7 @@ and, on request, a challenge of head turns -- one answer for every surface."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +38,11 @@ def _shrink(frame: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(frame, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def video_liveness(
     engine: Any,
     source: str | Path | IO[bytes],
@@ -53,8 +59,8 @@ def video_liveness(
     """Liveness of a clip (a path or a binary file object): the motion check and the
     single-image PAD detectors on a few frames; live only when both say so (a screen
     replaying a real head moves like one; a still print held steady shows no motion to
-    judge).  ``score`` (0-1, higher = more likely live) is the smaller of the two scores, the
-    motion score mapped so its threshold sits at 0.5.  With ``challenge`` ('left,right'),
+    judge).  ``score`` (0-1, higher = more likely live) is the smaller of the two scores, each
+    mapped so its threshold sits at 0.5.  With ``challenge`` ('left,right'),
     the head must also turn as asked (:mod:`faceprint.liveness.challenge`).
 
     ``max_pixels`` (per frame), ``max_seconds`` and ``max_bytes`` default to the engine's
@@ -77,16 +83,21 @@ def video_liveness(
     ]  # held at the motion check's scale, not full HD
     motion = motion_liveness(engine, frames)
     idx = np.linspace(0, len(frames) - 1, min(PAD_FRAMES, len(frames))).round().astype(int) if frames else []
-    pad_scores = []
+    pad_scores, low_reasons = [], []
     for i in sorted(set(int(j) for j in idx)):
         img = Image(np.ascontiguousarray(frames[i]), source=f"{name}#frame{i * step}")
         dets = engine.detector.detect(img)
         if dets:
-            pad_scores.append(engine.liveness_of(img, max(dets, key=lambda d: d.area)).score)
+            one = engine.liveness_of(img, max(dets, key=lambda d: d.area))
+            pad_scores.append(one.score)
+            if one.confidence == "low":
+                low_reasons.append(one.confidence_reasons)
     pad = float(np.median(pad_scores)) if pad_scores else None
-    thr = engine.settings.pad_threshold
+    thr = engine.settings.pad_threshold if engine.settings.pad_threshold is not None else engine.pad_model.threshold
     m_score = None if motion.score is None else 1.0 / (1.0 + (motion.threshold / max(motion.score, 1e-9)) ** 4)
-    scores = [s for s in (m_score, pad) if s is not None]
+    # the frames' median PAD score, mapped (a shift of its logit) so that its threshold sits at 0.5 too
+    p_score = None if pad is None else 1.0 / (1.0 + math.exp(-(_logit(pad) - _logit(thr))))
+    scores = [s for s in (m_score, p_score) if s is not None]
     score = min(scores) if scores else 0.0
     live = bool(motion.live is True and pad is not None and pad >= thr)
     if motion.live is None:
@@ -106,6 +117,9 @@ def video_liveness(
         "reason": reason,
         "motion": motion.to_dict(),
         "pad": {"median_score": None if pad is None else round(pad, 4), "frames_scored": len(pad_scores), "threshold": thr},
+        # low when most scored frames lie outside the PAD model's training captures
+        "confidence": "low" if 2 * len(low_reasons) > len(pad_scores) else "high",
+        "confidence_reasons": sorted({r for rs in low_reasons for r in rs}) if 2 * len(low_reasons) > len(pad_scores) else [],
     }
     if requests:
         ch = challenge_response(engine, source, requests, min_angle=turn_angle, window_s=within, step=step, limits=limits)

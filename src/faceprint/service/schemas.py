@@ -177,8 +177,14 @@ class LivenessOut(_Model):
     detectors: dict[str, float] = Field(description="Each detector's own liveness score (texture, context; or one_class).")
     evidence: list[str] = Field(description="What pointed at an attack, in words (empty when nothing did).")
     operating_point: dict[str, Any] | None = Field(
-        default=None, description="APCER and BPCER the model's training measured at this threshold, and on what data."
+        default=None,
+        description="APCER and BPCER the model's training measured at this threshold, and on what data (for pad-v2: capture set-ups each scoring model never saw).",
     )
+    confidence: str = Field(
+        default="high",
+        description="low: the picture or face lies outside the captures the model was trained on, and the error rates above do not cover the verdict.",
+    )
+    confidence_reasons: list[str] = Field(default_factory=list, description="Why the confidence is low, in words (empty when it is high).")
 
 
 class SyntheticOut(_Model):
@@ -209,6 +215,8 @@ class VideoLivenessOut(_Model):
     reason: str
     motion: dict[str, Any] = Field(description="The motion check: planar residual score (% of face width), threshold, informative frame pairs.")
     pad: dict[str, Any] = Field(description="The single-image detectors on sampled frames: median score, frames scored.")
+    confidence: str = Field(default="high", description="low: most sampled frames lie outside the PAD model's training captures.")
+    confidence_reasons: list[str] = Field(default_factory=list, description="Why the confidence is low, in words.")
     challenge: dict[str, Any] | None = Field(default=None, description="With a challenge: whether, and when, each requested head turn was met.")
 
 
