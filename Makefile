@@ -82,12 +82,9 @@ pad-model: install
 	$(BIN)/faceprint train-pad --labels "$(FACEPRINT_DATA)/pad/nuaa-train/labels.csv" --labels "$(FACEPRINT_DATA)/pad/webcam-collect/labels.csv" \
 	  --labels "$(FACEPRINT_DATA)/pad/video-selfreplay/labels.csv" --out src/faceprint/liveness/pad-v2.json --version pad-v2
 
-## Retrain the shipped synthetic-face model (src/faceprint/liveness/synthetic-v1.json).
+## Retrain the shipped synthetic-face model (src/faceprint/forensics/synthetic-v2.json): every face also seen re-framed (scripts/train_synthetic.py).
 synthetic-model: install
-	$(BIN)/faceprint train-synthetic --synthetic "$(FACEPRINT_DATA)/synthetic/stylegan3/labels.csv" --synthetic "$(FACEPRINT_DATA)/synthetic/generated-photos/labels.csv" \
-	  --real "$(FACEPRINT_DATA)/lfw-dev/images" --real-limit 700 --real "$(FACEPRINT_DATA)/pad/nuaa-train/labels.csv" --real "$(FACEPRINT_DATA)/samples/deepface" \
-	  --real "$(FACEPRINT_DATA)/samples/face-recognition-examples" --real "$(FACEPRINT_DATA)/samples/dlib-landmarks" \
-	  --out src/faceprint/liveness/synthetic-v1.json --version synthetic-v1
+	$(BIN)/python scripts/train_synthetic.py --data "$(FACEPRINT_DATA)" --out src/faceprint/forensics/synthetic-v2.json --version synthetic-v2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -72,8 +72,10 @@ def synthetic(
     face: str = FaceOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Is this face generated (GAN / diffusion) rather than photographed?  Score 0-1, higher
-    = more likely synthetic.  Measured on two generators only: see the README."""
+    """Is this face generated (GAN / diffusion) rather than photographed?  Verdict: synthetic
+    (strong evidence), cannot tell (and why), or no evidence -- which is not evidence of a real
+    photo.  Score 0-1, higher = more like the generated faces the model was fitted on; what it
+    catches and misses is measured in the README."""
 
     with cli_errors(as_json):
         engine = make_engine()
@@ -82,10 +84,14 @@ def synthetic(
         if as_json:
             print_json(res)
             return
-        verdict = "[bold red]SYNTHETIC[/]" if res["synthetic"] else "[bold green]NOT FLAGGED AS SYNTHETIC[/]"
-        out.print(f"{verdict}  score {res['score']:.3f} (threshold {res['threshold']:g}; higher = more likely generated; model {res['model']})")
-        for e in res["evidence"]:
+        verdict = {"synthetic": "[bold red]SYNTHETIC[/]", "cannot tell": "[bold yellow]CANNOT TELL[/]"}.get(
+            res["verdict"], "[bold]NO EVIDENCE OF GENERATION[/]"
+        )
+        out.print(f"{verdict}  score {res['score']:.3f} (threshold {res['threshold']:g}; higher = more like generated faces; model {res['model']})")
+        for e in res["evidence"] if res["verdict"] != "cannot tell" else res["cannot_tell"]:
             out.print(f"  - {escape(e)}")
+        if res.get("note"):
+            out.print(f"[dim]{escape(res['note'])}[/]")
 
 
 def train_pad(

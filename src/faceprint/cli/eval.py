@@ -380,10 +380,11 @@ def eval_synthetic(
     as_json: bool = JsonOpt,
 ) -> None:
     """Synthetic-face detection: ROC AUC, detection rate and accuracy per generator against
-    real photos, ROC curves and score distributions."""
+    real photos, ROC curves and score distributions, and what the model answered for each set
+    (synthetic / cannot tell / no evidence)."""
     from faceprint.evaluation.datasets import collect_synthetic_training, score_rows
     from faceprint.evaluation.pad import read_labels, synthetic_report
-    from faceprint.forensics.synthetic import synthetic_set_features
+    from faceprint.forensics.synthetic import synthetic_set_features, verdict_shares
 
     with cli_errors(as_json):
         if out_dir.exists() and not out_dir.is_dir():
@@ -398,15 +399,21 @@ def eval_synthetic(
         total = len(real_paths) + sum(len(v) for v in sets.values())
         with progress(total, "scoring", not as_json) as step:
             xr, _, failed = synthetic_set_features(engine, real_paths, progress=step)
-            scores = {}
+            scores, feats = {}, {}
             for g, paths in sets.items():
                 x, _, f2 = synthetic_set_features(engine, paths, progress=step)
                 failed += f2
-                scores[g] = score_rows(sm, x)
+                scores[g], feats[g] = score_rows(sm, x), x
         if xr["layout"].shape[0] == 0 or any(s.size == 0 for s in scores.values()):
             raise InputError("no face found in the real photos or in one of the generated sets")
         res = synthetic_report(
-            scores, score_rows(sm, xr), out_dir, threshold=engine.settings.synthetic_threshold, extra={"model": sm.version, "no_face": len(failed)}
+            scores,
+            score_rows(sm, xr),
+            out_dir,
+            threshold=engine.settings.synthetic_threshold,
+            extra={"model": sm.version, "no_face": len(failed)},
+            verdicts={"real photos": verdict_shares(sm, xr), **{g: verdict_shares(sm, x) for g, x in feats.items()}},
+            note=sm.note,
         )
         _summary(
             res,

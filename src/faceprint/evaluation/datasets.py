@@ -64,3 +64,33 @@ def without_errata(fs: Any, errata: Path) -> tuple[Any, np.ndarray]:
         raise InputError("errata file not found", source=str(errata))
     alias, skip = read_errata(errata, fs.names)
     return fs.subset(np.array([p.name not in skip for p in fs.paths])), alias
+
+
+def synthetic_training_sets(data: Path, *, every: int = 1, real_limit: int = 700) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """The shared data the shipped synthetic-v2 is fitted on: generated sets (StyleGAN3,
+    generated.photos, SFHQ-T2I) and real sources (an even spread of lfw-dev, NUAA live frames,
+    webcam live frames, sample photos), every ``every``-th file."""
+    from faceprint.evaluation.pad import read_labels
+    from faceprint.media import is_image
+
+    gen = {g: [it.path for it in read_labels(data / "synthetic" / g / "labels.csv")][::every] for g in ("stylegan3", "generated-photos", "sfhq-t2i")}
+    lfw = sorted((data / "lfw-dev" / "images").rglob("*.jpg"))
+    n = min(real_limit, len(lfw))
+    real = {
+        "lfw": [lfw[int(i)] for i in np.floor(np.arange(n) * (len(lfw) / n))],
+        "nuaa": [it.path for it in read_labels(data / "pad" / "nuaa-train" / "labels.csv") if it.label == "live"][:: 2 * every],
+        "webcam": [
+            it.path
+            for csv_path in (data / "pad" / "webcam-collect" / "labels.csv", data / "pad" / "video-selfreplay" / "labels.csv")
+            if csv_path.is_file()
+            for it in read_labels(csv_path)
+            if it.label == "live"
+        ][::every],
+        "samples": [
+            p
+            for sub in ("deepface", "face-recognition-examples", "dlib-landmarks", "group-photos")
+            for p in sorted((data / "samples" / sub).rglob("*"))
+            if is_image(p)
+        ][::every],
+    }
+    return gen, real

@@ -204,6 +204,8 @@ def synthetic_report(
     threshold: float,
     title: str = "Synthetic-face detection",
     extra: dict[str, Any] | None = None,
+    verdicts: dict[str, dict[str, float]] | None = None,
+    note: str = "",
 ) -> dict[str, Any]:
     """Per generator: ROC AUC against the real faces, share detected at ``threshold``,
     accuracy on that generator + the real faces; the real faces' false-flag rate; ROC curves
@@ -264,5 +266,15 @@ def synthetic_report(
     )
     r.table(["real faces", "flagged as generated"], [[int(real.size), fmt(flagged)]])
     r.figure(files["roc"], "ROC per generator").figure(files["scores"], "Scores: generated (blue) and real (red)")
+    if verdicts:
+        res["verdicts"] = verdicts
+        r.heading("What the model answered").table(
+            ["set", "synthetic", "cannot tell", "no evidence"],
+            [[k, fmt(v["synthetic"]), fmt(v["cannot tell"]), fmt(v["no evidence"])] for k, v in verdicts.items()],
+            caption="cannot tell: the face sits where FFHQ-aligned generators put faces and nothing else settles it; no evidence is not evidence of a real photo",
+        )
+    if note:
+        res["note"] = note
+        r.note(note)
     r.note("Generators absent here are not measured; a detector trained on some generators often misses others.")
     return write(out, res, r)

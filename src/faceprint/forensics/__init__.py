@@ -1,9 +1,10 @@
 """Image forensics: was this face generated (GAN / diffusion) rather than photographed?
 
 * :mod:`~faceprint.forensics.synthetic` -- the synthetic-face detector: features, the model
-  (``synthetic-v1.json`` ships beside it), loading and scoring;
-* :mod:`~faceprint.forensics.training` -- fitting and cross-validating that model
-  (``faceprint train-synthetic``).
+  (``synthetic-v2.json`` ships beside it; ``synthetic-v1.json``, the layout detector alone,
+  stays loadable), loading and scoring, and the verdict: synthetic / cannot tell / no evidence;
+* :mod:`~faceprint.forensics.training` -- fitting and cross-validating those models
+  (``faceprint train-synthetic``; re-framed training for v2: ``scripts/train_synthetic.py``).
 
 The identity-aware check (does the face agree with the person's enrolled references?) is a
 gallery statistic: :mod:`faceprint.gallery.consistency`.

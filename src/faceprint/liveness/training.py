@@ -95,6 +95,19 @@ def _fit_two_class(feats: dict[str, np.ndarray], y: np.ndarray, c: float, famili
     return out
 
 
+def _principal_radius(z: np.ndarray, components: int, quantile: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The first ``components`` principal directions of standardised rows ``z`` (signs fixed, so
+    training is deterministic), the variance along each, and the ``quantile`` of the rows'
+    Mahalanobis distance in that subspace."""
+    k = max(1, min(components, z.shape[0] - 1, z.shape[1]))
+    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    comp = vt[:k]
+    comp *= np.where(comp[np.arange(k), np.abs(comp).argmax(1)] < 0, -1.0, 1.0)[:, None]
+    proj = z @ comp.T
+    var = proj.var(0) + 1e-9
+    return comp, var, float(np.quantile(np.sqrt(np.sum(proj**2 / var, 1)), quantile))
+
+
 def _support(feats: dict[str, np.ndarray], detectors: list[dict[str, Any]], faces: int) -> dict[str, Any] | None:
     """Where the training captures lie (see ``SUPPORT_*`` and :class:`faceprint.liveness.pad._Support`)."""
     tex = next((d for d in detectors if d["family"] == "texture"), None)
@@ -105,14 +118,7 @@ def _support(feats: dict[str, np.ndarray], detectors: list[dict[str, Any]], face
     span = hi - lo
     names = tex.get("features") or list(FAMILIES["texture"])
     x = feats["texture"][:, [FAMILIES["texture"].index(n) for n in names]]
-    z = (x - np.asarray(tex["mean"])) / np.asarray(tex["scale"])
-    k = max(1, min(SUPPORT_COMPONENTS, z.shape[0] - 1, z.shape[1]))
-    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
-    comp = vt[:k]
-    comp *= np.where(comp[np.arange(k), np.abs(comp).argmax(1)] < 0, -1.0, 1.0)[:, None]  # deterministic signs
-    proj = z @ comp.T
-    var = proj.var(0) + 1e-9
-    radius = float(np.quantile(np.sqrt(np.sum(proj**2 / var, 1)), SUPPORT_RADIUS))
+    comp, var, radius = _principal_radius((x - np.asarray(tex["mean"])) / np.asarray(tex["scale"]), SUPPORT_COMPONENTS, SUPPORT_RADIUS)
     return {
         "capture": {"names": list(CAPTURE_NAMES), "low": (lo - SUPPORT_MARGIN * span).tolist(), "high": (hi + SUPPORT_MARGIN * span).tolist()},
         "texture": {"detector": tex["name"], "components": comp.tolist(), "var": var.tolist(), "radius": radius},
@@ -123,15 +129,7 @@ def _support(feats: dict[str, np.ndarray], detectors: list[dict[str, Any]], face
 def _fit_one_class(feats: dict[str, np.ndarray], components: int) -> dict[str, Any]:
     x = np.hstack([feats["texture"], feats["context"]])
     mean, scale = standardise(x)
-    z = (x - mean) / scale
-    k = max(1, min(components, z.shape[0] - 1, z.shape[1]))
-    _, _, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
-    comp = vt[:k]
-    comp *= np.where(comp[np.arange(k), np.abs(comp).argmax(1)] < 0, -1.0, 1.0)[:, None]  # deterministic signs
-    proj = z @ comp.T
-    var = proj.var(0) + 1e-9
-    dist = np.sqrt(np.sum(proj**2 / var, 1))
-    radius = float(np.quantile(dist, ONE_CLASS_QUANTILE))
+    comp, var, radius = _principal_radius((x - mean) / scale, components, ONE_CLASS_QUANTILE)
     return {
         "families": ["texture", "context"],
         "mean": mean.tolist(),

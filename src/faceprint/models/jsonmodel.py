@@ -1,6 +1,6 @@
 """Reading faceprint's own JSON models: the unified quality model (``quality/model-v1.json``),
 the PAD model (``liveness/pad-v2.json``) and the synthetic-face model
-(``forensics/synthetic-v1.json``), and the ones ``train-pad`` / ``train-synthetic`` write.
+(``forensics/synthetic-v2.json``), and the ones ``train-pad`` / ``train-synthetic`` write.
 
 One reader for all three, so they fail alike: a file that is missing, not JSON or not a
 JSON object is a :class:`~faceprint.errors.ModelError` naming the file and the kind of model

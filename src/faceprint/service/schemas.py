@@ -188,11 +188,18 @@ class LivenessOut(_Model):
 
 
 class SyntheticOut(_Model):
-    synthetic: bool = Field(description="The face counts as generated (score >= threshold).")
-    score: float = Field(description="0-1, higher = more likely generated (GAN / diffusion).")
+    synthetic: bool = Field(description="The face counts as generated (score >= threshold): strong evidence. Not synthetic is no evidence of a real photo.")
+    score: float = Field(description="0-1, higher = more like the generated faces the model was fitted on (GAN / diffusion).")
     threshold: float
     model: str
     evidence: list[str]
+    verdict: str = Field(
+        default="no evidence",
+        description="synthetic (strong evidence), cannot tell (e.g. the face sits where FFHQ-aligned generators put faces, and real photos cropped "
+        "that way sit there too) or no evidence (not flagged: no evidence of a real photo either).",
+    )
+    cannot_tell: list[str] = Field(default_factory=list, description="Why the check cannot judge this face, in words (empty when it can).")
+    note: str | None = Field(default=None, description="What the score means and what it cannot tell (from the model).")
 
 
 class ConsistencyOut(_Model):
