@@ -83,6 +83,8 @@ def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path)
     assert a.confidence == "low" and any("megapixels" in r for r in a.confidence_reasons)
     body = a.to_dict()
     assert body["confidence"] == "low" and body["confidence_reasons"] == a.confidence_reasons
+    r = _cli("liveness", str(sorted(photo.rglob("*.jpg"))[0]))  # the human answer says it too
+    assert r.returncode == 0 and "low confidence" in r.stdout and "megapixels" in r.stdout
     # a model without a recorded support (trained before it existed) never claims low confidence
     m = load_pad_model()
     data = json.loads(MODEL_PATH.read_text())

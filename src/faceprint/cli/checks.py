@@ -65,6 +65,10 @@ def liveness(
                 out.print(f"at this threshold: APCER {op['apcer']:.2%}, BPCER {op['bpcer']:.2%} (measured on {escape(op['measured_on'])})")
             for e in res["evidence"]:
                 out.print(f"  - {escape(e)}")
+        if res.get("confidence") == "low":
+            out.print("[bold yellow]low confidence[/]: this capture lies outside what the model was trained on; the error rates above do not cover it")
+            for r in res["confidence_reasons"]:
+                out.print(f"  - {escape(r)}")
 
 
 def synthetic(
