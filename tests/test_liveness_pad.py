@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from support import CliResult, run_cli
 
-from faceprint.errors import LivenessRejected, ModelError
+from faceprint.errors import InputError, LivenessRejected, ModelError
 from faceprint.evaluation.pad import iso_metrics, threshold_at_apcer
 from faceprint.forensics.synthetic import load_synthetic_model
 from faceprint.gallery.consistency import identity_consistency
@@ -73,7 +73,7 @@ def test_sample_attacks_and_live_face(engine: Any, pad_dir: Path) -> None:
     assert lower is not None and lower["apcer"] >= op["apcer"] and lower["bpcer"] <= op["bpcer"]
 
 
-def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path) -> None:
+def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path, pad_dir: Path) -> None:
     """A news photo (250x250 px, not a live capture) lies outside every training capture: the
     answer keeps its score but says it cannot vouch for it, and why."""
     photo = data_dir / "lfw-dev" / "images"
@@ -85,6 +85,18 @@ def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path)
     assert body["confidence"] == "low" and body["confidence_reasons"] == a.confidence_reasons
     r = _cli("liveness", str(sorted(photo.rglob("*.jpg"))[0]))  # the human answer says it too
     assert r.returncode == 0 and "low confidence" in r.stdout and "megapixels" in r.stdout
+    # where liveness is required, a deployment may refuse what the model cannot judge
+    from faceprint import Engine, Settings
+
+    strict = Engine(Settings.load(liveness_low_confidence="refuse"))
+    lv = strict.liveness(sorted(photo.rglob("*.jpg"))[0])
+    with pytest.raises(LivenessRejected) as exc:
+        strict.enforce_liveness(lv, "news.jpg")
+    assert "cannot judge" in str(exc.value) and any("megapixels" in r for r in exc.value.reasons)
+    engine.enforce_liveness(engine.liveness(pad_dir / "image_T1.jpg"), "t1.jpg")  # in support and live: passes either way
+    strict.enforce_liveness(strict.liveness(pad_dir / "image_T1.jpg"), "t1.jpg")
+    with pytest.raises(InputError, match="decide, refuse"):
+        Settings.load(liveness_low_confidence="maybe")
     # a model without a recorded support (trained before it existed) never claims low confidence
     m = load_pad_model()
     data = json.loads(MODEL_PATH.read_text())

@@ -259,9 +259,17 @@ class Engine:
         )
 
     def enforce_liveness(self, liveness: Liveness | None, source: str | None) -> None:
-        """Raise :class:`LivenessRejected` unless the face was checked (``liveness``) and found live."""
+        """Raise :class:`LivenessRejected` unless the face was checked (``liveness``) and found live
+        -- and, with the ``liveness_low_confidence`` setting ``refuse``, with high confidence."""
         if liveness is None:
             raise InputError("liveness is required, and a template without its photo cannot be checked; give the photo", source=source or None)
+        if liveness.confidence == "low" and self.settings.liveness_low_confidence == "refuse":
+            raise LivenessRejected(
+                "the capture lies outside what the liveness model was trained on, and this deployment refuses what it cannot judge "
+                "(liveness_low_confidence=refuse); retake it, or train-pad on this deployment's own captures",
+                source=source or None,
+                reasons=list(liveness.confidence_reasons),
+            )
         if not liveness.live:
             raise LivenessRejected(
                 f"the face looks like a presentation attack (liveness score {liveness.score:.3f} < {liveness.threshold:g})",

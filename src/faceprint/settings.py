@@ -45,6 +45,7 @@ class Settings:
     pad_model: str | None = None  # FACEPRINT_PAD_MODEL: path of a presentation-attack model JSON (default: the shipped one)
     pad_threshold: float | None = None  # FACEPRINT_PAD_THRESHOLD: liveness score (0-1) at or above which a face counts as live (default: the model's own)
     require_liveness_enrol: bool = False  # FACEPRINT_REQUIRE_LIVENESS_ENROL: enrolment refuses faces that look like an attack
+    liveness_low_confidence: str = "decide"  # FACEPRINT_LIVENESS_LOW_CONFIDENCE: where liveness is required, a capture outside the model's training captures is decided by its score (decide) or refused (refuse)
     require_liveness_verify: bool = False  # FACEPRINT_REQUIRE_LIVENESS_VERIFY: verification refuses probe photos that look like an attack
     synthetic_model: str | None = None  # FACEPRINT_SYNTHETIC_MODEL: path of a synthetic-face model JSON (default: the shipped one)
     synthetic_threshold: float = 0.5  # FACEPRINT_SYNTHETIC_THRESHOLD: synthetic score (0-1) at or above which a face counts as synthetic
@@ -105,4 +106,9 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
             return float(value)
     except (TypeError, ValueError):
         raise InputError(f"setting {name}={value!r} is not a valid {type(default).__name__}") from None
+    if name in CHOICES and value not in CHOICES[name]:
+        raise InputError(f"setting {name}={value!r} must be one of {', '.join(CHOICES[name])}")
     return None if value is None else str(value)
+
+
+CHOICES = {"liveness_low_confidence": ("decide", "refuse")}  # string settings with a fixed set of values
