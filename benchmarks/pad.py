@@ -78,7 +78,7 @@ def cross_source(engine: Any, data: Any, every: int, shipped: Any, first: tuple[
         "threshold": ev.get("threshold"),
         "faces": len(labels),
         "leave_one_source_out": ev["leave_one_source_out"],
-        "leave_one_subject_out_all_sources": {k: ev[k] for k in ("apcer", "bpcer", "acer", "auc") if k in ev},
+        "leave_one_subject_out_all_sources": {k: ev[k] for k in ("apcer", "bpcer", "acer", "auc", "per_source") if k in ev},
         "shipped_model_per_source": per_source,
         # the shipped model was trained by the same code on the same sources: its recorded
         # cross-source figures must be the ones this run measured (a smoke run samples, so only a full run can match)

@@ -158,6 +158,7 @@ def test_pad_benchmark_smoke(data_dir: Path) -> None:
     assert "nuaa-train" in cross["shipped_model_per_source"]
     for v in cross["leave_one_source_out"]["per_source"].values():
         assert 0.0 <= v["low_confidence"] <= 1.0
+    assert "nuaa-train" in cross["leave_one_subject_out_all_sources"]["per_source"]
     # a smoke run samples the sources, so its figures cannot be the shipped model's
     assert cross["shipped_model_is_this_configuration"] is False and res["passes"]["shipped_model_is_the_cross_source_one"] is False
     photos = res["bona_fide_photos_other_cameras"]

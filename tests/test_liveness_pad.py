@@ -538,6 +538,7 @@ def test_train_pad_on_several_sources_scores_each_source_out_of_source(nuaa: Pat
     assert model.meta["leave_one_source_out"]["mean_acer"] == pytest.approx(cross["mean_acer"])
     assert "each source scored by a model trained without it" in model.operating_point(model.threshold)["measured_on"]
     assert res["groups"] > 19  # the subjects of both sources, each source's own (NUAA's 0001 is not webcam-collect's)
+    assert set(res["leave_one_subject_out_per_source"]) == {"nuaa", "webcam"}
     # the threshold was chosen on the left-out scores, and the per-source figures are at it
     assert model.threshold == res["threshold"] and cross["max_acer"] == pytest.approx(max(v["acer"] for v in cross["per_source"].values()))
     assert model.support is not None and all(0 <= v["low_confidence"] <= 1 for v in cross["per_source"].values())

@@ -167,6 +167,7 @@ def train_pad(
             "faces": len(kept),
             "no_face": len(failed),
             **{k: ev.get(k) for k in ("groups", "threshold", "apcer", "bpcer", "acer", "bpcer_at_apcer", "auc")},
+            "leave_one_subject_out_per_source": ev.get("per_source"),
             "leave_one_source_out": ev.get("leave_one_source_out"),
         }
         if as_json:

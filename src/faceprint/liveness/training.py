@@ -281,6 +281,15 @@ def train_pad(
         evaluation.update(iso_metrics(oof[ok], [lb for lb, o in zip(labels, ok) if o], threshold=model["threshold"]))
         model["operating_points"] = evaluation["operating_points"]
         model["error_curve"] = _error_curve(oof[ok], [lb for lb, o in zip(labels, ok) if o])
+        if len(names) >= 2:  # the out-of-subject figures of each source (a subject's set-up may be its own)
+            src = np.asarray(sources)
+            evaluation["per_source"] = {}
+            for name in names:
+                sel = ok & (src == name)
+                lab = [labels[i] for i in np.flatnonzero(sel)]
+                if any(is_bona_fide(x) for x in lab) and not all(is_bona_fide(x) for x in lab):
+                    m = iso_metrics(oof[sel], lab, threshold=model["threshold"])
+                    evaluation["per_source"][name] = {k: m[k] for k in ("apcer", "bpcer", "acer", "auc")} | {"faces": int(sel.sum())}
     if len(names) >= 2:
         # the figure that travels: each source scored by a model that never saw it; the answers'
         # stated operating points and error curve come from these scores, and so did the threshold
