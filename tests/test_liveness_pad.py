@@ -330,6 +330,10 @@ def test_rest_liveness_synthetic_and_required_liveness(engine: Any, pad_dir: Pat
         assert body["liveness"]["live"] is False and body["liveness"]["detectors"]["context"] < 0.5 and body["face"]["box"]["w"] > 50
         r = c.post("/v1/synthetic", files=[up(pad_dir / "image_T1.jpg")], headers=h)
         assert r.status_code == 200 and 0 <= r.json()["synthetic"]["score"] <= 1
+        # the answers carry what they cannot judge, over REST as in the library
+        assert body["liveness"]["confidence"] == "high" and body["liveness"]["confidence_reasons"] == []
+        said = r.json()["synthetic"]
+        assert said["verdict"] == "no evidence" and said["cannot_tell"] == [] and "not flagged" in said["note"].lower()
         r = c.post(
             "/v1/verify", files=[up(pad_dir / "image_T1.jpg", "file_a"), up(pad_dir / "image_F2.jpg", "file_b")], params={"require_liveness": "true"}, headers=h
         )
