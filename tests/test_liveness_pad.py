@@ -97,6 +97,10 @@ def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path,
     strict.enforce_liveness(strict.liveness(pad_dir / "image_T1.jpg"), "t1.jpg")
     with pytest.raises(InputError, match="decide, refuse"):
         Settings.load(liveness_low_confidence="maybe")
+    # the threshold is the model's own unless set; a set one moves the stated operating point with it
+    assert engine.liveness(pad_dir / "image_T1.jpg").threshold == load_pad_model().threshold
+    stricter = Engine(Settings.load(pad_threshold="0.6")).liveness(pad_dir / "image_T1.jpg")
+    assert stricter.threshold == 0.6 and not stricter.live and stricter.operating_point["bpcer"] > 0.3
     # a model without a recorded support (trained before it existed) never claims low confidence
     m = load_pad_model()
     data = json.loads(MODEL_PATH.read_text())
