@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from support import REPO
 
 from faceprint.service.process import ServerProcess, free_port, server_env
 
-__all__ = ["RealServer", "free_port", "server_env"]
+__all__ = ["RealServer", "free_port", "serve_library", "server_env"]
 
 
 class RealServer(ServerProcess):
@@ -25,3 +26,15 @@ class RealServer(ServerProcess):
 
     def stop(self, timeout: float = 30) -> int:
         return super().stop(timeout)
+
+
+def serve_library(db: Path, tmp_path: Path, **env: str) -> RealServer:
+    """A started (not yet ready) ``faceprint serve`` over the photo library ``db``, without API
+    auth, its gallery and log in ``tmp_path``, with ``env`` (e.g. FACEPRINT_UI_TOKEN) set."""
+    port = free_port()
+    return RealServer(
+        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp_path / "gallery.db"), "--library", str(db), "--no-auth", "--port", str(port)],
+        port,
+        tmp_path / "server.log",
+        env=server_env(**env),
+    )

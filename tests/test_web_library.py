@@ -13,7 +13,6 @@ import math
 import re
 import shutil
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from servers import RealServer, free_port, server_env
+from servers import RealServer, serve_library
 from support import BROWSER_ARGS, CHROMIUM, browser_api, copy_people, largest_group
 
 from faceprint import Engine, Settings
@@ -47,13 +46,7 @@ def _copy_db(src: Path, dst: Path) -> None:
 
 
 def _serve(db: Path, tmp_path: Path) -> RealServer:
-    port = free_port()
-    server = RealServer(
-        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp_path / "gallery.db"), "--library", str(db), "--no-auth", "--port", str(port)],
-        port,
-        tmp_path / "server.log",
-        env=server_env(FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR, FACEPRINT_UI_TOKEN=UI_TOKEN),
-    )
+    server = serve_library(db, tmp_path, FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR, FACEPRINT_UI_TOKEN=UI_TOKEN)
     server.wait_ready()
     return server
 

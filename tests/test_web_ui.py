@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from servers import RealServer, free_port, server_env
+from servers import free_port, serve_library
 from support import BROWSER_ARGS, CHROMIUM, browser_api, copy_people, largest_group
 
 from faceprint import Engine, Settings
@@ -30,13 +29,7 @@ def served(tmp_path: Path, lfw: Path):
     with Library(db, Engine(Settings(cluster_link_fmr=float(LINK_FMR)))) as lib:
         lib.index(photos, in_process=True)
         ids = {name: largest_group(lib.store.faces(), name) for name in PEOPLE}
-    port = free_port()
-    server = RealServer(
-        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp_path / "gallery.db"), "--library", str(db), "--no-auth", "--port", str(port)],
-        port,
-        tmp_path / "server.log",
-        env=server_env(FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR, FACEPRINT_UI_TOKEN=UI_TOKEN),
-    )
+    server = serve_library(db, tmp_path, FACEPRINT_CLUSTER_LINK_FMR=LINK_FMR, FACEPRINT_UI_TOKEN=UI_TOKEN)
     try:
         server.wait_ready()
         yield server, db, ids, lfw

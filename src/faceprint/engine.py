@@ -183,9 +183,14 @@ class Engine:
                 self._synthetic = load_synthetic_model(self.settings.synthetic_model)
             return self._synthetic
 
+    @property
+    def pad_threshold(self) -> float:
+        """The liveness threshold in use: the ``pad_threshold`` setting, else the PAD model's own."""
+        return self.pad_model.threshold if self.settings.pad_threshold is None else self.settings.pad_threshold
+
     def liveness_of(self, image: Image, detection: Detection) -> Liveness:
         """Presentation-attack check of one detected face (see :mod:`faceprint.liveness.pad`)."""
-        return self.pad_model.assess(image, detection, threshold=self.settings.pad_threshold)
+        return self.pad_model.assess(image, detection, threshold=self.pad_threshold)
 
     def synthetic_of(self, image: Image, detection: Detection) -> SyntheticCheck:
         """Synthetic-face check of one detected face (see :mod:`faceprint.forensics.synthetic`)."""

@@ -453,7 +453,7 @@ def eval_pad(
             [it.label for it in kept],
             [str(it.path) for it in kept],
             out_dir,
-            threshold=engine.settings.pad_threshold if engine.settings.pad_threshold is not None else pm.threshold,
+            threshold=engine.pad_threshold,
             title=f"Presentation-attack detection: {labels.name}",
             failures=failed,
             extra={"labels": str(labels), "model": pm.version, "mode": pm.mode},

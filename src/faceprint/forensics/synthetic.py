@@ -194,6 +194,7 @@ def _fixed_scale_crop(image: Image, det: Detection, size: int) -> np.ndarray:
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two arrays' values (0 when either is flat)."""
     a = a.ravel() - a.mean()
     b = b.ravel() - b.mean()
     d = math.sqrt(float((a * a).sum() * (b * b).sum()))
@@ -241,13 +242,9 @@ def crop_features(image: Image, det: Detection) -> np.ndarray:
     out: list[float] = _radial(res_y)
     res = [_residual(np.ascontiguousarray(inner[..., i])).ravel() for i in range(3)]
 
-    def corr(a: np.ndarray, b: np.ndarray) -> float:
-        sa, sb = a.std(), b.std()
-        return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb)) if sa > 1e-6 and sb > 1e-6 else 0.0
-
     e = float(res_y.std())
     kurt = float(np.mean((res_y - res_y.mean()) ** 4) / (e**4 + 1e-9))
-    out += [corr(res[0], res[1]), corr(res[1], res[2]), corr(res[0], res[2]), math.log10(e + 1e-3), math.log10(kurt + 1e-3)]
+    out += [_corr(res[0], res[1]), _corr(res[1], res[2]), _corr(res[0], res[2]), math.log10(e + 1e-3), math.log10(kurt + 1e-3)]
     out += lbp_histogram(y).tolist()
     rq = np.clip(res_y * 8 + 128, 0, 255).astype(np.uint8)
     out += lbp_histogram(rq).tolist()
@@ -263,7 +260,7 @@ def crop_features(image: Image, det: Detection) -> np.ndarray:
         float(np.mean(v <= 5)),
         float(cr.std() / 255.0),
         float(cb.std() / 255.0),
-        corr(cr.ravel(), cb.ravel()),
+        _corr(cr, cb),
     ]
     return np.asarray(out, np.float64)
 

@@ -140,9 +140,10 @@ TEXTURE_NAMES: tuple[str, ...] = (
 )
 
 
-def texture_features(image: Image, det: Detection) -> np.ndarray:
-    """The face-texture vector (order: ``TEXTURE_NAMES``)."""
-    rgb = face_region(image, det)
+def texture_features(image: Image, det: Detection, region: np.ndarray | None = None) -> np.ndarray:
+    """The face-texture vector (order: ``TEXTURE_NAMES``); ``region``: :func:`face_region` of
+    the face when the caller has it already."""
+    rgb = face_region(image, det) if region is None else region
     ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     chans = [ycc[..., 0], ycc[..., 1], ycc[..., 2], hsv[..., 0], hsv[..., 1], hsv[..., 2]]
@@ -195,12 +196,13 @@ def context_features(image: Image, det: Detection, size: int = 192) -> np.ndarra
 CAPTURE_NAMES: tuple[str, ...] = ("log_picture_pixels", "log_face_pixels", "face_share", "jpeg_blockiness", "log_face_sharpness")
 
 
-def capture_features(image: Image, det: Detection) -> np.ndarray:
+def capture_features(image: Image, det: Detection, region: np.ndarray | None = None) -> np.ndarray:
     """How the face was captured, not what it shows (order: ``CAPTURE_NAMES``): the picture's
     size, the face's size in pixels and as a share of the picture, the strength of an 8x8 JPEG
     block grid on the face (1 = none; compressed pictures are higher) and the face's sharpness.
     A PAD model can only judge captures like those it was trained on; these say how far an
-    input lies from them (:meth:`faceprint.liveness.pad.PadModel.assess`)."""
+    input lies from them (:meth:`faceprint.liveness.pad.PadModel.assess`).  ``region``: as for
+    :func:`texture_features`."""
     x, y, w, h = det.box
     side = max(w, h)
     x0, y0 = max(int(x), 0), max(int(y), 0)
@@ -215,8 +217,8 @@ def capture_features(image: Image, det: Detection) -> np.ndarray:
         on = np.concatenate([dx[cols], dy[rows]]).mean()
         off = np.concatenate([dx[~cols], dy[~rows]]).mean()
         block = float(on / max(off, 1e-6))
-    region = cv2.cvtColor(face_region(image, det), cv2.COLOR_RGB2GRAY)
-    sharp = math.log10(float(cv2.Laplacian(region, cv2.CV_64F).var()) + 1.0)
+    gray_face = cv2.cvtColor(face_region(image, det) if region is None else region, cv2.COLOR_RGB2GRAY)
+    sharp = math.log10(float(cv2.Laplacian(gray_face, cv2.CV_64F).var()) + 1.0)
     return np.asarray(
         [math.log10(image.width * image.height), math.log10(max(side, 1.0)), side / max(min(image.width, image.height), 1), block, sharp], np.float64
     )

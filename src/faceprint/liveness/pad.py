@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.liveness.features import CAPTURE_NAMES, CONTEXT_NAMES, TEXTURE_NAMES, capture_features, context_features, texture_features
+from faceprint.liveness.features import CAPTURE_NAMES, CONTEXT_NAMES, TEXTURE_NAMES, capture_features, context_features, face_region, texture_features
 from faceprint.metrics.pad import BONA_FIDE, is_bona_fide  # re-exported: this was their first home
 from faceprint.models.jsonmodel import floats, model_fields, read_model_json
 from faceprint.types import Detection, Image
@@ -62,7 +62,8 @@ def _sigmoid(x: float) -> float:
 def pad_features(image: Image, det: Detection) -> dict[str, np.ndarray]:
     """Both detector feature families of one face, and how it was captured (``capture``: what
     the model's support check compares with its training captures)."""
-    return {"texture": texture_features(image, det), "context": context_features(image, det), "capture": capture_features(image, det)}
+    region = face_region(image, det)  # the face square both texture and capture read
+    return {"texture": texture_features(image, det, region), "context": context_features(image, det), "capture": capture_features(image, det, region)}
 
 
 @dataclass(frozen=True)

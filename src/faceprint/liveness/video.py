@@ -93,7 +93,7 @@ def video_liveness(
             if one.confidence == "low":
                 low_reasons.append(one.confidence_reasons)
     pad = float(np.median(pad_scores)) if pad_scores else None
-    thr = engine.settings.pad_threshold if engine.settings.pad_threshold is not None else engine.pad_model.threshold
+    thr = engine.pad_threshold
     m_score = None if motion.score is None else 1.0 / (1.0 + (motion.threshold / max(motion.score, 1e-9)) ** 4)
     # the frames' median PAD score, mapped (a shift of its logit) so that its threshold sits at 0.5 too
     p_score = None if pad is None else 1.0 / (1.0 + math.exp(-(_logit(pad) - _logit(thr))))
