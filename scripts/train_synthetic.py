@@ -3,7 +3,8 @@
     .venv/bin/python scripts/train_synthetic.py --data ../shared/data --out src/faceprint/forensics/synthetic-v2.json
 
 The data sets are :func:`faceprint.evaluation.datasets.synthetic_training_sets`; the fitting
-(every face also seen re-framed) is :func:`faceprint.forensics.training.fit_reframed`.
+(every face also seen re-framed) is :func:`faceprint.forensics.training.train_reframed`, which
+``faceprint train-synthetic`` runs on a user's own folders.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faceprint.evaluation.datasets import synthetic_training_sets
-from faceprint.forensics.training import fit_reframed, variant_features
+from faceprint.forensics.training import train_reframed
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -30,11 +31,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     engine = Engine()
     gen_paths, real_paths = synthetic_training_sets(Path(args.data))
-    gen = {g: variant_features(engine, p, thumbnail_done=g == "sfhq-t2i") for g, p in gen_paths.items()}
-    real = {r: variant_features(engine, p) for r, p in real_paths.items()}
-    model = fit_reframed(gen, real, version=args.version)
+    model, report = train_reframed(engine, gen_paths, real_paths, version=args.version, thumbnails=("sfhq-t2i",))
     Path(args.out).write_text(json.dumps(model, separators=(",", ":")))
-    print(json.dumps(model["training"], indent=1))
+    print(json.dumps({"training": model["training"], "report": report}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from support import CliResult, run_cli
 
-from faceprint.errors import InputError, LivenessRejected, ModelError
+from faceprint.errors import InputError, LivenessRejected, LivenessUncertain, ModelError
 from faceprint.evaluation.pad import iso_metrics, threshold_at_apcer
 from faceprint.forensics.synthetic import load_synthetic_model
 from faceprint.gallery.consistency import identity_consistency
@@ -90,9 +91,12 @@ def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path,
 
     strict = Engine(Settings.load(liveness_low_confidence="refuse"))
     lv = strict.liveness(sorted(photo.rglob("*.jpg"))[0])
-    with pytest.raises(LivenessRejected) as exc:
+    with pytest.raises(LivenessUncertain) as exc:  # a LivenessRejected, with its own code: ask for a retake, not "attack"
         strict.enforce_liveness(lv, "news.jpg")
     assert "cannot judge" in str(exc.value) and any("megapixels" in r for r in exc.value.reasons)
+    assert exc.value.code == "liveness_uncertain" and isinstance(exc.value, LivenessRejected)
+    # a camera never seen: no retake with it helps, and the refusal says so
+    assert lv.retake_advice == exc.value.retake_advice == [] and "train-pad" in str(exc.value)
     engine.enforce_liveness(engine.liveness(pad_dir / "image_T1.jpg"), "t1.jpg")  # in support and live: passes either way
     strict.enforce_liveness(strict.liveness(pad_dir / "image_T1.jpg"), "t1.jpg")
     with pytest.raises(InputError, match="decide, refuse"):
@@ -313,6 +317,65 @@ def test_require_liveness_at_verify_and_enrol(engine: Any, pad_dir: Path, tmp_pa
         assert g.verify(t1, "Person", require_liveness=True).match
 
 
+def _overcompressed(path: Path, quality: int = 12) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()
+
+
+def test_low_confidence_capture_gets_retake_advice_over_a_real_server(engine: Any, pad_dir: Path, tmp_path: Path) -> None:
+    """A live capture JPEG-saved at quality 12 lies outside the training captures (their
+    compression blocks are never that strong): the answer says so and what a retake changes; a
+    deployment that refuses what it cannot judge answers ``liveness_uncertain`` with that
+    advice over REST -- on a real server -- while the same capture saved properly passes."""
+    import httpx
+    from servers import RealServer, free_port, server_env
+
+    blocky = _overcompressed(pad_dir / "image_T1.jpg")
+    lv = engine.liveness(blocky)
+    assert lv.confidence == "low" and any("JPEG compression" in r for r in lv.confidence_reasons)
+    assert lv.retake_advice == ["send the capture with less compression (a higher JPEG quality, or PNG)"] and lv.to_dict()["retake_advice"] == lv.retake_advice
+    assert engine.liveness(pad_dir / "image_T1.jpg").retake_advice == []  # in support: nothing to change
+    (tmp_path / "blocky.jpg").write_bytes(blocky)
+    r = _cli("liveness", str(tmp_path / "blocky.jpg"))
+    assert r.returncode == 0 and "to retake: send the capture with less compression" in r.stdout
+    port = free_port()
+    server = RealServer(
+        [sys.executable, "-m", "faceprint.cli", "serve", "--db", str(tmp_path / "g.db"), "--no-auth", "--port", str(port)],
+        port,
+        tmp_path / "server.log",
+        env=server_env(FACEPRINT_LIVENESS_LOW_CONFIDENCE="refuse"),
+    )
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=120) as c:
+            t1 = (pad_dir / "image_T1.jpg").read_bytes()
+            r = c.post(
+                "/v1/verify", files=[("file_a", ("a.jpg", blocky, "image/jpeg")), ("file_b", ("b.jpg", t1, "image/jpeg"))], params={"require_liveness": "true"}
+            )
+            err = r.json()["error"]
+            assert r.status_code == 422 and err["code"] == "liveness_uncertain", r.text
+            assert err["retake_advice"] == lv.retake_advice and any("JPEG compression" in x for x in err["reasons"]) and "retake it" in err["message"]
+            r = c.post("/v1/liveness", files=[("file", ("a.jpg", blocky, "image/jpeg"))])  # the plain check answers, with the advice
+            assert r.status_code == 200 and r.json()["liveness"]["retake_advice"] == lv.retake_advice
+            r = c.post(  # enrolment keeps the good capture and says why the other was refused, and what to change
+                "/v1/subjects/P/faces",
+                files=[("files", ("a.jpg", blocky, "image/jpeg")), ("files", ("b.jpg", t1, "image/jpeg"))],
+                data={"face": "largest", "check_liveness": "true"},
+            )
+            body = r.json()
+            assert r.status_code == 201 and body["added"] == 1, r.text
+            assert body["rejected"][0]["code"] == "liveness_uncertain" and body["rejected"][0]["retake_advice"] == lv.retake_advice
+            r = c.post(
+                "/v1/verify", files=[("file_a", ("a.jpg", t1, "image/jpeg")), ("file_b", ("b.jpg", t1, "image/jpeg"))], params={"require_liveness": "true"}
+            )
+            assert r.status_code == 200, r.text
+    finally:
+        server.stop()
+
+
 def test_rest_liveness_synthetic_and_required_liveness(engine: Any, pad_dir: Path, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
@@ -403,7 +466,9 @@ def test_synthetic_layout_is_blind_to_reframing_and_train_eval_cli(engine: Any, 
         with path.open("w", newline="") as fh:
             csv.writer(fh).writerows([["path", "label"], *[[str(p), "fake"] for p in files]])
     model = tmp_path / "syn.json"
-    r = _cli("train-synthetic", "--synthetic", str(train_csv), "--real", str(lfw), "--real-limit", "60", "--out", str(model), "--json")
+    r = _cli(
+        "train-synthetic", "--design", "layout-texture", "--synthetic", str(train_csv), "--real", str(lfw), "--real-limit", "60", "--out", str(model), "--json"
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["per_detector_auc"]["layout"] > 0.9
     out = tmp_path / "report"
@@ -431,6 +496,49 @@ def test_synthetic_layout_is_blind_to_reframing_and_train_eval_cli(engine: Any, 
     said = body["verdicts"]
     assert set(said) == {"real photos", "test"} and said["test"]["synthetic"] == pytest.approx(body["generators"]["test"]["detected"], abs=1e-3)
     assert said["real photos"]["cannot tell"] == 0 and "What the model answered" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_train_synthetic_reframed_design_cli(data_dir: Path, lfw: Path, tmp_path: Path) -> None:
+    """``train-synthetic`` fits the shipped v2 design by default: two generators and two real
+    sources give each generator held out and each real source unseen; the model it writes is
+    used by ``faceprint synthetic``; what the design cannot do is refused with a clear error."""
+    sg = sorted((data_dir / "synthetic" / "stylegan3" / "stylegan3_pool").glob("*.png"))[:24:2]
+    gp = sorted((data_dir / "synthetic" / "generated-photos" / "images").rglob("*.jpg"))[:36:3]
+    deepface = data_dir / "samples" / "deepface" / "identities"
+    if len(sg) < 12 or len(gp) < 12 or not deepface.is_dir():
+        pytest.skip("StyleGAN3, generated.photos or deepface sample photos not found")
+    csvs = []
+    for name, files in (("stylegan3", sg), ("gphotos", gp)):
+        (tmp_path / name).mkdir()
+        csvs.append(tmp_path / name / "labels.csv")
+        with csvs[-1].open("w", newline="") as fh:
+            csv.writer(fh).writerows([["path", "label"], *[[str(p), "fake"] for p in files]])
+    model = tmp_path / "v2.json"
+    args = ["train-synthetic", "--synthetic", str(csvs[0]), "--synthetic", str(csvs[1]), "--real", str(lfw), "--real", str(deepface), "--real-limit", "12"]
+    r = _cli(*args, "--out", str(model), "--json")
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["design"] == "reframed" and set(body["faces"]) == {"stylegan3", "gphotos", "images", "identities"}
+    assert set(body["unseen_real_source_flagged"]) == {"images", "identities"}
+    held = body["generator_held_out"]
+    # both generators put faces in the FFHQ layout: each ranks above real photos as they come
+    # under a model fitted on the other one (12 faces a set: 0.88-0.93 here; chance is 0.5)
+    assert set(held) == {"stylegan3", "gphotos"} and all(v["auc"] > 0.75 for v in held.values()), held
+    saved = load_synthetic_model(model)
+    assert saved.fusion == "sum" and saved.version == "synthetic-custom" and saved.meta["real_sets"] == {"images": 12, "identities": 12}
+    r = _cli("synthetic", str(sg[1]), "--json", env={"FACEPRINT_SYNTHETIC_MODEL": str(model)})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"] == "synthetic-custom" and json.loads(r.stdout)["verdict"] in ("synthetic", "cannot tell")
+    # one real source cannot set an operating point on an unseen one
+    r = _cli("train-synthetic", "--synthetic", str(csvs[0]), "--real", str(lfw), "--real-limit", "4", "--out", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "two sources" in r.stderr and not (tmp_path / "x.json").exists()
+    r = _cli(*args, "--thumbnails", "nope", "--out", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "--thumbnails names no --synthetic set: nope" in r.stderr
+    r = _cli(*args, "--detectors", "texture", "--out", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "--detectors belongs to --design layout-texture" in r.stderr
+    r = _cli(*args, "--design", "cnn", "--out", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "unknown --design 'cnn'" in r.stderr and not (tmp_path / "x.json").exists()
 
 
 def test_identity_consistency_genuine_impostor(engine: Any, lfw: Path) -> None:

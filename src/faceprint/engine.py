@@ -29,6 +29,7 @@ from faceprint.errors import (
     FaceprintError,
     InputError,
     LivenessRejected,
+    LivenessUncertain,
     ModelError,
     ModelMismatchError,
     MultipleFacesError,
@@ -269,11 +270,18 @@ class Engine:
         if liveness is None:
             raise InputError("liveness is required, and a template without its photo cannot be checked; give the photo", source=source or None)
         if liveness.confidence == "low" and self.settings.liveness_low_confidence == "refuse":
-            raise LivenessRejected(
+            advice = list(liveness.retake_advice)
+            raise LivenessUncertain(
                 "the capture lies outside what the liveness model was trained on, and this deployment refuses what it cannot judge "
-                "(liveness_low_confidence=refuse); retake it, or train-pad on this deployment's own captures",
+                "(liveness_low_confidence=refuse); "
+                + (
+                    "retake it: " + "; ".join(advice)
+                    if advice
+                    else "a retake with this camera will not change that: train-pad on this deployment's own captures"
+                ),
                 source=source or None,
                 reasons=list(liveness.confidence_reasons),
+                retake_advice=advice,
             )
         if not liveness.live:
             raise LivenessRejected(

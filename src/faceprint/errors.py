@@ -8,6 +8,8 @@ the classes to exit codes / HTTP status codes through ``exit_code`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FaceprintError(Exception):
     """Base class of every error faceprint raises on purpose."""
@@ -19,6 +21,11 @@ class FaceprintError(Exception):
     def __init__(self, message: str, *, source: str | None = None) -> None:
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
+
+    def details(self) -> dict[str, Any]:
+        """What a surface shows beside the code and message (a REST error body, an enrolment's
+        rejected entry): nothing here; ``reasons`` for a refused face, and so on."""
+        return {}
 
 
 class InputError(FaceprintError):
@@ -63,6 +70,9 @@ class FaceRejected(InputError):
         self.reasons = list(reasons or [message])
         super().__init__(message, source=source)
 
+    def details(self) -> dict[str, Any]:
+        return {"reasons": list(self.reasons)}
+
 
 class QualityRejected(FaceRejected):
     """A face failed the quality gate; ``reasons`` says why, one per check."""
@@ -75,6 +85,22 @@ class LivenessRejected(FaceRejected):
     screen); ``reasons`` is the detectors' evidence."""
 
     code = "liveness_rejected"
+
+
+class LivenessUncertain(LivenessRejected):
+    """Liveness was required, the capture lies outside what the PAD model was trained on, and
+    the deployment refuses what it cannot judge (``liveness_low_confidence=refuse``);
+    ``reasons`` says how the capture differs, ``retake_advice`` what the person capturing can
+    change (empty when only another camera or a model trained on this one would help)."""
+
+    code = "liveness_uncertain"
+
+    def __init__(self, message: str, *, source: str | None = None, reasons: list[str] | None = None, retake_advice: list[str] | None = None) -> None:
+        self.retake_advice = list(retake_advice or [])
+        super().__init__(message, source=source, reasons=reasons)
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "retake_advice": list(self.retake_advice)}
 
 
 class ModelError(FaceprintError):

@@ -7,6 +7,7 @@ reports are in :mod:`faceprint.cli.eval`).  The logic is :mod:`faceprint.livenes
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -69,6 +70,10 @@ def liveness(
             out.print("[bold yellow]low confidence[/]: this capture lies outside what the model was trained on; the error rates above do not cover it")
             for r in res["confidence_reasons"]:
                 out.print(f"  - {escape(r)}")
+            if res.get("retake_advice"):
+                out.print("to retake: " + escape("; ".join(res["retake_advice"])))
+            elif res.get("kind") != "video":
+                out.print("a retake with this camera will not change that: train-pad on this deployment's own captures")
 
 
 def synthetic(
@@ -195,47 +200,107 @@ def train_pad(
 def train_synthetic(
     synthetic_sets: list[Path] = typer.Option(..., "--synthetic", help="Labels CSV (column path) of generated faces; repeat for several generators."),
     real: list[Path] = typer.Option(
-        ..., "--real", help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeatable."
+        ...,
+        "--real",
+        help="Real face photos: a folder (searched recursively) or a labels CSV (its live / real rows); repeat for each source (camera, site, "
+        "collection): the re-framed design needs two at least.",
     ),
     real_limit: int | None = typer.Option(None, "--real-limit", help="Use at most N real photos per folder or CSV (an even, deterministic spread)."),
     out_path: Path = typer.Option(..., "--out", help="Where to write the model JSON (use it with FACEPRINT_SYNTHETIC_MODEL)."),
-    detectors: str = typer.Option(
-        "layout",
-        "--detectors",
-        help="Detectors to fit, comma-separated: layout, texture (texture learns your real photos' sources: add it only when your inputs come from them).",
+    design: str = typer.Option(
+        "reframed",
+        "--design",
+        help="reframed (the shipped synthetic-v2's: noise residuals learned with every face also re-framed, real photos aligned like FFHQ "
+        "as negatives, layout clipped, operating point on an unseen real source) or layout-texture (v1: layout Gaussian and texture "
+        "logistic, max-fused, 5-fold cross-validated).",
     ),
-    c: float = typer.Option(0.01, "--c", help="Inverse L2 regularisation of the texture detector."),
+    thumbnails: list[str] = typer.Option(
+        [], "--thumbnails", help="reframed: a --synthetic set (by name) already stored as small twice-JPEG-saved thumbnails; repeatable."
+    ),
+    detectors: str | None = typer.Option(
+        None,
+        "--detectors",
+        help="layout-texture: detectors to fit, comma-separated: layout (default), texture (texture learns your real photos' sources: add "
+        "it only when your inputs come from them).",
+    ),
+    c: float | None = typer.Option(None, "--c", help="Inverse L2 regularisation of the logistic detector (reframed 0.001, layout-texture 0.01)."),
     version: str = typer.Option("synthetic-custom", "--version", help="Version string recorded in the model."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Train the synthetic-face detector: generated faces against real photos, measured by
-    5-fold cross-validation over files."""
+    """Train the synthetic-face model on your generated and real faces.  ``reframed`` (default)
+    reports each real source's share flagged by a model that never saw it and each generator
+    held out in turn; ``layout-texture`` reports 5-fold cross-validation over files.  Each
+    ``--synthetic`` CSV is one generator and each ``--real`` one source (named by its folder)."""
     import json
 
-    from faceprint.evaluation.datasets import collect_synthetic_training
-    from faceprint.forensics.synthetic import synthetic_set_features
-    from faceprint.forensics.training import train_synthetic as train
+    from faceprint.evaluation.datasets import group_synthetic_training
 
     with cli_errors(as_json):
-        paths, is_syn = collect_synthetic_training(synthetic_sets, real, real_limit)
+        if design not in ("reframed", "layout-texture"):
+            raise InputError(f"unknown --design {design!r}: use reframed or layout-texture")
+        if design == "reframed" and detectors is not None:
+            raise InputError("--detectors belongs to --design layout-texture; the reframed design fits its own (residual and layout)")
+        gen, reals = group_synthetic_training(synthetic_sets, real, real_limit)
+        unknown = sorted(set(thumbnails) - set(gen))
+        if unknown:
+            raise InputError(f"--thumbnails names no --synthetic set: {', '.join(unknown)} (the sets are: {', '.join(gen)})")
         engine = make_engine()
-        with progress(len(paths), "features", not as_json) as step:
-            x, ok, failed = synthetic_set_features(engine, paths, progress=step)
-        y = [s for s, k in zip(is_syn, ok) if k]
-        model, ev = train(x, y, c=c, version=version, detectors=[d.strip() for d in detectors.split(",") if d.strip()])
-        ev.pop("oof")
-        model["training"].update({"synthetic_sets": [str(p) for p in synthetic_sets], "real_sources": [str(p) for p in real], "no_face": len(failed)})
+        if design == "reframed":
+            res, model = _train_reframed(engine, gen, reals, version=version, c=c, thumbnails=thumbnails, as_json=as_json)
+        else:
+            res, model = _train_layout_texture(engine, gen, reals, version=version, c=c, detectors=detectors or "layout", as_json=as_json)
+        model["training"].update({"synthetic_sets": [str(p) for p in synthetic_sets], "real_sources": [str(p) for p in real]})
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text(json.dumps(model, separators=(",", ":")))
         except OSError as exc:
             raise InputError(f"cannot write the model: {exc.strerror or exc}", source=str(out_path)) from None
-        res = {"model": str(out_path), **ev, "no_face": len(failed)}
+        res = {"model": str(out_path), "design": design, **res}
         if as_json:
             print_json(res)
             return
+        if design == "layout-texture":
+            out.print(
+                f"wrote {out_path}: {res['synthetic']} synthetic, {res['real']} real faces ({res['no_face']} without a face); "
+                f"5-fold AUC {res['auc']:.4f}, accuracy {res['accuracy']:.4f}; per detector AUC "
+                + ", ".join(f"{k} {v:.4f}" for k, v in res["per_detector_auc"].items())
+            )
+            return
+        out.print(f"wrote {out_path}: faces per set " + ", ".join(f"{k} {v}" for k, v in res["faces"].items()))
         out.print(
-            f"wrote {out_path}: {ev['synthetic']} synthetic, {ev['real']} real faces ({len(failed)} without a face); "
-            f"5-fold AUC {ev['auc']:.4f}, accuracy {ev['accuracy']:.4f}; per detector AUC "
-            + ", ".join(f"{k} {v:.4f}" for k, v in ev["per_detector_auc"].items())
+            "real photos aligned like FFHQ, each source scored by a model that never saw it (the operating point keeps 1% of these "
+            "flagged, pooled): " + ", ".join(f"{k} {v:.1%}" for k, v in res["unseen_real_source_flagged"].items())
         )
+        for g, v in res.get("generator_held_out", {}).items():
+            out.print(
+                f"  {g} held out: AUC {v['auc']:.4f} against real photos as they come, {v['auc_vs_ffhq_aligned_real']:.4f} against real "
+                f"photos aligned like FFHQ; detected {v['detected']:.1%}"
+            )
+
+
+def _train_reframed(
+    engine: Any, gen: dict[str, list[Path]], reals: dict[str, list[Path]], *, version: str, c: float | None, thumbnails: list[str], as_json: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    from faceprint.forensics.training import V2_C, train_reframed
+
+    total = sum(map(len, gen.values())) + sum(map(len, reals.values()))
+    with progress(total, "faces (and their re-framed copies)", not as_json) as step:
+        model, report = train_reframed(engine, gen, reals, version=version, c=V2_C if c is None else c, thumbnails=thumbnails, progress=step)
+    return report, model
+
+
+def _train_layout_texture(
+    engine: Any, gen: dict[str, list[Path]], reals: dict[str, list[Path]], *, version: str, c: float | None, detectors: str, as_json: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    from faceprint.forensics.synthetic import synthetic_set_features
+    from faceprint.forensics.training import train_synthetic as train
+
+    paths = [p for v in gen.values() for p in v] + [p for v in reals.values() for p in v]
+    is_syn = [True] * sum(map(len, gen.values())) + [False] * sum(map(len, reals.values()))
+    with progress(len(paths), "features", not as_json) as step:
+        x, ok, failed = synthetic_set_features(engine, paths, progress=step)
+    y = [s for s, k in zip(is_syn, ok) if k]
+    model, ev = train(x, y, c=0.01 if c is None else c, version=version, detectors=[d.strip() for d in detectors.split(",") if d.strip()])
+    ev.pop("oof")
+    model["training"]["no_face"] = len(failed)
+    return {**ev, "no_face": len(failed)}, model

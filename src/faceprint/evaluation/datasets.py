@@ -16,24 +16,29 @@ import numpy as np
 from faceprint.errors import InputError
 
 
-def collect_synthetic_training(
-    synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True
-) -> tuple[list[Path], list[bool]]:
-    """(paths, is-synthetic) from labels CSVs of generated faces and folders of real photos.
+def _set_name(path: Path, taken: dict[str, Any]) -> str:
+    """A short, unique name for a data set given as a labels CSV or a folder: the folder that
+    holds ``labels.csv``, else the CSV's stem, else the folder's name (``-2``, ``-3`` on a clash)."""
+    base = (path.parent.name if path.name.lower() == "labels.csv" else path.stem if path.is_file() else path.name) or "set"
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}-{k}", k + 1
+    return name
 
-    A real source is a folder (searched recursively for images) or a labels CSV (its bona fide
-    rows); ``real_limit`` keeps at most that many of each source, an even, deterministic spread.
-    Both kinds are needed (generated faces only when ``need_synthetic``)."""
+
+def group_synthetic_training(
+    synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True
+) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """Generated sets and real sources by name (see :func:`collect_synthetic_training`): each
+    labels CSV of generated faces is one generator, each real folder or CSV one real source."""
     from faceprint.evaluation.pad import read_labels
     from faceprint.media import is_image
     from faceprint.metrics.pad import is_bona_fide
 
-    paths: list[Path] = []
-    flags: list[bool] = []
+    gen: dict[str, list[Path]] = {}
     for s in synthetic_sets:
-        for it in read_labels(s):
-            paths.append(it.path)
-            flags.append(True)
+        gen[_set_name(s, gen)] = [it.path for it in read_labels(s)]
+    reals: dict[str, list[Path]] = {}
     for folder in real:
         if folder.is_file() and folder.suffix.lower() == ".csv":
             files = [it.path for it in read_labels(folder) if is_bona_fide(it.label)]
@@ -43,11 +48,23 @@ def collect_synthetic_training(
             raise InputError("not a folder of real photos nor a labels CSV", source=str(folder))
         if real_limit and len(files) > real_limit:
             files = [files[int(i)] for i in np.floor(np.arange(real_limit) * (len(files) / real_limit))]
-        paths += files
-        flags += [False] * len(files)
-    if all(flags) or (need_synthetic and not any(flags)):
+        reals[_set_name(folder, reals)] = files
+    if not any(reals.values()) or (need_synthetic and not any(gen.values())):
         raise InputError("both synthetic faces (--synthetic) and real photos (--real) are needed")
-    return paths, flags
+    return gen, reals
+
+
+def collect_synthetic_training(
+    synthetic_sets: list[Path], real: list[Path], real_limit: int | None, *, need_synthetic: bool = True
+) -> tuple[list[Path], list[bool]]:
+    """(paths, is-synthetic) from labels CSVs of generated faces and folders of real photos.
+
+    A real source is a folder (searched recursively for images) or a labels CSV (its bona fide
+    rows); ``real_limit`` keeps at most that many of each source, an even, deterministic spread.
+    Both kinds are needed (generated faces only when ``need_synthetic``)."""
+    gen, reals = group_synthetic_training(synthetic_sets, real, real_limit, need_synthetic=need_synthetic)
+    paths = [p for v in gen.values() for p in v] + [p for v in reals.values() for p in v]
+    return paths, [True] * sum(map(len, gen.values())) + [False] * sum(map(len, reals.values()))
 
 
 def score_rows(model: Any, feats: dict[str, np.ndarray]) -> np.ndarray:

@@ -9,8 +9,9 @@ model as a JSON-able dict (``faceprint train-synthetic`` writes it).  Features c
 :func:`faceprint.forensics.synthetic.synthetic_set_features`, which evaluation uses as well.
 Deterministic; NumPy only.
 
-The shipped ``synthetic-v2`` is fitted by :func:`fit_reframed` (``python -m
-faceprint.forensics.training --data DIR --out PATH``): every face is also seen *re-framed*
+The shipped ``synthetic-v2`` is fitted by :func:`fit_reframed` through :func:`train_reframed`
+(``make synthetic-model`` on the shared data, ``faceprint train-synthetic`` on a user's
+folders): every face is also seen *re-framed*
 (:func:`reframed_variants`): real photos warped onto the FFHQ layout at a generator's output
 size (they must not be flagged), every face cropped / rescaled / JPEG-saved, and every face
 shrunk to a ~460 px thumbnail JPEG-saved twice (how the diffusion set is stored).  The
@@ -353,3 +354,60 @@ def fit_reframed(
         }
     )
     return model
+
+
+def reframed_report(generated: Sets, real: Sets, model: Mapping[str, Any], *, c: float = V2_C) -> dict[str, Any]:
+    """What a re-framed fit can say of itself, held out where the data allows:
+
+    * ``unseen_real_source_flagged``: each real source aligned like FFHQ, scored by a model
+      fitted without it (the operating point is set on these), share flagged;
+    * ``generator_held_out`` (two generated sets or more): each generated set scored by a model
+      fitted without it -- AUC against every real source's faces as they come and aligned like
+      FFHQ, and the share detected at the operating point (real sources were seen);
+    * ``faces``: usable faces per set (as they come)."""
+    out: dict[str, Any] = {
+        "faces": {k: int(len(v["orig"]["layout"])) for k, v in {**generated, **real}.items()},
+        "unseen_real_source_flagged": dict(model["training"]["unseen_source_aligned_real_flagged"]),
+    }
+    if len(generated) >= 2:
+        held: dict[str, Any] = {}
+        pooled = {v: {f: np.vstack([real[r][v][f] for r in real if len(real[r][v]["layout"])]) for f in FAMILIES} for v in ("orig", "ffhq")}
+        for g in generated:
+            m = SyntheticModel(fit_reframed({k: v for k, v in generated.items() if k != g}, real, c=c))
+            sg = fused_scores(m, generated[g]["orig"])
+            if not len(sg):
+                continue
+            held[g] = {
+                "auc": round(auc(sg, fused_scores(m, pooled["orig"])), 4),
+                "auc_vs_ffhq_aligned_real": round(auc(sg, fused_scores(m, pooled["ffhq"])), 4),
+                "detected": round(float(np.mean(sg >= 0.0)), 4),
+            }
+        out["generator_held_out"] = held
+    return out
+
+
+def train_reframed(
+    engine: Any,
+    generated: Mapping[str, Sequence[Path | str]],
+    real: Mapping[str, Sequence[Path | str]],
+    *,
+    version: str = "synthetic-custom",
+    c: float = V2_C,
+    thumbnails: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fit the synthetic-v2 design on files: generated sets and real sources by name (each set
+    read with its re-framed variants, :func:`variant_features`; ``thumbnails``: generated sets
+    already stored as small twice-JPEG'd thumbnails).  Returns (model, :func:`reframed_report`).
+    ``faceprint train-synthetic`` and ``make synthetic-model`` both come here."""
+    if len([r for r in real.values() if r]) < 2:
+        raise InputError(
+            "the re-framed design needs real photos from two sources at least (give --real twice): its operating point is set on a source the fit did not see"
+        )
+    gen = {g: variant_features(engine, p, thumbnail_done=g in thumbnails, progress=progress) for g, p in generated.items() if p}
+    reals = {r: variant_features(engine, p, progress=progress) for r, p in real.items() if p}
+    for name, s in {**gen, **reals}.items():
+        if not len(s["orig"]["layout"]):
+            raise InputError(f"no face found in any picture of {name!r}")
+    model = fit_reframed(gen, reals, c=c, version=version)
+    return model, reframed_report(gen, reals, model, c=c)

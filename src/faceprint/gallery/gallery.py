@@ -25,7 +25,7 @@ from typing import Any, Self
 import numpy as np
 
 from faceprint.engine import Engine, select_face
-from faceprint.errors import FaceprintError, FaceRejected, InputError
+from faceprint.errors import FaceprintError, InputError
 from faceprint.gallery.consistency import IdentityConsistency, identity_consistency
 from faceprint.gallery.index import VectorIndex, index_for, make_index, read_header
 from faceprint.gallery.milvus import MilvusVectors, is_milvus_url
@@ -117,9 +117,7 @@ class EnrollResult:
             "subject": self.subject.to_dict(),
             "added": len(self.template_ids),
             "template_ids": self.template_ids,
-            "rejected": [
-                {"source": s, "code": e.code, "message": str(e), **({"reasons": e.reasons} if isinstance(e, FaceRejected) else {})} for s, e in self.rejected
-            ],
+            "rejected": [{"source": s, "code": e.code, "message": str(e), **e.details()} for s, e in self.rejected],
         }
 
 

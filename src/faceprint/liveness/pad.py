@@ -80,6 +80,7 @@ class Liveness:
     operating_point: dict[str, Any] | None = None  # APCER / BPCER measured at this threshold, and on what
     confidence: str = "high"  # "low": the capture lies outside what the model was trained on (see confidence_reasons)
     confidence_reasons: list[str] = field(default_factory=list)
+    retake_advice: list[str] = field(default_factory=list)  # what the person capturing can change so the model can judge a new capture
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -92,6 +93,7 @@ class Liveness:
             "evidence": list(self.evidence),
             "confidence": self.confidence,
             "confidence_reasons": list(self.confidence_reasons),
+            "retake_advice": list(self.retake_advice),
         }
         if self.operating_point is not None:
             out["operating_point"] = self.operating_point
@@ -235,6 +237,10 @@ class PadModel:
         when the model records no support): each capture statistic outside the training
         captures' range, and a texture unlike all of theirs.  A verdict on such a face is a
         guess the model's measured error rates do not cover."""
+        return [reason for reason, _ in self._outside(feats)]
+
+    def _outside(self, feats: dict[str, np.ndarray]) -> list[tuple[str, str | None]]:
+        """(reason, what a retake can change or None) for each way the face lies outside."""
         sup = self.support
         if sup is None or "capture" not in feats:
             return []
@@ -243,19 +249,19 @@ class PadModel:
         for name, v, lo, hi in zip(CAPTURE_NAMES, x, sup.low, sup.high):
             if lo <= v <= hi:
                 continue
-            out.append(_capture_reason(name, float(v), float(lo), float(hi)))
+            out.append((_capture_reason(name, float(v), float(lo), float(hi)), _capture_advice(name, bool(v > hi))))
         if self.mode == "two-class":
             det = next(d for d in self.detectors if d.name == sup.detector)
             z = ((det.pick(feats[det.family]) - det.mean) / det.scale) @ sup.components.T
             if math.sqrt(float(np.sum(z * z / sup.var))) > sup.radius:
-                out.append("the face's texture statistics lie outside those of every training capture")
+                out.append(("the face's texture statistics lie outside those of every training capture", None))
         return out
 
     def assess_features(self, feats: dict[str, np.ndarray], *, threshold: float | None = None) -> Liveness:
         thr = self.threshold if threshold is None else float(threshold)
         logits = self.attack_logits(feats)
         score = _sigmoid(-max(logits.values()))
-        outside = self.support_of(feats)
+        outside = self._outside(feats)
         return Liveness(
             live=bool(score >= thr),
             score=score,
@@ -266,7 +272,8 @@ class PadModel:
             evidence=self._evidence(feats, logits),
             operating_point=self.operating_point(thr),
             confidence="low" if outside else "high",
-            confidence_reasons=outside,
+            confidence_reasons=[r for r, _ in outside],
+            retake_advice=list(dict.fromkeys(a for _, a in outside if a)),
         )
 
     def _evidence(self, feats: dict[str, np.ndarray], logits: dict[str, float]) -> list[str]:
@@ -305,6 +312,18 @@ def _capture_reason(name: str, v: float, lo: float, hi: float) -> str:
             "stronger JPEG compression blocks than any training capture" if above else "a smoother 8x8 pixel grid than the training captures"
         )
     return "the face is " + ("sharper" if above else "blurrier") + " than every training capture"
+
+
+def _capture_advice(name: str, above: bool) -> str | None:
+    """What the person capturing can change when one capture statistic is out of range (None:
+    nothing a retake changes -- another camera or encoder; train-pad on its captures)."""
+    if name in ("log_face_pixels", "face_share"):
+        return "move back from the camera so the whole head is in the picture" if above else "move closer to the camera so the face fills more of the picture"
+    if name == "jpeg_blockiness" and above:
+        return "send the capture with less compression (a higher JPEG quality, or PNG)"
+    if name == "log_sharpness" and not above:
+        return "hold still in good light and let the camera focus on the face"
+    return None
 
 
 def _cue_kind(name: str) -> str:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from faceprint.errors import FaceprintError, FaceRejected
+from faceprint.errors import FaceprintError
 from faceprint.service.security import escape_log
 
 logger = logging.getLogger("faceprint.service")
@@ -148,8 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": str(getattr(exc, "retry_after", 2))}
         if exc.http_status >= 500:
             logger.error("faceprint error %s (request id %s): %s", exc.code, _request_id(request), exc)
-        extra = {"reasons": exc.reasons} if isinstance(exc, FaceRejected) else {}
-        return error_response(exc.http_status, exc.code, str(exc), _request_id(request), headers, **extra)
+        return error_response(exc.http_status, exc.code, str(exc), _request_id(request), headers, **exc.details())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -185,6 +185,11 @@ class LivenessOut(_Model):
         description="low: the picture or face lies outside the captures the model was trained on, and the error rates above do not cover the verdict.",
     )
     confidence_reasons: list[str] = Field(default_factory=list, description="Why the confidence is low, in words (empty when it is high).")
+    retake_advice: list[str] = Field(
+        default_factory=list,
+        description="What the person capturing can change so that a new capture lies inside what the model can judge (move closer, less "
+        "compression, hold still); empty when nothing a retake changes would help (another camera: train-pad on its captures).",
+    )
 
 
 class SyntheticOut(_Model):
