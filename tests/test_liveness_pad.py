@@ -338,6 +338,19 @@ def test_low_confidence_capture_gets_retake_advice_over_a_real_server(engine: An
     assert lv.confidence == "low" and any("JPEG compression" in r for r in lv.confidence_reasons)
     assert lv.retake_advice == ["send the capture with less compression (a higher JPEG quality, or PNG)"] and lv.to_dict()["retake_advice"] == lv.retake_advice
     assert engine.liveness(pad_dir / "image_T1.jpg").retake_advice == []  # in support: nothing to change
+    # the same person five times farther away in the same frame: a face smaller than any live
+    # face the model was trained on (the support reads the bona fide captures) -- move closer
+    import cv2
+
+    from faceprint.types import Image
+
+    px = engine.load(pad_dir / "image_T1.jpg").pixels
+    small = cv2.resize(px, None, fx=0.2, fy=0.2, interpolation=cv2.INTER_AREA)
+    far = engine.liveness(
+        Image(np.ascontiguousarray(cv2.copyMakeBorder(small, 0, px.shape[0] - small.shape[0], 0, px.shape[1] - small.shape[1], cv2.BORDER_REFLECT)))
+    )
+    assert far.confidence == "low" and any("px across" in r for r in far.confidence_reasons), far.confidence_reasons
+    assert far.retake_advice == ["move closer to the camera so the face fills more of the picture"]
     (tmp_path / "blocky.jpg").write_bytes(blocky)
     r = _cli("liveness", str(tmp_path / "blocky.jpg"))
     assert r.returncode == 0 and "to retake: send the capture with less compression" in r.stdout

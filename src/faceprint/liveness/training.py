@@ -35,8 +35,10 @@ PORTABLE_TEXTURE = ("lbp_y_", "spec_", "mom_", "specular", "log_sharpness")
 TEXTURE_CUES = {"portable": PORTABLE_TEXTURE, "all": ("",)}
 
 # The model's support (see faceprint.liveness.pad._Support): capture statistics between the
-# training faces' SUPPORT_QUANTILE and 1 - SUPPORT_QUANTILE quantiles, widened by SUPPORT_MARGIN
-# of that span; texture within the SUPPORT_RADIUS quantile of the training faces' distance in
+# bona fide training faces' SUPPORT_QUANTILE and 1 - SUPPORT_QUANTILE quantiles, widened by
+# SUPPORT_MARGIN of that span (bona fide only: the BPCER a live person is promised was measured
+# there -- in the shipped sources no live face is under 96 px across while a quarter of the
+# webcam replays are, so a small live face was judged by what attacks look like); texture within the SUPPORT_RADIUS quantile of the training faces' distance in
 # SUPPORT_COMPONENTS principal directions of the texture detector's features.
 SUPPORT_QUANTILE = 0.005
 SUPPORT_MARGIN = 0.25
@@ -108,12 +110,17 @@ def _principal_radius(z: np.ndarray, components: int, quantile: float) -> tuple[
     return comp, var, float(np.quantile(np.sqrt(np.sum(proj**2 / var, 1)), quantile))
 
 
-def _support(feats: dict[str, np.ndarray], detectors: list[dict[str, Any]], faces: int) -> dict[str, Any] | None:
-    """Where the training captures lie (see ``SUPPORT_*`` and :class:`faceprint.liveness.pad._Support`)."""
+SUPPORT_MIN_BONA_FIDE = 20  # fewer bona fide faces than this: the capture ranges are read over every training face
+
+
+def _support(feats: dict[str, np.ndarray], detectors: list[dict[str, Any]], y: np.ndarray) -> dict[str, Any] | None:
+    """Where the training captures lie (see ``SUPPORT_*`` and :class:`faceprint.liveness.pad._Support`):
+    the capture statistics of the bona fide faces (``y == 0``), the texture of them all."""
     tex = next((d for d in detectors if d["family"] == "texture"), None)
     if tex is None or "capture" not in feats:
         return None
-    cap = feats["capture"]
+    live = y == 0
+    cap = feats["capture"][live] if live.sum() >= SUPPORT_MIN_BONA_FIDE else feats["capture"]
     lo, hi = np.quantile(cap, SUPPORT_QUANTILE, axis=0), np.quantile(cap, 1 - SUPPORT_QUANTILE, axis=0)
     span = hi - lo
     names = tex.get("features") or list(FAMILIES["texture"])
@@ -122,7 +129,7 @@ def _support(feats: dict[str, np.ndarray], detectors: list[dict[str, Any]], face
     return {
         "capture": {"names": list(CAPTURE_NAMES), "low": (lo - SUPPORT_MARGIN * span).tolist(), "high": (hi + SUPPORT_MARGIN * span).tolist()},
         "texture": {"detector": tex["name"], "components": comp.tolist(), "var": var.tolist(), "radius": radius},
-        "measured_on": f"{faces} training faces",
+        "measured_on": f"capture statistics of {len(cap)} {'bona fide ' if len(cap) < len(y) else ''}training faces, texture of {len(y)}",
     }
 
 
@@ -156,7 +163,7 @@ def _model_dict(
         return {"version": version, "mode": "one-class", "threshold": 0.5, "one_class": _fit_one_class({k: v[live] for k, v in feats.items()}, components)}
     detectors = _fit_two_class(feats, y, c, families, cues)
     model = {"version": version, "mode": "two-class", "threshold": 0.5, "detectors": detectors}
-    support = _support(feats, detectors, len(y))
+    support = _support(feats, detectors, y)
     if support:
         model["support"] = support
     return model
