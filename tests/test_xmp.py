@@ -173,6 +173,16 @@ def test_sidecar_path_styles(tmp_path: Path) -> None:
     assert sidecar_path(photo, "replace") == tmp_path / "IMG_1.xmp"
     with pytest.raises(InputError, match="sidecar style"):
         sidecar_path(photo, "beside")
+    # a bad setting fails when the settings load, named, not at the first export
+    from faceprint.settings import Settings
+
+    with pytest.raises(InputError, match=r"xmp_sidecar='beside' must be one of append, replace"):
+        Settings.load(xmp_sidecar="beside")
+    from support import run_cli
+
+    Image.new("RGB", (64, 64)).save(photo, "JPEG")
+    r = run_cli("detect", str(photo), env={"FACEPRINT_XMP_SIDECAR": "beside"})  # any command that loads the settings
+    assert r.returncode == 2 and "xmp_sidecar='beside' must be one of append, replace" in r.stderr and "Traceback" not in r.stderr
 
 
 @needs_exiftool

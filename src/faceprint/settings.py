@@ -111,4 +111,7 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
     return None if value is None else str(value)
 
 
-CHOICES = {"liveness_low_confidence": ("decide", "refuse")}  # string settings with a fixed set of values
+CHOICES = {  # string settings with a fixed set of values: a bad one fails when the settings load, not at first use
+    "liveness_low_confidence": ("decide", "refuse"),
+    "xmp_sidecar": ("append", "replace"),
+}

@@ -78,6 +78,7 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 from faceprint.errors import InputError
+from faceprint.settings import CHOICES
 
 __all__ = [
     "MAX_JPEG_PACKET",
@@ -95,7 +96,7 @@ __all__ = [
 ]
 
 #: ``append``: ``photo.jpg.xmp`` (darktable, digiKam); ``replace``: ``photo.xmp`` (Lightroom, Bridge).
-SIDECAR_STYLES = ("append", "replace")
+SIDECAR_STYLES = CHOICES["xmp_sidecar"]  # the xmp_sidecar setting and --sidecar
 
 #: the largest XMP document read or merged: a sidecar, an embedded packet (16 MiB).
 MAX_XMP_BYTES = 16 * 1024 * 1024
