@@ -167,6 +167,68 @@ def test_identify_through_milvus_equals_the_local_index(pg: Any, milvus: Any, en
             g.close()
 
 
+def test_replicas_starting_together_share_one_new_collection(milvus: Any) -> None:
+    """Replicas started at the same moment on a new prefix all create its collection: one wins,
+    the others must wait for it rather than fail (Milvus Lite answers the losers "File exists"
+    before the winner's collection is listed -- a fresh-clone CI run caught a replica exiting)."""
+    from faceprint.gallery.milvus import MilvusVectors
+
+    for _ in range(3):
+        url = fresh_vectors(milvus)
+        replicas = [MilvusVectors(url, "race-test", 8) for _ in range(4)]
+        start = threading.Barrier(len(replicas))
+
+        def first_call(v: MilvusVectors, start: threading.Barrier = start) -> int:
+            start.wait()
+            return v.count(fresh=True)
+
+        with ThreadPoolExecutor(len(replicas)) as pool:
+            assert list(pool.map(first_call, replicas)) == [0] * len(replicas)
+        replicas[0].add(np.array([1]), np.ones((1, 8), np.float32) / np.sqrt(8))
+        assert all(v.count(fresh=True) == 1 for v in replicas)
+
+
+class _RacingClient:
+    """The one moment the real server cannot be made to show on demand: our create loses to
+    another replica's, whose collection is listed only ``listed_after`` checks later."""
+
+    def __init__(self, listed_after: int) -> None:
+        self.checks, self.listed_after, self.loaded = 0, listed_after, False
+
+    def has_collection(self, name: str, timeout: float) -> bool:
+        self.checks += 1
+        return self.checks > self.listed_after
+
+    def create_schema(self, **kw: Any) -> Any:
+        return type("Schema", (), {"add_field": lambda self, *a, **k: None})()
+
+    def prepare_index_params(self) -> Any:
+        return type("Params", (), {"add_index": lambda self, **k: None})()
+
+    def create_collection(self, *a: Any, **kw: Any) -> None:
+        raise RuntimeError("[Errno 17] File exists: .../collections/t_x")
+
+    def describe_collection(self, name: str, timeout: float) -> dict[str, Any]:
+        return {"fields": [{"name": "vector", "params": {"dim": 8}}]}
+
+    def load_collection(self, name: str, timeout: float) -> None:
+        self.loaded = True
+
+
+def test_a_lost_create_race_waits_for_the_winner(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceprint.gallery import milvus as mv
+
+    v = mv.MilvusVectors("milvus://127.0.0.1:1/t", "race-test", 8)
+    slow = _RacingClient(listed_after=4)  # missing before our create and for 3 checks after it
+    v._ensure(slow)
+    assert slow.loaded and slow.checks == 5 and v._ready
+    monkeypatch.setattr(mv, "_CREATE_RACE_WAIT", 0.3)
+    never = _RacingClient(listed_after=10**9)  # a real failure: the error is the create's own
+    with pytest.raises(RuntimeError, match="File exists"):
+        mv.MilvusVectors("milvus://127.0.0.1:1/t", "race-test", 8)._ensure(never)
+    assert not never.loaded
+
+
 def test_milvus_that_lost_or_gained_vectors_is_reconciled(pg: Any, milvus: Any, engine: Any, lfw: Path) -> None:
     """The store is the source of truth: vectors deleted behind the gallery's back come back,
     phantoms go, on open (counts differ), on heal() and on `subjects reindex`."""
@@ -294,8 +356,11 @@ def test_a_replica_killed_during_enrolments_loses_nothing_acknowledged(replicas:
         store_ids = store.template_ids(engine.model_id).tolist()
     assert set(acked) <= stored, f"acknowledged but lost: {set(acked) - stored}"
     with httpx.Client(timeout=60) as c:
-        for name, probe in acked.items():
-            r = _identify(c, b.url, key, probe)
+        # each acknowledged enrolment is found again by its own photo: a lost template fails
+        # this, while a hard pair of two photos of one person (lfw has some, below the FPIR
+        # 0.1% threshold) does not -- which names get enrolled depends on the run's timing
+        for name in acked:
+            r = _identify(c, b.url, key, photos_of(lfw, name)[0])
             assert r.status_code == 200 and r.json()["name"] == name, (name, r.text)
     from faceprint.gallery.milvus import MilvusVectors
 
@@ -389,8 +454,11 @@ def test_milvus_restarted_during_a_load_run(replicas: Any, milvus: Any, lfw: Pat
     assert any(code == 503 for _, code in seen), "the outage was never seen"
     assert any(t > back + 1 and code in (200, 201) for t, code in seen), "service did not come back after the restart"
     with httpx.Client(timeout=60) as c:
-        for name, probe in acked.items():
-            r = _identify(c, b.url, key, probe)
+        # each acknowledged enrolment is found again by its own photo: a lost template fails
+        # this, while a hard pair of two photos of one person (lfw has some, below the FPIR
+        # 0.1% threshold) does not -- which names get enrolled depends on the run's timing
+        for name in acked:
+            r = _identify(c, b.url, key, photos_of(lfw, name)[0])
             assert r.status_code == 200 and r.json()["name"] == name, (name, r.text)
     from faceprint.gallery.milvus import MilvusVectors
 

@@ -51,6 +51,7 @@ _TIMEOUT = 10.0  # seconds a Milvus call may take before the request gets 503
 #: recall@1 against exact search of 0.86 / 0.942 / 0.98 / 0.992 at ef 64 / 128 / 256 / 512
 DEFAULT_EF = 512
 _COUNT_TTL = 1.0  # seconds a count read for the open-set threshold is reused
+_CREATE_RACE_WAIT = 10.0  # seconds to wait for a collection another replica is creating (its create made ours fail)
 
 
 def is_milvus_url(target: Any) -> bool:
@@ -165,8 +166,13 @@ class MilvusVectors:
             try:
                 client.create_collection(self.collection, schema=schema, index_params=params, consistency_level="Strong", timeout=self.timeout)
             except Exception:
-                if not client.has_collection(self.collection, timeout=self.timeout):  # not a lost race: a real failure
-                    raise
+                # Another replica may be creating it: Milvus Lite answers the loser "File exists"
+                # before the winner's collection is listed.  Wait for it; a real failure stays one.
+                deadline = time.monotonic() + min(self.timeout, _CREATE_RACE_WAIT)
+                while not client.has_collection(self.collection, timeout=self.timeout):
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.1)
         described = client.describe_collection(self.collection, timeout=self.timeout)
         for f in described.get("fields", []):
             if f.get("name") == "vector":
