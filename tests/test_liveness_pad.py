@@ -351,6 +351,10 @@ def test_low_confidence_capture_gets_retake_advice_over_a_real_server(engine: An
     )
     assert far.confidence == "low" and any("px across" in r for r in far.confidence_reasons), far.confidence_reasons
     assert far.retake_advice == ["move closer to the camera so the face fills more of the picture"]
+    # out of focus: blurrier than every training capture -- hold still
+    blurred = engine.liveness(Image(np.ascontiguousarray(cv2.GaussianBlur(px, (0, 0), 5))))
+    assert "the face is blurrier than every training capture" in blurred.confidence_reasons
+    assert blurred.retake_advice == ["hold still in good light and let the camera focus on the face"]
     (tmp_path / "blocky.jpg").write_bytes(blocky)
     r = _cli("liveness", str(tmp_path / "blocky.jpg"))
     assert r.returncode == 0 and "to retake: send the capture with less compression" in r.stdout

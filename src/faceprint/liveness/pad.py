@@ -321,7 +321,7 @@ def _capture_advice(name: str, above: bool) -> str | None:
         return "move back from the camera so the whole head is in the picture" if above else "move closer to the camera so the face fills more of the picture"
     if name == "jpeg_blockiness" and above:
         return "send the capture with less compression (a higher JPEG quality, or PNG)"
-    if name == "log_sharpness" and not above:
+    if name == "log_face_sharpness" and not above:
         return "hold still in good light and let the camera focus on the face"
     return None
 
