@@ -47,9 +47,12 @@ __all__ = [
     "ffhq_aligned",
     "fit_reframed",
     "fit_synthetic",
+    "fused_scores",
     "reframed",
+    "reframed_report",
     "reframed_variants",
     "thumbnailed",
+    "train_reframed",
     "train_synthetic",
     "variant_features",
 ]
@@ -235,16 +238,11 @@ def reframed_variants(engine: Any, path: Path | str, *, seed: int = 17, thumbnai
         image, det = engine.pick(path, face="largest")
     except FaceprintError:
         return {}
-    pics = {
-        "ffhq": ffhq_aligned(image, det.landmarks, int(rng.choice([256, 512, 1024])), rng),
-        "reframe": reframed(image, rng),
-        "thumb": image if thumbnail_done else thumbnailed(image, rng),
-    }
-    out = {"orig": (image, det)}
+    pics = {"ffhq": ffhq_aligned(image, det.landmarks, int(rng.choice([256, 512, 1024])), rng), "reframe": reframed(image, rng)}
+    if not thumbnail_done:
+        pics["thumb"] = thumbnailed(image, rng)
+    out = {"orig": (image, det), **({"thumb": (image, det)} if thumbnail_done else {})}
     for name, pic in pics.items():
-        if name == "thumb" and thumbnail_done:
-            out[name] = (image, det)
-            continue
         found = engine.detector.detect(pic)
         if found:
             out[name] = (pic, max(found, key=lambda d: d.area))

@@ -252,13 +252,12 @@ def train_pad(
     if all("capture" in d for d in features):
         feats["capture"] = np.vstack([d["capture"] for d in features])
 
-    outside = np.zeros(len(y), bool)  # left-out faces outside the fold model's support (last out_of_group call)
-
-    def out_of_group(keys: Sequence[str], step: Callable[[int], None] | None = None) -> np.ndarray:
-        """Each face scored by a model fitted without its key (subject, or source)."""
+    def out_of_group(keys: Sequence[str], step: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each face scored by a model fitted without its key (subject, or source), and whether
+        it lies outside that model's support."""
         g = np.asarray(keys)
         oof = np.full(len(y), np.nan)
-        outside[:] = False
+        outside = np.zeros(len(y), bool)
         for grp in sorted(set(keys)):
             held = g == grp
             if (y[~held] == 0).sum() < 5 or (not one_class and (y[~held] == 1).sum() < 5):
@@ -271,15 +270,15 @@ def train_pad(
                 outside[i] = bool(m.support_of(one))
             if step:
                 step(1)
-        return oof
+        return oof, outside
 
     uniq = sorted(set(groups))
-    oof = out_of_group(groups, progress) if len(uniq) >= 2 else np.full(len(y), np.nan)
+    oof = out_of_group(groups, progress)[0] if len(uniq) >= 2 else np.full(len(y), np.nan)
     model = _model_dict(feats, y, one_class=one_class, c=c, components=components, version=version, families=families, cues=cues)
     ok = ~np.isnan(oof)
     names = sorted(set(sources)) if sources is not None else []
     if len(names) >= 2:
-        cross = out_of_group(list(sources))
+        cross, outside = out_of_group(list(sources))
         model["threshold"] = _cross_source_threshold(cross, labels, sources) if threshold is None else float(threshold)
     elif threshold is not None:
         model["threshold"] = float(threshold)

@@ -93,6 +93,7 @@ def video_liveness(
             if one.confidence == "low":
                 low_reasons.append(one.confidence_reasons)
     pad = float(np.median(pad_scores)) if pad_scores else None
+    mostly_low = 2 * len(low_reasons) > len(pad_scores)  # most scored frames lie outside the PAD model's training captures
     thr = engine.pad_threshold
     m_score = None if motion.score is None else 1.0 / (1.0 + (motion.threshold / max(motion.score, 1e-9)) ** 4)
     # the frames' median PAD score, mapped (a shift of its logit) so that its threshold sits at 0.5 too
@@ -117,9 +118,8 @@ def video_liveness(
         "reason": reason,
         "motion": motion.to_dict(),
         "pad": {"median_score": None if pad is None else round(pad, 4), "frames_scored": len(pad_scores), "threshold": thr},
-        # low when most scored frames lie outside the PAD model's training captures
-        "confidence": "low" if 2 * len(low_reasons) > len(pad_scores) else "high",
-        "confidence_reasons": sorted({r for rs in low_reasons for r in rs}) if 2 * len(low_reasons) > len(pad_scores) else [],
+        "confidence": "low" if mostly_low else "high",
+        "confidence_reasons": sorted({r for rs in low_reasons for r in rs}) if mostly_low else [],
     }
     if requests:
         ch = challenge_response(engine, source, requests, min_angle=turn_angle, window_s=within, step=step, limits=limits)
