@@ -47,6 +47,7 @@ def cross_source(engine: Any, data: Any, every: int, shipped: Any, first: tuple[
     """Leave-one-source-out over the PAD sources, and the shipped model on each source."""
     from faceprint.evaluation.pad import LabelledImage, read_labels
     from faceprint.liveness.pad import features_of
+    from faceprint.liveness.training import DEFAULT_C
     from faceprint.liveness.training import train_pad as train
     from faceprint.metrics.pad import iso_metrics
 
@@ -73,7 +74,7 @@ def cross_source(engine: Any, data: Any, every: int, shipped: Any, first: tuple[
         per_source[name] = {k: m[k] for k in ("apcer", "bpcer", "acer", "auc", "attack_types")} | {"faces": int(sel.size)}
     trained = shipped.meta.get("leave_one_source_out") or {}
     return {
-        "protocol": "leave-one-source-out; texture (portable cues) + context max-fused, C 0.01, trained on every source but the one scored; "
+        "protocol": f"leave-one-source-out; texture (portable cues) + context max-fused, C {DEFAULT_C:g}, trained on every source but the one scored; "
         "the threshold where the worst left-out source's ACER is lowest",
         "threshold": ev.get("threshold"),
         "faces": len(labels),
@@ -84,7 +85,7 @@ def cross_source(engine: Any, data: Any, every: int, shipped: Any, first: tuple[
         # cross-source figures must be the ones this run measured (a smoke run samples, so only a full run can match)
         "shipped_model_is_this_configuration": bool(
             trained.get("sources") == sorted(SOURCES)
-            and shipped.meta.get("c") == 0.01
+            and shipped.meta.get("c") == DEFAULT_C
             and shipped.meta.get("texture_cues") == "portable"
             and every == 1
             and abs((trained.get("mean_acer") or 9) - ev["leave_one_source_out"]["mean_acer"]) < 1e-6
@@ -96,10 +97,11 @@ def photos(engine: Any, data: Any, n: int, shipped: Any) -> dict[str, Any]:
     """Bona fide photos from cameras no PAD source used: refused, and answered with low confidence."""
     from faceprint.errors import FaceprintError
     from faceprint.liveness.pad import pad_features
+    from faceprint.media import is_image
 
     sets = {"lfw-dev": sorted((data / "lfw-dev" / "images").rglob("*.jpg"))}
     for name in PHOTO_FOLDERS:
-        sets[name] = sorted(p for p in (data / "samples" / name).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        sets[name] = sorted(p for p in (data / "samples" / name).rglob("*") if is_image(p))
     out = {}
     for name, paths in sets.items():
         paths = paths[:: max(1, len(paths) // n)][:n] if name == "lfw-dev" else paths[:n]
