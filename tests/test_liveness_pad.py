@@ -101,6 +101,8 @@ def test_out_of_support_capture_says_low_confidence(engine: Any, data_dir: Path,
     strict.enforce_liveness(strict.liveness(pad_dir / "image_T1.jpg"), "t1.jpg")
     with pytest.raises(InputError, match="decide, refuse"):
         Settings.load(liveness_low_confidence="maybe")
+    with pytest.raises(InputError, match=r"pad_threshold='abc' is not a valid float$"):  # unset means the model's own; a bad one says what it wants
+        Settings.load(pad_threshold="abc")
     # the threshold is the model's own unless set; a set one moves the stated operating point with it
     assert engine.liveness(pad_dir / "image_T1.jpg").threshold == load_pad_model().threshold
     stricter = Engine(Settings.load(pad_threshold="0.6")).liveness(pad_dir / "image_T1.jpg")

@@ -90,8 +90,10 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
     if name not in known:
         raise InputError(f"unknown setting {name!r}")
     default = known[name].default
+    optional_float = known[name].type == "float | None"  # unset (None) means "the model's own"
+    kind = "float" if optional_float else type(default).__name__
     try:
-        if known[name].type == "float | None" and value is not None:
+        if optional_float and value is not None:
             return float(value)
         if isinstance(default, bool):
             if isinstance(value, str):
@@ -105,7 +107,7 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
         if isinstance(default, float):
             return float(value)
     except (TypeError, ValueError):
-        raise InputError(f"setting {name}={value!r} is not a valid {type(default).__name__}") from None
+        raise InputError(f"setting {name}={value!r} is not a valid {kind}") from None
     if name in CHOICES and value not in CHOICES[name]:
         raise InputError(f"setting {name}={value!r} must be one of {', '.join(CHOICES[name])}")
     return None if value is None else str(value)
